@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering (DESIGN §8): svi → {SVISampler, SVINetwork} → SVIOperators → SVICluster → SVICore → CBLAS.
+// The cluster layer knows nothing about diffusion; the sampler only knows the `Denoiser` protocol.
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "svi",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "svi", targets: ["svi"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "SVICore", dependencies: ["CBLAS"], swiftSettings: optimise),
+        .target(name: "SVICluster", dependencies: ["SVICore"], swiftSettings: optimise),
+        .target(name: "SVIOperators", dependencies: ["SVICore", "SVICluster"], swiftSettings: optimise),
+        .target(name: "SVISampler", dependencies: ["SVICore", "SVICluster", "SVIOperators"], swiftSettings: optimise),
+        .target(name: "SVINetwork", dependencies: ["SVICore", "SVISampler", "CBLAS"], swiftSettings: optimise),
+        .executableTarget(name: "svi", dependencies: [
+            "SVICore", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: optimise),
+        .testTarget(name: "SVICoreTests", dependencies: ["SVICore"]),
+        .testTarget(name: "SVIClusterTests", dependencies: ["SVICluster", "SVICore"]),
+        .testTarget(name: "SVIOperatorsTests", dependencies: ["SVIOperators", "SVICluster", "SVICore"]),
+        .testTarget(name: "SVISamplerTests", dependencies: ["SVISampler", "SVIOperators", "SVICluster", "SVICore"]),
+        .testTarget(name: "SVINetworkTests", dependencies: ["SVINetwork", "SVISampler", "SVICore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SVICore"]),
+    ]
+)

@@ -1,0 +1,84 @@
+import SVICore
+
+/// What the numerical layers need from a group of cooperating processes. The local
+/// implementation serves a single process; the MPI implementation (issue 5) serves a job.
+/// Nothing here knows about diffusion.
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+
+    /// Element-wise sum over ranks (MPI_Allreduce with MPI_SUM on float64).
+    func allreduceSum(_ values: [Double]) -> [Double]
+
+    /// Each rank passes one float64 per frame it owns (in frame order); every rank receives
+    /// the sum over all frames of the video, added in global frame order, so the result has
+    /// the same bits at any rank count.
+    func sumInFrameOrder(_ localPartials: [Double], partition: FramePartition) -> Double
+
+    /// Frames of a distributed tensor at arbitrary global indices (halo frames). `needed(r)`
+    /// must give the same answer on every rank: rank r's list of wanted frames. Collective.
+    func fetchFrames(of local: Tensor, partition: FramePartition, needed: (Int) -> [Int]) -> FrameTable
+
+    /// Rank 0's value on every rank.
+    func broadcast(_ value: UInt64) -> UInt64
+}
+
+/// Global frame index → frame data, for frames a rank reads but may not own. Keeps the
+/// buffers of received frames alive.
+public final class FrameTable {
+    public private(set) var pointers: [Int: UnsafePointer<Float>] = [:]
+    private var storage: [Tensor] = []
+
+    public init() {}
+
+    public func set(_ frame: Int, _ p: UnsafePointer<Float>) { pointers[frame] = p }
+    public func keep(_ t: Tensor) { storage.append(t) }
+
+    public subscript(frame: Int) -> UnsafePointer<Float> {
+        guard let p = pointers[frame] else { preconditionFailure("frame \(frame) was not fetched") }
+        return p
+    }
+}
+
+/// The single-process communicator: every frame is local.
+public final class LocalCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func allreduceSum(_ values: [Double]) -> [Double] { values }
+    public func sumInFrameOrder(_ localPartials: [Double], partition: FramePartition) -> Double {
+        localPartials.reduce(0, +)
+    }
+    public func fetchFrames(of local: Tensor, partition: FramePartition, needed: (Int) -> [Int]) -> FrameTable {
+        let table = FrameTable()
+        for f in needed(0) { table.set(f, UnsafePointer(local.frame(f))) }
+        return table
+    }
+    public func broadcast(_ value: UInt64) -> UInt64 { value }
+}
+
+/// A rank's view of a video distributed in frame blocks: the communicator and the partition,
+/// with the float64 reductions CG needs.
+public struct Distribution {
+    public let comm: Communicator
+    public let partition: FramePartition
+
+    public init(comm: Communicator, totalFrames: Int) {
+        self.comm = comm
+        self.partition = FramePartition(totalFrames: totalFrames, ranks: comm.size)
+    }
+
+    public static func local(totalFrames: Int) -> Distribution {
+        Distribution(comm: LocalCommunicator(), totalFrames: totalFrames)
+    }
+
+    public var totalFrames: Int { partition.totalFrames }
+    public var localRange: Range<Int> { partition.range(of: comm.rank) }
+
+    /// ⟨x, y⟩ over the whole video, float64, the same bits at any rank count.
+    public func dot(_ x: Tensor, _ y: Tensor) -> Double {
+        precondition(x.count == y.count)
+        let partials = Kernels.frameDots(x.data, y.data, frames: x.frames, frameSize: x.frameSize)
+        return comm.sumInFrameOrder(partials, partition: partition)
+    }
+}

@@ -1,0 +1,109 @@
+import SVICore
+import SVICluster
+
+/// The forward operator A = S ∘ Tm of a degradation (DESIGN §3) over a video distributed in
+/// frame blocks, with Aᵀ = Tmᵀ ∘ Sᵀ and the normal operator AᵀA that CG iterates.
+/// Scratch buffers are kept and reused across calls (CG applies AᵀA every iteration).
+public final class DegradationOperator: @unchecked Sendable {
+    public let spec: DegradationSpec
+    public let inputShape: FrameShape
+    public let outputShape: FrameShape
+    public let totalFrames: Int
+    public let temporal: TemporalOperator?
+    public let spatial: [FrameOperator]
+    /// Frame shapes along the spatial chain: shapes[0] = input, shapes.last = output.
+    private let shapes: [FrameShape]
+    private var scratch: [String: Tensor] = [:]
+
+    public init(spec: DegradationSpec, frame: FrameShape, totalFrames: Int, maskSeed: UInt64 = 0) throws {
+        self.spec = spec
+        self.inputShape = frame
+        self.totalFrames = totalFrames
+        if let k = try spec.temporalKernel() { temporal = TemporalOperator(kernel: k, totalFrames: totalFrames) } else { temporal = nil }
+        spatial = spec.spatialOperators(maskSeed: maskSeed)
+        var s = [frame]
+        for op in spatial { s.append(try op.outputShape(for: s.last!)) }
+        shapes = s
+        outputShape = s.last!
+    }
+
+    public func makeOutput(frames: Int) -> Tensor {
+        Tensor(shape: [frames, outputShape.channels, outputShape.height, outputShape.width])
+    }
+
+    public func makeInput(frames: Int) -> Tensor {
+        Tensor(shape: [frames, inputShape.channels, inputShape.height, inputShape.width])
+    }
+
+    private func buffer(_ name: String, frames: Int, shape: FrameShape) -> Tensor {
+        let key = "\(name)/\(frames)"
+        if let t = scratch[key] { return t }
+        let t = Tensor(shape: [frames, shape.channels, shape.height, shape.width])
+        scratch[key] = t
+        return t
+    }
+
+    /// y ← A x on this rank's frames.
+    public func apply(_ x: Tensor, into y: Tensor, _ d: Distribution) {
+        var src = x
+        if let tm = temporal {
+            let t = buffer("temporal", frames: x.frames, shape: inputShape)
+            tm.apply(x, into: t, d)
+            src = t
+        }
+        applySpatial(src, into: y, adjoint: false)
+    }
+
+    /// x ← Aᵀ y on this rank's frames.
+    public func adjoint(_ y: Tensor, into x: Tensor, _ d: Distribution) {
+        if let tm = temporal {
+            let t = buffer("temporal", frames: y.frames, shape: inputShape)
+            applySpatial(y, into: t, adjoint: true)
+            tm.apply(t, into: x, d, adjoint: true)
+        } else {
+            applySpatial(y, into: x, adjoint: true)
+        }
+    }
+
+    /// out ← AᵀA x.
+    public func normal(_ x: Tensor, into out: Tensor, _ d: Distribution) {
+        let y = buffer("normal", frames: x.frames, shape: outputShape)
+        apply(x, into: y, d)
+        adjoint(y, into: out, d)
+    }
+
+    /// The spatial chain (or its reverse adjoint chain) frame by frame, in parallel over frames.
+    private func applySpatial(_ src: Tensor, into dst: Tensor, adjoint: Bool) {
+        if spatial.isEmpty { dst.copy(from: src); return }
+        let frames = src.frames
+        let maxCount = shapes.map(\.count).max()!
+        Parallel.forEach(frames) { f in
+            let a = UnsafeMutablePointer<Float>.allocate(capacity: maxCount)
+            let b = UnsafeMutablePointer<Float>.allocate(capacity: maxCount)
+            defer { a.deallocate(); b.deallocate() }
+            var cur = UnsafePointer(src.frame(f))
+            let n = spatial.count
+            for step in 0..<n {
+                let i = adjoint ? n - 1 - step : step
+                let out = step == n - 1 ? dst.frame(f) : (step % 2 == 0 ? a : b)
+                if adjoint { spatial[i].adjoint(cur, out, input: shapes[i]) }
+                else { spatial[i].apply(cur, out, input: shapes[i]) }
+                cur = UnsafePointer(out)
+            }
+        }
+    }
+
+    /// A simulated measurement y = A x + σ_y·w with w drawn from (seed, measurement) at the
+    /// global element index, so it does not depend on the partition.
+    public func measure(_ x: Tensor, _ d: Distribution, noiseSeed: UInt64) -> Tensor {
+        let y = makeOutput(frames: x.frames)
+        apply(x, into: y, d)
+        if spec.noiseSigma > 0 {
+            let n = Tensor(shape: y.shape)
+            let stream = RandomStream(seed: noiseSeed, purpose: .measurement)
+            stream.normals(offset: d.localRange.lowerBound * y.frameSize, count: y.count, into: n.data)
+            Kernels.axpy(y.data, Float(spec.noiseSigma), n.data, y.count)
+        }
+        return y
+    }
+}

@@ -1,0 +1,65 @@
+import SVICore
+import SVICluster
+
+/// Forward differences along t, y and x (anisotropic 3-D TV's D), Neumann boundary: the
+/// difference past the last frame/row/column is zero. D maps one video to three (stacked as
+/// `dt`, `dy`, `dx`); Dᵀ maps them back. The temporal difference needs frame t+1 (forward)
+/// and t−1 (adjoint), fetched through the communicator.
+public enum FiniteDifference3D {
+    public static func apply(_ u: Tensor, dt: Tensor, dy: Tensor, dx: Tensor, frame s: FrameShape, _ d: Distribution) {
+        let T = d.totalFrames, local = d.localRange
+        let table = d.comm.fetchFrames(of: u, partition: d.partition) { r in
+            let rr = d.partition.range(of: r)
+            return rr.isEmpty ? [] : Array(rr.lowerBound..<min(rr.upperBound + 1, T))
+        }
+        Parallel.forEach(local.count) { i in
+            let t = local.lowerBound + i
+            let cur = UnsafePointer(u.frame(i))
+            let ot = dt.frame(i), oy = dy.frame(i), ox = dx.frame(i)
+            if t + 1 < T {
+                let nxt = table[t + 1]
+                for k in 0..<s.count { ot[k] = nxt[k] - cur[k] }
+            } else { ot.update(repeating: 0, count: s.count) }
+            for c in 0..<s.channels {
+                let p = cur + c * s.plane, py = oy + c * s.plane, px = ox + c * s.plane
+                for y in 0..<s.height {
+                    for x in 0..<s.width {
+                        let k = y * s.width + x
+                        py[k] = y + 1 < s.height ? p[k + s.width] - p[k] : 0
+                        px[k] = x + 1 < s.width ? p[k + 1] - p[k] : 0
+                    }
+                }
+            }
+        }
+    }
+
+    /// out ← Dᵀ (dt, dy, dx).
+    public static func adjoint(dt: Tensor, dy: Tensor, dx: Tensor, into out: Tensor, frame s: FrameShape, _ d: Distribution) {
+        let local = d.localRange
+        let table = d.comm.fetchFrames(of: dt, partition: d.partition) { r in
+            let rr = d.partition.range(of: r)
+            return rr.isEmpty ? [] : Array(max(rr.lowerBound - 1, 0)..<rr.upperBound)
+        }
+        Parallel.forEach(local.count) { i in
+            let t = local.lowerBound + i
+            let o = out.frame(i), pt = UnsafePointer(dt.frame(i))
+            if t > 0 {
+                let prev = table[t - 1]
+                for k in 0..<s.count { o[k] = prev[k] - pt[k] }
+            } else { for k in 0..<s.count { o[k] = -pt[k] } }
+            for c in 0..<s.channels {
+                let py = UnsafePointer(dy.frame(i)) + c * s.plane, px = UnsafePointer(dx.frame(i)) + c * s.plane
+                let oc = o + c * s.plane
+                for y in 0..<s.height {
+                    for x in 0..<s.width {
+                        let k = y * s.width + x
+                        var v = -py[k] - px[k]
+                        if y > 0 { v += py[k - s.width] }
+                        if x > 0 { v += px[k - 1] }
+                        oc[k] += v
+                    }
+                }
+            }
+        }
+    }
+}

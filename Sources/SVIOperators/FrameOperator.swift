@@ -1,0 +1,175 @@
+import Foundation
+import SVICore
+
+/// A linear map applied to every frame alike (the spatial part S of A = S ∘ Tm). Working
+/// frame by frame is what lets the distributed code apply it to any frame block unchanged.
+public protocol FrameOperator: Sendable {
+    /// The frame shape this operator produces from `input`, or an error if it cannot apply.
+    func outputShape(for input: FrameShape) throws -> FrameShape
+    /// out ← S x for one frame (`x` has the input shape, `out` the output shape).
+    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape)
+    /// out ← Sᵀ y for one frame (`y` has the output shape, `out` the input shape).
+    func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape)
+}
+
+/// Index reflection without repeating the edge sample (PyTorch/NumPy "reflect"):
+/// …, 2, 1, [0, 1, …, n−1], n−2, … — valid for any offset.
+@inline(__always)
+func reflectIndex(_ i: Int, _ n: Int) -> Int {
+    if n == 1 { return 0 }
+    let period = 2 * (n - 1)
+    var m = i % period
+    if m < 0 { m += period }
+    return m < n ? m : period - m
+}
+
+/// Spatial Gaussian blur σ: a separable normalised kernel of 2⌈3σ⌉+1 taps, reflect boundary.
+/// The adjoint scatters each contribution back through the same reflection, so it is exact.
+public struct GaussianBlur: FrameOperator {
+    public let sigma: Double
+    public let taps: [Float]
+    public var radius: Int { taps.count / 2 }
+
+    public init(sigma: Double) {
+        self.sigma = sigma
+        let r = Int((3 * sigma).rounded(.up))
+        let w = (-r...r).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+        let s = w.reduce(0, +)
+        taps = w.map { Float($0 / s) }
+    }
+
+    public func outputShape(for input: FrameShape) throws -> FrameShape { input }
+
+    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape) {
+        run(x, out, input, transpose: false)
+    }
+
+    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape) {
+        run(y, out, input, transpose: true)
+    }
+
+    /// Separable: rows then columns (forward) or the transposes (adjoint); the two 1-D passes
+    /// commute, so the adjoint of the 2-D blur is the product of the 1-D adjoints.
+    private func run(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ s: FrameShape, transpose: Bool) {
+        let h = s.height, w = s.width, r = radius
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: s.plane)
+        defer { tmp.deallocate() }
+        taps.withUnsafeBufferPointer { g in
+            for c in 0..<s.channels {
+                let sp = src + c * s.plane, dp = dst + c * s.plane
+                // Along W into tmp.
+                for y in 0..<h {
+                    let row = sp + y * w, trow = tmp + y * w
+                    if transpose {
+                        trow.update(repeating: 0, count: w)
+                        for x in 0..<w { let v = row[x]; for j in 0..<g.count { trow[reflectIndex(x + j - r, w)] += g[j] * v } }
+                    } else {
+                        for x in 0..<w {
+                            var acc: Float = 0
+                            if x >= r && x + r < w { for j in 0..<g.count { acc += g[j] * row[x + j - r] } }
+                            else { for j in 0..<g.count { acc += g[j] * row[reflectIndex(x + j - r, w)] } }
+                            trow[x] = acc
+                        }
+                    }
+                }
+                // Along H into dst.
+                if transpose {
+                    dp.update(repeating: 0, count: s.plane)
+                    for y in 0..<h { for j in 0..<g.count {
+                        let dy = reflectIndex(y + j - r, h), gj = g[j]
+                        let trow = tmp + y * w, drow = dp + dy * w
+                        for x in 0..<w { drow[x] += gj * trow[x] }
+                    } }
+                } else {
+                    for y in 0..<h {
+                        let drow = dp + y * w
+                        drow.update(repeating: 0, count: w)
+                        for j in 0..<g.count {
+                            let sy = reflectIndex(y + j - r, h), gj = g[j]
+                            let trow = tmp + sy * w
+                            for x in 0..<w { drow[x] += gj * trow[x] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ×s super-resolution measurement: each s×s block averaged. Adjoint: nearest-neighbour
+/// upsampling divided by s².
+public struct BlockAverage: FrameOperator {
+    public let factor: Int
+    public init(factor: Int) { self.factor = factor }
+
+    public func outputShape(for input: FrameShape) throws -> FrameShape {
+        guard input.height % factor == 0, input.width % factor == 0 else {
+            throw SVIError("super-resolution factor \(factor) does not divide the frame size \(input.width)×\(input.height)")
+        }
+        return FrameShape(channels: input.channels, height: input.height / factor, width: input.width / factor)
+    }
+
+    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
+        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / Float(f * f)
+        for c in 0..<s.channels {
+            let sp = x + c * s.plane, dp = out + c * ho * wo
+            for yo in 0..<ho { for xo in 0..<wo {
+                var acc: Float = 0
+                for dy in 0..<f { let row = sp + (yo * f + dy) * s.width + xo * f; for dx in 0..<f { acc += row[dx] } }
+                dp[yo * wo + xo] = acc * inv
+            } }
+        }
+    }
+
+    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
+        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / Float(f * f)
+        for c in 0..<s.channels {
+            let sp = y + c * ho * wo, dp = out + c * s.plane
+            for yy in 0..<s.height { for xx in 0..<s.width { dp[yy * s.width + xx] = sp[(yy / f) * wo + xx / f] * inv } }
+        }
+    }
+}
+
+/// Inpainting: keeps a random fraction of pixel positions (the same positions in every
+/// channel and frame), zeroes the rest. Diagonal, so it is its own adjoint.
+public struct InpaintMask: FrameOperator {
+    public let keepFraction: Double
+    public let seed: UInt64
+
+    public init(keepFraction: Double, seed: UInt64) { self.keepFraction = keepFraction; self.seed = seed }
+
+    /// 1 where the pixel is kept, for an H×W frame; drawn from (seed, inpaint-mask).
+    public func mask(height: Int, width: Int) -> [Float] {
+        RandomStream(seed: seed, purpose: .inpaintMask).uniforms(offset: 0, count: height * width).map { $0 < keepFraction ? 1 : 0 }
+    }
+
+    public func outputShape(for input: FrameShape) throws -> FrameShape { input }
+
+    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
+        let m = MaskCache.shared.mask(self, s.height, s.width)
+        m.withUnsafeBufferPointer { mp in
+            for c in 0..<s.channels { for i in 0..<s.plane { out[c * s.plane + i] = x[c * s.plane + i] * mp[i] } }
+        }
+    }
+
+    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
+        apply(y, out, input: s)
+    }
+}
+
+/// Masks are drawn once per (seed, fraction, size) and reused by every frame and CG step.
+final class MaskCache: @unchecked Sendable {
+    static let shared = MaskCache()
+    private var cache: [String: [Float]] = [:]
+    private let lock = NSLockShim()
+
+    func mask(_ op: InpaintMask, _ h: Int, _ w: Int) -> [Float] {
+        let key = "\(op.seed)/\(op.keepFraction)/\(h)x\(w)"
+        return lock.with {
+            if let m = cache[key] { return m }
+            let m = op.mask(height: h, width: w)
+            cache[key] = m
+            return m
+        }
+    }
+}

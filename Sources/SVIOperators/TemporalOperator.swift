@@ -1,0 +1,104 @@
+import Foundation
+import SVICore
+import SVICluster
+
+/// How the temporal kernel sees frames beyond either end of the video.
+public enum TemporalBoundary: String, Sendable, Codable, CaseIterable {
+    case circular   // the paper's default: the video wraps around
+    case replicate  // the first/last frame repeats
+}
+
+/// Temporal convolution of every pixel's time series (frame averaging / motion-time blur),
+/// DESIGN §3: y[t] = Σ_j w[j] · x[map(t + j − h)], h = ⌊k/2⌋, map = the boundary rule.
+///
+/// The operator is held as explicit taps (source frame, weight) per output frame, merged when
+/// a boundary folds two taps onto one frame. The adjoint's taps are the exact transpose of the
+/// forward taps, so both boundaries (and videos shorter than the kernel) are exact.
+public struct TemporalKernel: Sendable, Equatable {
+    public let weights: [Float]
+    public let boundary: TemporalBoundary
+    public var width: Int { weights.count }
+    public var halo: Int { weights.count / 2 }
+
+    /// Box of odd width k: the mean of the k frames centred on t.
+    public static func uniform(_ k: Int, boundary: TemporalBoundary) throws -> TemporalKernel {
+        guard k >= 1, k % 2 == 1 else { throw SVIError("temporal uniform width must be a positive odd number, got \(k)") }
+        return TemporalKernel(weights: [Float](repeating: 1 / Float(k), count: k), boundary: boundary)
+    }
+
+    /// Normalised Gaussian over 2⌈3σ⌉+1 frames.
+    public static func gaussian(_ sigma: Double, boundary: TemporalBoundary) throws -> TemporalKernel {
+        guard sigma > 0, sigma.isFinite else { throw SVIError("temporal gaussian σ must be positive, got \(sigma)") }
+        let r = Int((3 * sigma).rounded(.up))
+        let w = (-r...r).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+        let s = w.reduce(0, +)
+        return TemporalKernel(weights: w.map { Float($0 / s) }, boundary: boundary)
+    }
+
+    public init(weights: [Float], boundary: TemporalBoundary) {
+        self.weights = weights; self.boundary = boundary
+    }
+
+    @inline(__always) func map(_ i: Int, _ T: Int) -> Int {
+        switch boundary {
+        case .circular: let m = i % T; return m < 0 ? m + T : m
+        case .replicate: return min(max(i, 0), T - 1)
+        }
+    }
+
+    /// Taps of output frame t of a T-frame video: (source frame, weight), sources ascending.
+    public func forwardTaps(_ t: Int, frames T: Int) -> [(Int, Float)] {
+        var acc: [Int: Float] = [:]
+        for j in 0..<width { acc[map(t + j - halo, T), default: 0] += weights[j] }
+        return acc.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// Taps of the adjoint for output frame s: the transpose of the forward taps.
+    public func adjointTaps(_ s: Int, frames T: Int) -> [(Int, Float)] {
+        var acc: [Int: Float] = [:]
+        for t in 0..<T { for (src, w) in forwardTaps(t, frames: T) where src == s { acc[t, default: 0] += w } }
+        return acc.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// Applies a `TemporalKernel` (or its adjoint) to a video distributed in frame blocks,
+/// fetching halo frames through the communicator before every application (DESIGN §6).
+/// Tap tables are computed once per video length.
+public final class TemporalOperator: @unchecked Sendable {
+    public let kernel: TemporalKernel
+    public let totalFrames: Int
+    private let forward: [[(Int, Float)]]
+    private let transpose: [[(Int, Float)]]
+
+    public init(kernel: TemporalKernel, totalFrames: Int) {
+        self.kernel = kernel
+        self.totalFrames = totalFrames
+        forward = (0..<totalFrames).map { kernel.forwardTaps($0, frames: totalFrames) }
+        var tr = [[(Int, Float)]](repeating: [], count: totalFrames)
+        for (t, taps) in forward.enumerated() { for (s, w) in taps { tr[s].append((t, w)) } }
+        transpose = tr
+    }
+
+    /// out ← Tm x (adjoint: Tmᵀ x) on this rank's frames.
+    public func apply(_ x: Tensor, into out: Tensor, _ d: Distribution, adjoint: Bool = false) {
+        let taps = adjoint ? transpose : forward
+        let table = d.comm.fetchFrames(of: x, partition: d.partition) { r in
+            var need = Set<Int>()
+            for t in d.partition.range(of: r) { for (s, _) in taps[t] { need.insert(s) } }
+            return need.sorted()
+        }
+        let local = d.localRange, n = x.frameSize
+        Parallel.forEachChunk(n, grain: 4096) { s, e in
+            for (i, t) in local.enumerated() {
+                let o = out.frame(i)
+                let first = taps[t][0]
+                let p0 = table[first.0]
+                for k in s..<e { o[k] = first.1 * p0[k] }
+                for (src, w) in taps[t].dropFirst() {
+                    let p = table[src]
+                    for k in s..<e { o[k] += w * p[k] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import SVICore
+import SVICluster
+import SVIOperators
+
+/// The classical baselines svi is compared with (DESIGN §4), through the same operators.
+public enum Baselines {
+    /// CG alone: `iterations` CG steps on AᵀA u = Aᵀy starting from Aᵀy. Returns u in [0,1]
+    /// units (not clipped).
+    public static func conjugateGradient(op: DegradationOperator, measurement y: Tensor, iterations: Int,
+                                         dist: Distribution) -> Tensor {
+        let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
+        let u = dc.aty.copy()
+        dc.solve(u, iterations: iterations)
+        return u
+    }
+
+    public struct TVSettings: Sendable {
+        public var lambda: Double = 0.003
+        public var rho: Double = 0.05
+        public var iterations: Int = 60
+        public var innerCG: Int = 8
+        public init() {}
+    }
+
+    /// 3-D anisotropic total variation by ADMM:
+    ///   min_u ½‖A u − y‖² + λ‖D u‖₁,  split z = D u, scaled dual w:
+    ///   u ← argmin ½‖Au − y‖² + ρ/2 ‖Du − z + w‖²   (CG on (AᵀA + ρDᵀD) u = Aᵀy + ρDᵀ(z − w))
+    ///   z ← soft(D u + w, λ/ρ);  w ← w + D u − z.
+    public static func admmTV(op: DegradationOperator, measurement y: Tensor, settings: TVSettings,
+                              dist: Distribution) -> Tensor {
+        let s = op.inputShape
+        let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
+        let u = dc.aty.copy()
+        let shape = u.shape
+        let z = (0..<3).map { _ in Tensor(shape: shape) }
+        let w = (0..<3).map { _ in Tensor(shape: shape) }
+        let du = (0..<3).map { _ in Tensor(shape: shape) }
+        let tmp = (0..<3).map { _ in Tensor(shape: shape) }
+        let rhs = Tensor(shape: shape), dtd = Tensor(shape: shape)
+        let cg = ConjugateGradient(dist)
+        let rho = Float(settings.rho), thr = Float(settings.lambda / settings.rho)
+        let n = u.count
+        for _ in 0..<settings.iterations {
+            for i in 0..<3 { Kernels.lincomb(tmp[i].data, 1, z[i].data, -1, w[i].data, n) }
+            FiniteDifference3D.adjoint(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: rhs, frame: s, dist)
+            Kernels.axpby(rhs.data, 1, dc.aty.data, rho, n)
+            cg.solve(rhs: rhs, solution: u, iterations: settings.innerCG) { v, out in
+                op.normal(v, into: out, dist)
+                FiniteDifference3D.apply(v, dt: tmp[0], dy: tmp[1], dx: tmp[2], frame: s, dist)
+                FiniteDifference3D.adjoint(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: dtd, frame: s, dist)
+                Kernels.axpy(out.data, rho, dtd.data, n)
+            }
+            FiniteDifference3D.apply(u, dt: du[0], dy: du[1], dx: du[2], frame: s, dist)
+            for i in 0..<3 {
+                let zp = z[i].data, wp = w[i].data, dp = du[i].data
+                Parallel.forEachChunk(n) { a, b in
+                    for k in a..<b {
+                        let v = dp[k] + wp[k]
+                        let zk = v > thr ? v - thr : (v < -thr ? v + thr : 0)
+                        zp[k] = zk
+                        wp[k] = v - zk
+                    }
+                }
+            }
+        }
+        return u
+    }
+}

@@ -1,0 +1,49 @@
+import SVICore
+import SVICluster
+
+/// Conjugate gradients on a symmetric positive (semi-)definite system M u = b over a video
+/// distributed in frame blocks. Inner products are float64 and combined over ranks in frame
+/// order, so every rank takes the same step sizes and the distributed solve is the
+/// single-process solve. Work vectors are kept between calls.
+public final class ConjugateGradient {
+    let dist: Distribution
+    private var r: Tensor?, p: Tensor?, mp: Tensor?
+
+    public init(_ dist: Distribution) { self.dist = dist }
+
+    private func work(_ like: Tensor) -> (Tensor, Tensor, Tensor) {
+        if let r, let p, let mp, r.shape == like.shape { return (r, p, mp) }
+        let nr = Tensor(shape: like.shape), np = Tensor(shape: like.shape), nm = Tensor(shape: like.shape)
+        r = nr; p = np; mp = nm
+        return (nr, np, nm)
+    }
+
+    /// Runs `iterations` CG steps from the start in `u` (updated in place). `apply(v, out)`
+    /// computes out ← M v. Returns ‖r‖² after each iteration.
+    @discardableResult
+    public func solve(rhs b: Tensor, solution u: Tensor, iterations: Int,
+                      apply: (Tensor, Tensor) -> Void) -> [Double] {
+        let (r, p, mp) = work(u)
+        let n = u.count
+        apply(u, mp)                                    // r = b − M u
+        Kernels.lincomb(r.data, 1, b.data, -1, mp.data, n)
+        p.copy(from: r)
+        var rr = dist.dot(r, r)
+        var history: [Double] = []
+        for _ in 0..<iterations {
+            if rr == 0 { history.append(0); continue }
+            apply(p, mp)
+            let pmp = dist.dot(p, mp)
+            if pmp <= 0 { break }                       // M is singular along p: nothing left to gain
+            let alpha = rr / pmp
+            Kernels.axpy(u.data, Float(alpha), p.data, n)
+            Kernels.axpy(r.data, Float(-alpha), mp.data, n)
+            let rrNew = dist.dot(r, r)
+            let beta = rrNew / rr
+            Kernels.axpby(p.data, 1, r.data, Float(beta), n)   // p = r + β p
+            rr = rrNew
+            history.append(rr)
+        }
+        return history
+    }
+}

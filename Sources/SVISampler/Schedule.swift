@@ -1,0 +1,39 @@
+/// The DDPM noise schedule and the DDIM step list (DESIGN §4).
+///
+/// β is linear from 1e-4 to 0.02 over 1000 steps (computed as NumPy's linspace does), and
+/// ᾱ_t = Π_{s≤t} (1 − β_s) accumulated in float64. With N steps, skip = 1000 / N and the
+/// sampler visits t = (N−1)·skip, …, skip, 0, each with t_next = t − skip, and −1 after 0
+/// (ᾱ_{−1} = 1).
+public struct Schedule: Sendable {
+    public static let trainingSteps = 1000
+    public let alphaBar: [Double]
+
+    public init() {
+        let n = Schedule.trainingSteps
+        let start = 1e-4, stop = 0.02
+        let delta = (stop - start) / Double(n - 1)
+        var betas = (0..<n).map { Double($0) * delta + start }
+        betas[n - 1] = stop
+        var acc = 1.0
+        alphaBar = betas.map { acc *= (1 - $0); return acc }
+    }
+
+    /// ᾱ_t, with ᾱ_{−1} = 1.
+    public func alphaBar(at t: Int) -> Double { t < 0 ? 1 : alphaBar[t] }
+
+    public struct Step: Sendable, Equatable {
+        public let t: Int, tNext: Int
+        public let alphaBar: Double, alphaBarNext: Double
+    }
+
+    /// The N steps of the sampler, in the order visited.
+    public func steps(nfe: Int) -> [Step] {
+        precondition(nfe >= 1 && nfe <= Schedule.trainingSteps)
+        let skip = Schedule.trainingSteps / nfe
+        return (0..<nfe).map { i in
+            let t = (nfe - 1 - i) * skip
+            let tn = t == 0 ? -1 : t - skip
+            return Step(t: t, tNext: tn, alphaBar: alphaBar(at: t), alphaBarNext: alphaBar(at: tn))
+        }
+    }
+}
