@@ -17,7 +17,7 @@ public protocol Communicator: AnyObject {
 
     /// Frames of a distributed tensor at arbitrary global indices (halo frames). `needed(r)`
     /// must give the same answer on every rank: rank r's list of wanted frames. Collective.
-    func fetchFrames(of local: Tensor, partition: FramePartition, needed: (Int) -> [Int]) -> FrameTable
+    func fetchFrames<S>(of local: DenseTensor<S>, partition: FramePartition, needed: (Int) -> [Int]) -> FrameTable<S>
 
     /// Rank 0's value on every rank.
     func broadcast(_ value: UInt64) -> UInt64
@@ -25,16 +25,16 @@ public protocol Communicator: AnyObject {
 
 /// Global frame index → frame data, for frames a rank reads but may not own. Keeps the
 /// buffers of received frames alive.
-public final class FrameTable {
-    public private(set) var pointers: [Int: UnsafePointer<Float>] = [:]
-    private var storage: [Tensor] = []
+public final class FrameTable<S: BinaryFloatingPoint> {
+    public private(set) var pointers: [Int: UnsafePointer<S>] = [:]
+    private var storage: [DenseTensor<S>] = []
 
     public init() {}
 
-    public func set(_ frame: Int, _ p: UnsafePointer<Float>) { pointers[frame] = p }
-    public func keep(_ t: Tensor) { storage.append(t) }
+    public func set(_ frame: Int, _ p: UnsafePointer<S>) { pointers[frame] = p }
+    public func keep(_ t: DenseTensor<S>) { storage.append(t) }
 
-    public subscript(frame: Int) -> UnsafePointer<Float> {
+    public subscript(frame: Int) -> UnsafePointer<S> {
         guard let p = pointers[frame] else { preconditionFailure("frame \(frame) was not fetched") }
         return p
     }
@@ -49,8 +49,8 @@ public final class LocalCommunicator: Communicator {
     public func sumInFrameOrder(_ localPartials: [Double], partition: FramePartition) -> Double {
         localPartials.reduce(0, +)
     }
-    public func fetchFrames(of local: Tensor, partition: FramePartition, needed: (Int) -> [Int]) -> FrameTable {
-        let table = FrameTable()
+    public func fetchFrames<S>(of local: DenseTensor<S>, partition: FramePartition, needed: (Int) -> [Int]) -> FrameTable<S> {
+        let table = FrameTable<S>()
         for f in needed(0) { table.set(f, UnsafePointer(local.frame(f))) }
         return table
     }
@@ -76,7 +76,7 @@ public struct Distribution {
     public var localRange: Range<Int> { partition.range(of: comm.rank) }
 
     /// ⟨x, y⟩ over the whole video, float64, the same bits at any rank count.
-    public func dot(_ x: Tensor, _ y: Tensor) -> Double {
+    public func dot<S>(_ x: DenseTensor<S>, _ y: DenseTensor<S>) -> Double {
         precondition(x.count == y.count)
         let partials = Kernels.frameDots(x.data, y.data, frames: x.frames, frameSize: x.frameSize)
         return comm.sumInFrameOrder(partials, partition: partition)

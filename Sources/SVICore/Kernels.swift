@@ -1,4 +1,5 @@
-/// Multithreaded elementwise kernels and float64 reductions over raw buffers.
+/// Multithreaded elementwise kernels and float64 reductions over raw buffers, for float32
+/// and float64 alike (inlinable, so each caller gets a specialised copy).
 ///
 /// Reductions are deterministic: they split the data into fixed-size blocks (independent of
 /// the thread count), sum each block in float64 and add the block sums in order, so the same
@@ -6,41 +7,41 @@
 public enum Kernels {
     public static let reductionBlock = 8192
 
-    public static func fill(_ y: UnsafeMutablePointer<Float>, _ v: Float, _ n: Int) {
+    @inlinable public static func fill<S: BinaryFloatingPoint>(_ y: UnsafeMutablePointer<S>, _ v: S, _ n: Int) {
         Parallel.forEachChunk(n) { s, e in (y + s).update(repeating: v, count: e - s) }
     }
 
-    public static func copy(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    @inlinable public static func copy<S: BinaryFloatingPoint>(_ y: UnsafeMutablePointer<S>, _ x: UnsafePointer<S>, _ n: Int) {
         Parallel.forEachChunk(n) { s, e in (y + s).update(from: x + s, count: e - s) }
     }
 
     /// y ← y + a·x
-    public static func axpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+    @inlinable public static func axpy<S: BinaryFloatingPoint>(_ y: UnsafeMutablePointer<S>, _ a: S, _ x: UnsafePointer<S>, _ n: Int) {
         Parallel.forEachChunk(n) { s, e in for i in s..<e { y[i] += a * x[i] } }
     }
 
     /// y ← a·x + b·y
-    public static func axpby(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ n: Int) {
+    @inlinable public static func axpby<S: BinaryFloatingPoint>(_ y: UnsafeMutablePointer<S>, _ a: S, _ x: UnsafePointer<S>, _ b: S, _ n: Int) {
         Parallel.forEachChunk(n) { s, e in for i in s..<e { y[i] = a * x[i] + b * y[i] } }
     }
 
     /// z ← a·x + b·y
-    public static func lincomb(_ z: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>,
-                               _ b: Float, _ y: UnsafePointer<Float>, _ n: Int) {
+    @inlinable public static func lincomb<S: BinaryFloatingPoint>(_ z: UnsafeMutablePointer<S>, _ a: S, _ x: UnsafePointer<S>,
+                                                                  _ b: S, _ y: UnsafePointer<S>, _ n: Int) {
         Parallel.forEachChunk(n) { s, e in for i in s..<e { z[i] = a * x[i] + b * y[i] } }
     }
 
     /// y ← a·y + b (affine map, e.g. [0,1] ↔ [-1,1])
-    public static func affine(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ b: Float, _ n: Int) {
+    @inlinable public static func affine<S: BinaryFloatingPoint>(_ y: UnsafeMutablePointer<S>, _ a: S, _ b: S, _ n: Int) {
         Parallel.forEachChunk(n) { s, e in for i in s..<e { y[i] = a * y[i] + b } }
     }
 
-    public static func clip(_ y: UnsafeMutablePointer<Float>, _ lo: Float, _ hi: Float, _ n: Int) {
+    @inlinable public static func clip<S: BinaryFloatingPoint>(_ y: UnsafeMutablePointer<S>, _ lo: S, _ hi: S, _ n: Int) {
         Parallel.forEachChunk(n) { s, e in for i in s..<e { y[i] = min(max(y[i], lo), hi) } }
     }
 
     /// Float64 dot product of one contiguous range, summed in fixed blocks.
-    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double {
+    @inlinable public static func dot<S: BinaryFloatingPoint>(_ x: UnsafePointer<S>, _ y: UnsafePointer<S>, _ n: Int) -> Double {
         let blocks = (n + reductionBlock - 1) / reductionBlock
         if blocks <= 1 { return blockDot(x, y, n) }
         var partial = [Double](repeating: 0, count: blocks)
@@ -56,14 +57,14 @@ public enum Kernels {
 
     /// Per-frame float64 dot products: the unit in which distributed sums are combined, so a
     /// sum over the whole video does not depend on how frames are split over ranks.
-    public static func frameDots(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, frames: Int, frameSize: Int) -> [Double] {
+    @inlinable public static func frameDots<S: BinaryFloatingPoint>(_ x: UnsafePointer<S>, _ y: UnsafePointer<S>, frames: Int, frameSize: Int) -> [Double] {
         var out = [Double](repeating: 0, count: frames)
         for f in 0..<frames { out[f] = dot(x + f * frameSize, y + f * frameSize, frameSize) }
         return out
     }
 
-    @inline(__always)
-    static func blockDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double {
+    @inlinable @inline(__always)
+    static func blockDot<S: BinaryFloatingPoint>(_ x: UnsafePointer<S>, _ y: UnsafePointer<S>, _ n: Int) -> Double {
         var a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
         var i = 0
         while i + 4 <= n {
@@ -76,6 +77,4 @@ public enum Kernels {
         while i < n { a0 += Double(x[i]) * Double(y[i]); i += 1 }
         return (a0 + a1) + (a2 + a3)
     }
-
-    public static func sumSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double { dot(x, x, n) }
 }

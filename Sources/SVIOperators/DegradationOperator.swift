@@ -3,7 +3,8 @@ import SVICluster
 
 /// The forward operator A = S ∘ Tm of a degradation (DESIGN §3) over a video distributed in
 /// frame blocks, with Aᵀ = Tmᵀ ∘ Sᵀ and the normal operator AᵀA that CG iterates.
-/// Scratch buffers are kept and reused across calls (CG applies AᵀA every iteration).
+/// Works in float64 (see `Tensor64`); scratch buffers are kept and reused across calls (CG
+/// applies AᵀA every iteration).
 public final class DegradationOperator: @unchecked Sendable {
     public let spec: DegradationSpec
     public let inputShape: FrameShape
@@ -13,7 +14,7 @@ public final class DegradationOperator: @unchecked Sendable {
     public let spatial: [FrameOperator]
     /// Frame shapes along the spatial chain: shapes[0] = input, shapes.last = output.
     private let shapes: [FrameShape]
-    private var scratch: [String: Tensor] = [:]
+    private var scratch: [String: Tensor64] = [:]
 
     public init(spec: DegradationSpec, frame: FrameShape, totalFrames: Int, maskSeed: UInt64 = 0) throws {
         self.spec = spec
@@ -27,24 +28,24 @@ public final class DegradationOperator: @unchecked Sendable {
         outputShape = s.last!
     }
 
-    public func makeOutput(frames: Int) -> Tensor {
-        Tensor(shape: [frames, outputShape.channels, outputShape.height, outputShape.width])
+    public func makeOutput<S>(frames: Int, _: S.Type = Double.self) -> DenseTensor<S> {
+        DenseTensor<S>(shape: [frames, outputShape.channels, outputShape.height, outputShape.width])
     }
 
-    public func makeInput(frames: Int) -> Tensor {
-        Tensor(shape: [frames, inputShape.channels, inputShape.height, inputShape.width])
+    public func makeInput<S>(frames: Int, _: S.Type = Double.self) -> DenseTensor<S> {
+        DenseTensor<S>(shape: [frames, inputShape.channels, inputShape.height, inputShape.width])
     }
 
-    private func buffer(_ name: String, frames: Int, shape: FrameShape) -> Tensor {
+    private func buffer(_ name: String, frames: Int, shape: FrameShape) -> Tensor64 {
         let key = "\(name)/\(frames)"
         if let t = scratch[key] { return t }
-        let t = Tensor(shape: [frames, shape.channels, shape.height, shape.width])
+        let t = Tensor64(shape: [frames, shape.channels, shape.height, shape.width])
         scratch[key] = t
         return t
     }
 
     /// y ← A x on this rank's frames.
-    public func apply(_ x: Tensor, into y: Tensor, _ d: Distribution) {
+    public func apply(_ x: Tensor64, into y: Tensor64, _ d: Distribution) {
         var src = x
         if let tm = temporal {
             let t = buffer("temporal", frames: x.frames, shape: inputShape)
@@ -55,7 +56,7 @@ public final class DegradationOperator: @unchecked Sendable {
     }
 
     /// x ← Aᵀ y on this rank's frames.
-    public func adjoint(_ y: Tensor, into x: Tensor, _ d: Distribution) {
+    public func adjoint(_ y: Tensor64, into x: Tensor64, _ d: Distribution) {
         if let tm = temporal {
             let t = buffer("temporal", frames: y.frames, shape: inputShape)
             applySpatial(y, into: t, adjoint: true)
@@ -66,20 +67,20 @@ public final class DegradationOperator: @unchecked Sendable {
     }
 
     /// out ← AᵀA x.
-    public func normal(_ x: Tensor, into out: Tensor, _ d: Distribution) {
+    public func normal(_ x: Tensor64, into out: Tensor64, _ d: Distribution) {
         let y = buffer("normal", frames: x.frames, shape: outputShape)
         apply(x, into: y, d)
         adjoint(y, into: out, d)
     }
 
     /// The spatial chain (or its reverse adjoint chain) frame by frame, in parallel over frames.
-    private func applySpatial(_ src: Tensor, into dst: Tensor, adjoint: Bool) {
+    private func applySpatial(_ src: Tensor64, into dst: Tensor64, adjoint: Bool) {
         if spatial.isEmpty { dst.copy(from: src); return }
         let frames = src.frames
         let maxCount = shapes.map(\.count).max()!
         Parallel.forEach(frames) { f in
-            let a = UnsafeMutablePointer<Float>.allocate(capacity: maxCount)
-            let b = UnsafeMutablePointer<Float>.allocate(capacity: maxCount)
+            let a = UnsafeMutablePointer<Double>.allocate(capacity: maxCount)
+            let b = UnsafeMutablePointer<Double>.allocate(capacity: maxCount)
             defer { a.deallocate(); b.deallocate() }
             var cur = UnsafePointer(src.frame(f))
             let n = spatial.count
@@ -93,11 +94,12 @@ public final class DegradationOperator: @unchecked Sendable {
         }
     }
 
-    /// A simulated measurement y = A x + σ_y·w with w drawn from (seed, measurement) at the
-    /// global element index, so it does not depend on the partition.
+    /// A simulated measurement y = A x + σ_y·w (float32 in and out) with w drawn from
+    /// (seed, measurement) at the global element index, so it does not depend on the partition.
     public func measure(_ x: Tensor, _ d: Distribution, noiseSeed: UInt64) -> Tensor {
-        let y = makeOutput(frames: x.frames)
-        apply(x, into: y, d)
+        let y64: Tensor64 = makeOutput(frames: x.frames)
+        apply(Tensor64(converting: x), into: y64, d)
+        let y = Tensor(converting: y64)
         if spec.noiseSigma > 0 {
             let n = Tensor(shape: y.shape)
             let stream = RandomStream(seed: noiseSeed, purpose: .measurement)

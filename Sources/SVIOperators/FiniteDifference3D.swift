@@ -6,7 +6,7 @@ import SVICluster
 /// `dt`, `dy`, `dx`); Dᵀ maps them back. The temporal difference needs frame t+1 (forward)
 /// and t−1 (adjoint), fetched through the communicator.
 public enum FiniteDifference3D {
-    public static func apply(_ u: Tensor, dt: Tensor, dy: Tensor, dx: Tensor, frame s: FrameShape, _ d: Distribution) {
+    public static func apply(_ u: Tensor64, dt: Tensor64, dy: Tensor64, dx: Tensor64, frame s: FrameShape, _ d: Distribution) {
         let T = d.totalFrames, local = d.localRange
         let table = d.comm.fetchFrames(of: u, partition: d.partition) { r in
             let rr = d.partition.range(of: r)
@@ -34,7 +34,7 @@ public enum FiniteDifference3D {
     }
 
     /// out ← Dᵀ (dt, dy, dx).
-    public static func adjoint(dt: Tensor, dy: Tensor, dx: Tensor, into out: Tensor, frame s: FrameShape, _ d: Distribution) {
+    public static func adjoint(dt: Tensor64, dy: Tensor64, dx: Tensor64, into out: Tensor64, frame s: FrameShape, _ d: Distribution) {
         let local = d.localRange
         let table = d.comm.fetchFrames(of: dt, partition: d.partition) { r in
             let rr = d.partition.range(of: r)
@@ -42,18 +42,22 @@ public enum FiniteDifference3D {
         }
         Parallel.forEach(local.count) { i in
             let t = local.lowerBound + i
+            // (Dᵀp)[t] = p[t−1] − p[t], where p[T−1] (set to zero by D) never contributes.
             let o = out.frame(i), pt = UnsafePointer(dt.frame(i))
+            let last = t == d.totalFrames - 1
             if t > 0 {
                 let prev = table[t - 1]
-                for k in 0..<s.count { o[k] = prev[k] - pt[k] }
-            } else { for k in 0..<s.count { o[k] = -pt[k] } }
+                if last { for k in 0..<s.count { o[k] = prev[k] } } else { for k in 0..<s.count { o[k] = prev[k] - pt[k] } }
+            } else if last { o.update(repeating: 0, count: s.count) } else { for k in 0..<s.count { o[k] = -pt[k] } }
             for c in 0..<s.channels {
                 let py = UnsafePointer(dy.frame(i)) + c * s.plane, px = UnsafePointer(dx.frame(i)) + c * s.plane
                 let oc = o + c * s.plane
                 for y in 0..<s.height {
                     for x in 0..<s.width {
                         let k = y * s.width + x
-                        var v = -py[k] - px[k]
+                        var v: Double = 0
+                        if y + 1 < s.height { v -= py[k] }
+                        if x + 1 < s.width { v -= px[k] }
                         if y > 0 { v += py[k - s.width] }
                         if x > 0 { v += px[k - 1] }
                         oc[k] += v

@@ -7,9 +7,9 @@ public protocol FrameOperator: Sendable {
     /// The frame shape this operator produces from `input`, or an error if it cannot apply.
     func outputShape(for input: FrameShape) throws -> FrameShape
     /// out ← S x for one frame (`x` has the input shape, `out` the output shape).
-    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape)
+    func apply(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input: FrameShape)
     /// out ← Sᵀ y for one frame (`y` has the output shape, `out` the input shape).
-    func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape)
+    func adjoint(_ y: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input: FrameShape)
 }
 
 /// Index reflection without repeating the edge sample (PyTorch/NumPy "reflect"):
@@ -27,7 +27,7 @@ func reflectIndex(_ i: Int, _ n: Int) -> Int {
 /// The adjoint scatters each contribution back through the same reflection, so it is exact.
 public struct GaussianBlur: FrameOperator {
     public let sigma: Double
-    public let taps: [Float]
+    public let taps: [Double]
     public var radius: Int { taps.count / 2 }
 
     public init(sigma: Double) {
@@ -35,24 +35,24 @@ public struct GaussianBlur: FrameOperator {
         let r = Int((3 * sigma).rounded(.up))
         let w = (-r...r).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
         let s = w.reduce(0, +)
-        taps = w.map { Float($0 / s) }
+        taps = w.map { $0 / s }
     }
 
     public func outputShape(for input: FrameShape) throws -> FrameShape { input }
 
-    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape) {
+    public func apply(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input: FrameShape) {
         run(x, out, input, transpose: false)
     }
 
-    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape) {
+    public func adjoint(_ y: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input: FrameShape) {
         run(y, out, input, transpose: true)
     }
 
     /// Separable: rows then columns (forward) or the transposes (adjoint); the two 1-D passes
     /// commute, so the adjoint of the 2-D blur is the product of the 1-D adjoints.
-    private func run(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ s: FrameShape, transpose: Bool) {
+    private func run(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, _ s: FrameShape, transpose: Bool) {
         let h = s.height, w = s.width, r = radius
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: s.plane)
+        let tmp = UnsafeMutablePointer<Double>.allocate(capacity: s.plane)
         defer { tmp.deallocate() }
         taps.withUnsafeBufferPointer { g in
             for c in 0..<s.channels {
@@ -65,7 +65,7 @@ public struct GaussianBlur: FrameOperator {
                         for x in 0..<w { let v = row[x]; for j in 0..<g.count { trow[reflectIndex(x + j - r, w)] += g[j] * v } }
                     } else {
                         for x in 0..<w {
-                            var acc: Float = 0
+                            var acc: Double = 0
                             if x >= r && x + r < w { for j in 0..<g.count { acc += g[j] * row[x + j - r] } }
                             else { for j in 0..<g.count { acc += g[j] * row[reflectIndex(x + j - r, w)] } }
                             trow[x] = acc
@@ -109,20 +109,20 @@ public struct BlockAverage: FrameOperator {
         return FrameShape(channels: input.channels, height: input.height / factor, width: input.width / factor)
     }
 
-    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
-        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / Float(f * f)
+    public func apply(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) {
+        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / Double(f * f)
         for c in 0..<s.channels {
             let sp = x + c * s.plane, dp = out + c * ho * wo
             for yo in 0..<ho { for xo in 0..<wo {
-                var acc: Float = 0
+                var acc: Double = 0
                 for dy in 0..<f { let row = sp + (yo * f + dy) * s.width + xo * f; for dx in 0..<f { acc += row[dx] } }
                 dp[yo * wo + xo] = acc * inv
             } }
         }
     }
 
-    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
-        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / Float(f * f)
+    public func adjoint(_ y: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) {
+        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / Double(f * f)
         for c in 0..<s.channels {
             let sp = y + c * ho * wo, dp = out + c * s.plane
             for yy in 0..<s.height { for xx in 0..<s.width { dp[yy * s.width + xx] = sp[(yy / f) * wo + xx / f] * inv } }
@@ -139,20 +139,20 @@ public struct InpaintMask: FrameOperator {
     public init(keepFraction: Double, seed: UInt64) { self.keepFraction = keepFraction; self.seed = seed }
 
     /// 1 where the pixel is kept, for an H×W frame; drawn from (seed, inpaint-mask).
-    public func mask(height: Int, width: Int) -> [Float] {
+    public func mask(height: Int, width: Int) -> [Double] {
         RandomStream(seed: seed, purpose: .inpaintMask).uniforms(offset: 0, count: height * width).map { $0 < keepFraction ? 1 : 0 }
     }
 
     public func outputShape(for input: FrameShape) throws -> FrameShape { input }
 
-    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
+    public func apply(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) {
         let m = MaskCache.shared.mask(self, s.height, s.width)
         m.withUnsafeBufferPointer { mp in
             for c in 0..<s.channels { for i in 0..<s.plane { out[c * s.plane + i] = x[c * s.plane + i] * mp[i] } }
         }
     }
 
-    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
+    public func adjoint(_ y: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) {
         apply(y, out, input: s)
     }
 }
@@ -160,10 +160,10 @@ public struct InpaintMask: FrameOperator {
 /// Masks are drawn once per (seed, fraction, size) and reused by every frame and CG step.
 final class MaskCache: @unchecked Sendable {
     static let shared = MaskCache()
-    private var cache: [String: [Float]] = [:]
+    private var cache: [String: [Double]] = [:]
     private let lock = NSLockShim()
 
-    func mask(_ op: InpaintMask, _ h: Int, _ w: Int) -> [Float] {
+    func mask(_ op: InpaintMask, _ h: Int, _ w: Int) -> [Double] {
         let key = "\(op.seed)/\(op.keepFraction)/\(h)x\(w)"
         return lock.with {
             if let m = cache[key] { return m }

@@ -15,7 +15,7 @@ public enum TemporalBoundary: String, Sendable, Codable, CaseIterable {
 /// a boundary folds two taps onto one frame. The adjoint's taps are the exact transpose of the
 /// forward taps, so both boundaries (and videos shorter than the kernel) are exact.
 public struct TemporalKernel: Sendable, Equatable {
-    public let weights: [Float]
+    public let weights: [Double]
     public let boundary: TemporalBoundary
     public var width: Int { weights.count }
     public var halo: Int { weights.count / 2 }
@@ -23,7 +23,7 @@ public struct TemporalKernel: Sendable, Equatable {
     /// Box of odd width k: the mean of the k frames centred on t.
     public static func uniform(_ k: Int, boundary: TemporalBoundary) throws -> TemporalKernel {
         guard k >= 1, k % 2 == 1 else { throw SVIError("temporal uniform width must be a positive odd number, got \(k)") }
-        return TemporalKernel(weights: [Float](repeating: 1 / Float(k), count: k), boundary: boundary)
+        return TemporalKernel(weights: [Double](repeating: 1 / Double(k), count: k), boundary: boundary)
     }
 
     /// Normalised Gaussian over 2⌈3σ⌉+1 frames.
@@ -32,10 +32,10 @@ public struct TemporalKernel: Sendable, Equatable {
         let r = Int((3 * sigma).rounded(.up))
         let w = (-r...r).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
         let s = w.reduce(0, +)
-        return TemporalKernel(weights: w.map { Float($0 / s) }, boundary: boundary)
+        return TemporalKernel(weights: w.map { $0 / s }, boundary: boundary)
     }
 
-    public init(weights: [Float], boundary: TemporalBoundary) {
+    public init(weights: [Double], boundary: TemporalBoundary) {
         self.weights = weights; self.boundary = boundary
     }
 
@@ -47,15 +47,15 @@ public struct TemporalKernel: Sendable, Equatable {
     }
 
     /// Taps of output frame t of a T-frame video: (source frame, weight), sources ascending.
-    public func forwardTaps(_ t: Int, frames T: Int) -> [(Int, Float)] {
-        var acc: [Int: Float] = [:]
+    public func forwardTaps(_ t: Int, frames T: Int) -> [(Int, Double)] {
+        var acc: [Int: Double] = [:]
         for j in 0..<width { acc[map(t + j - halo, T), default: 0] += weights[j] }
         return acc.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// Taps of the adjoint for output frame s: the transpose of the forward taps.
-    public func adjointTaps(_ s: Int, frames T: Int) -> [(Int, Float)] {
-        var acc: [Int: Float] = [:]
+    public func adjointTaps(_ s: Int, frames T: Int) -> [(Int, Double)] {
+        var acc: [Int: Double] = [:]
         for t in 0..<T { for (src, w) in forwardTaps(t, frames: T) where src == s { acc[t, default: 0] += w } }
         return acc.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
@@ -67,20 +67,20 @@ public struct TemporalKernel: Sendable, Equatable {
 public final class TemporalOperator: @unchecked Sendable {
     public let kernel: TemporalKernel
     public let totalFrames: Int
-    private let forward: [[(Int, Float)]]
-    private let transpose: [[(Int, Float)]]
+    private let forward: [[(Int, Double)]]
+    private let transpose: [[(Int, Double)]]
 
     public init(kernel: TemporalKernel, totalFrames: Int) {
         self.kernel = kernel
         self.totalFrames = totalFrames
         forward = (0..<totalFrames).map { kernel.forwardTaps($0, frames: totalFrames) }
-        var tr = [[(Int, Float)]](repeating: [], count: totalFrames)
+        var tr = [[(Int, Double)]](repeating: [], count: totalFrames)
         for (t, taps) in forward.enumerated() { for (s, w) in taps { tr[s].append((t, w)) } }
         transpose = tr
     }
 
     /// out ← Tm x (adjoint: Tmᵀ x) on this rank's frames.
-    public func apply(_ x: Tensor, into out: Tensor, _ d: Distribution, adjoint: Bool = false) {
+    public func apply(_ x: Tensor64, into out: Tensor64, _ d: Distribution, adjoint: Bool = false) {
         let taps = adjoint ? transpose : forward
         let table = d.comm.fetchFrames(of: x, partition: d.partition) { r in
             var need = Set<Int>()

@@ -7,7 +7,7 @@ public enum Baselines {
     /// CG alone: `iterations` CG steps on AᵀA u = Aᵀy starting from Aᵀy. Returns u in [0,1]
     /// units (not clipped).
     public static func conjugateGradient(op: DegradationOperator, measurement y: Tensor, iterations: Int,
-                                         dist: Distribution) -> Tensor {
+                                         dist: Distribution) -> Tensor64 {
         let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
         let u = dc.aty.copy()
         dc.solve(u, iterations: iterations)
@@ -27,18 +27,18 @@ public enum Baselines {
     ///   u ← argmin ½‖Au − y‖² + ρ/2 ‖Du − z + w‖²   (CG on (AᵀA + ρDᵀD) u = Aᵀy + ρDᵀ(z − w))
     ///   z ← soft(D u + w, λ/ρ);  w ← w + D u − z.
     public static func admmTV(op: DegradationOperator, measurement y: Tensor, settings: TVSettings,
-                              dist: Distribution) -> Tensor {
+                              dist: Distribution) -> Tensor64 {
         let s = op.inputShape
         let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
         let u = dc.aty.copy()
         let shape = u.shape
-        let z = (0..<3).map { _ in Tensor(shape: shape) }
-        let w = (0..<3).map { _ in Tensor(shape: shape) }
-        let du = (0..<3).map { _ in Tensor(shape: shape) }
-        let tmp = (0..<3).map { _ in Tensor(shape: shape) }
-        let rhs = Tensor(shape: shape), dtd = Tensor(shape: shape)
+        let z = (0..<3).map { _ in Tensor64(shape: shape) }
+        let w = (0..<3).map { _ in Tensor64(shape: shape) }
+        let du = (0..<3).map { _ in Tensor64(shape: shape) }
+        let tmp = (0..<3).map { _ in Tensor64(shape: shape) }
+        let rhs = Tensor64(shape: shape), dtd = Tensor64(shape: shape)
         let cg = ConjugateGradient(dist)
-        let rho = Float(settings.rho), thr = Float(settings.lambda / settings.rho)
+        let rho = settings.rho, thr = settings.lambda / settings.rho
         let n = u.count
         for _ in 0..<settings.iterations {
             for i in 0..<3 { Kernels.lincomb(tmp[i].data, 1, z[i].data, -1, w[i].data, n) }

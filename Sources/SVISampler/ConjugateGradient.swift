@@ -4,16 +4,16 @@ import SVICluster
 /// Conjugate gradients on a symmetric positive (semi-)definite system M u = b over a video
 /// distributed in frame blocks. Inner products are float64 and combined over ranks in frame
 /// order, so every rank takes the same step sizes and the distributed solve is the
-/// single-process solve. Work vectors are kept between calls.
+/// single-process solve. Vectors are float64 (see `Tensor64`) and kept between calls.
 public final class ConjugateGradient {
     let dist: Distribution
-    private var r: Tensor?, p: Tensor?, mp: Tensor?
+    private var r: Tensor64?, p: Tensor64?, mp: Tensor64?
 
     public init(_ dist: Distribution) { self.dist = dist }
 
-    private func work(_ like: Tensor) -> (Tensor, Tensor, Tensor) {
+    private func work(_ like: Tensor64) -> (Tensor64, Tensor64, Tensor64) {
         if let r, let p, let mp, r.shape == like.shape { return (r, p, mp) }
-        let nr = Tensor(shape: like.shape), np = Tensor(shape: like.shape), nm = Tensor(shape: like.shape)
+        let nr = Tensor64(shape: like.shape), np = Tensor64(shape: like.shape), nm = Tensor64(shape: like.shape)
         r = nr; p = np; mp = nm
         return (nr, np, nm)
     }
@@ -21,26 +21,29 @@ public final class ConjugateGradient {
     /// Runs `iterations` CG steps from the start in `u` (updated in place). `apply(v, out)`
     /// computes out ← M v. Returns ‖r‖² after each iteration.
     @discardableResult
-    public func solve(rhs b: Tensor, solution u: Tensor, iterations: Int,
-                      apply: (Tensor, Tensor) -> Void) -> [Double] {
+    public func solve(rhs b: Tensor64, solution u: Tensor64, iterations: Int,
+                      apply: (Tensor64, Tensor64) -> Void) -> [Double] {
         let (r, p, mp) = work(u)
         let n = u.count
         apply(u, mp)                                    // r = b − M u
         Kernels.lincomb(r.data, 1, b.data, -1, mp.data, n)
         p.copy(from: r)
         var rr = dist.dot(r, r)
+        // Converged to float64 precision (‖r‖ ≤ 1e-12‖b‖): further steps would divide rounding
+        // noise by rounding noise, which on a singular AᵀA (T a multiple of k) explodes.
+        let floor = 1e-24 * max(dist.dot(b, b), Double.leastNormalMagnitude)
         var history: [Double] = []
         for _ in 0..<iterations {
-            if rr == 0 { history.append(0); continue }
+            if rr <= floor { break }
             apply(p, mp)
             let pmp = dist.dot(p, mp)
-            if pmp <= 0 { break }                       // M is singular along p: nothing left to gain
+            if !(pmp > 0) { break }                     // M is singular along p: nothing left to gain
             let alpha = rr / pmp
-            Kernels.axpy(u.data, Float(alpha), p.data, n)
-            Kernels.axpy(r.data, Float(-alpha), mp.data, n)
+            Kernels.axpy(u.data, alpha, p.data, n)
+            Kernels.axpy(r.data, -alpha, mp.data, n)
             let rrNew = dist.dot(r, r)
             let beta = rrNew / rr
-            Kernels.axpby(p.data, 1, r.data, Float(beta), n)   // p = r + β p
+            Kernels.axpby(p.data, 1, r.data, beta, n)   // p = r + β p
             rr = rrNew
             history.append(rr)
         }

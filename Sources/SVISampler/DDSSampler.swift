@@ -39,12 +39,12 @@ public final class DDSSampler {
     public let frame: FrameShape
     let denoiser: Denoiser
     let dc: DataConsistency
-    let y: Tensor
 
     /// x_t on this rank's frames, [-1, 1].
     public let x: Tensor
     private let eps: Tensor
-    private let u: Tensor
+    /// The data-consistency iterate u, [0,1], float64.
+    private let u: Tensor64
     private let noise: Tensor
     public private(set) var stepIndex = 0
     /// Seconds spent in the denoiser and in the data-consistency solve.
@@ -57,10 +57,9 @@ public final class DDSSampler {
         self.dist = dist
         self.frame = op.inputShape
         self.denoiser = denoiser
-        self.y = y
         dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: settings.gamma)
-        x = op.makeInput(frames: y.frames)
-        eps = op.makeInput(frames: y.frames)
+        x = op.makeInput(frames: y.frames, Float.self)
+        eps = op.makeInput(frames: y.frames, Float.self)
         u = op.makeInput(frames: y.frames)
         noise = Tensor(shape: [y.frames, frame.channels, frame.height, frame.width])
         drawNoise(purpose: .initial, step: 0, into: x)
@@ -86,7 +85,7 @@ public final class DDSSampler {
     public func step() throws {
         precondition(!isFinished)
         let s = steps[stepIndex]
-        let n = x.count, fs = x.frameSize, frames = x.frames
+        let n = x.count, frames = x.frames
 
         let t0 = Date()
         var f = 0
@@ -100,39 +99,37 @@ public final class DDSSampler {
 
         // x̂0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, then u = (x̂0 + 1)/2, fused:
         let sa = s.alphaBar.squareRoot(), s1a = (1 - s.alphaBar).squareRoot()
-        let a = Float(0.5 / sa), b = Float(-0.5 * s1a / sa)
-        Kernels.lincomb(u.data, a, x.data, b, eps.data, n)
-        Kernels.affine(u.data, 1, 0.5, n)
+        let a = 0.5 / sa, b = -0.5 * s1a / sa
+        let up = u.data, xp = x.data, ep = eps.data
+        Parallel.forEachChunk(n) { s, e in for i in s..<e { up[i] = a * Double(xp[i]) + b * Double(ep[i]) + 0.5 } }
         dc.solve(u, iterations: settings.cgSteps)
         let t2 = Date()
 
         // x̄0 = 2u − 1; x_{t_next} = √ᾱ_next x̄0 + √(1−ᾱ_next) (η n + √(1−η²) ε)
         if s.tNext <= 0 {
-            Kernels.copy(x.data, u.data, n)
-            Kernels.affine(x.data, 2, -1, n)
+            Parallel.forEachChunk(n) { s, e in for i in s..<e { xp[i] = Float(2 * up[i] - 1) } }
         } else {
             drawNoise(purpose: .step, step: stepIndex, into: noise)
             let an = s.alphaBarNext.squareRoot(), s1n = (1 - s.alphaBarNext).squareRoot()
             let eta = settings.eta, keep = (1 - eta * eta).squareRoot()
-            let cu = Float(2 * an), c0 = Float(-an), cn = Float(s1n * eta), ce = Float(s1n * keep)
-            let xp = x.data, up = u.data, np = noise.data, ep = eps.data
-            Parallel.forEachChunk(n) { s, e in for i in s..<e { xp[i] = cu * up[i] + c0 + cn * np[i] + ce * ep[i] } }
+            let cu = 2 * an, c0 = -an, cn = Float(s1n * eta), ce = Float(s1n * keep)
+            let np = noise.data
+            Parallel.forEachChunk(n) { s, e in for i in s..<e { xp[i] = Float(cu * up[i] + c0) + cn * np[i] + ce * ep[i] } }
         }
-        _ = fs
         denoiseSeconds += t1.timeIntervalSince(t0)
         dataConsistencySeconds += t2.timeIntervalSince(t1)
         stepIndex += 1
     }
 
     /// The CG-corrected estimate u of the last step, [0,1], before clipping.
-    public var estimate: Tensor { u }
+    public var estimate: Tensor64 { u }
 
     /// ‖A u − y‖/‖y‖ of the final estimate before clipping.
-    public func residual() -> Double { dc.relativeResidual(u, measurement: y) }
+    public func residual() -> Double { dc.relativeResidual(u) }
 
     /// The output: u of the last step clipped to [0,1].
     public func output() -> Tensor {
-        let out = u.copy()
+        let out = Tensor(converting: u)
         Kernels.clip(out.data, 0, 1, out.count)
         return out
     }

@@ -10,35 +10,38 @@ public final class DataConsistency {
     public let dist: Distribution
     public let gamma: Double?
     /// Aᵀy on this rank's frames, computed once.
-    public let aty: Tensor
+    public let aty: Tensor64
     private let cg: ConjugateGradient
-    private let rhs: Tensor
+    private let rhs: Tensor64
 
-    public init(op: DegradationOperator, measurement y: Tensor, dist: Distribution, gamma: Double?) {
+    /// The measurement y (float64) on this rank's frames.
+    public let y: Tensor64
+
+    public init(op: DegradationOperator, measurement: Tensor, dist: Distribution, gamma: Double?) {
         self.op = op; self.dist = dist; self.gamma = gamma
+        y = Tensor64(converting: measurement)
         aty = op.makeInput(frames: y.frames)
         op.adjoint(y, into: aty, dist)
         cg = ConjugateGradient(dist)
-        rhs = Tensor(shape: aty.shape)
+        rhs = Tensor64(shape: aty.shape)
     }
 
     /// u ← CG_M(…) starting from the u passed in.
     @discardableResult
-    public func solve(_ u: Tensor, iterations: Int) -> [Double] {
+    public func solve(_ u: Tensor64, iterations: Int) -> [Double] {
         if let g = gamma {
-            let gf = Float(g)
-            Kernels.lincomb(rhs.data, 1, u.data, gf, aty.data, u.count)      // u0 + γAᵀy
+            Kernels.lincomb(rhs.data, 1, u.data, g, aty.data, u.count)      // u0 + γAᵀy
             return cg.solve(rhs: rhs, solution: u, iterations: iterations) { v, out in
                 op.normal(v, into: out, dist)
-                Kernels.axpby(out.data, 1, v.data, gf, out.count)            // v + γAᵀA v
+                Kernels.axpby(out.data, 1, v.data, g, out.count)            // v + γAᵀA v
             }
         }
         return cg.solve(rhs: aty, solution: u, iterations: iterations) { v, out in op.normal(v, into: out, dist) }
     }
 
     /// ‖A u − y‖ / ‖y‖ over the whole video.
-    public func relativeResidual(_ u: Tensor, measurement y: Tensor) -> Double {
-        let au = op.makeOutput(frames: u.frames)
+    public func relativeResidual(_ u: Tensor64) -> Double {
+        let au: Tensor64 = op.makeOutput(frames: u.frames)
         op.apply(u, into: au, dist)
         Kernels.axpy(au.data, -1, y.data, au.count)
         let yy = dist.dot(y, y)

@@ -1,0 +1,108 @@
+import Testing
+import SVICore
+import SVICluster
+@testable import SVIOperators
+
+/// Every operator and composite passes the dot-product test ⟨Ax, y⟩ = ⟨x, Aᵀy⟩ to 1e-5.
+@Suite struct AdjointTests {
+    static let specs = [
+        "temporal=uniform:13", "temporal=uniform:7,boundary=replicate", "temporal=gaussian:1.0",
+        "temporal=gaussian:1.5,boundary=replicate", "blur=2.0", "sr=4", "inpaint=0.5",
+        "temporal=uniform:7,blur=2.0", "temporal=gaussian:1.0,sr=4", "temporal=uniform:7,inpaint=0.5,noise=0.01",
+        "temporal=uniform:5,blur=1.0,sr=2,inpaint=0.7,boundary=replicate", "boundary=replicate",
+    ]
+
+    @Test(arguments: specs)
+    func dotProductTest(spec: String) throws {
+        let op = try DegradationOperator(spec: DegradationSpec.parse(spec),
+                                         frame: FrameShape(channels: 3, height: 16, width: 24), totalFrames: 11, maskSeed: 5)
+        #expect(adjointGap(op, frames: 11, seed: 100) < 1e-5)
+    }
+
+    /// Videos shorter than the kernel: both boundaries fold several taps onto one frame.
+    @Test(arguments: ["temporal=uniform:13", "temporal=uniform:13,boundary=replicate", "temporal=gaussian:2.0"])
+    func shortVideos(spec: String) throws {
+        for frames in [1, 2, 5] {
+            let op = try DegradationOperator(spec: DegradationSpec.parse(spec),
+                                             frame: FrameShape(channels: 1, height: 4, width: 4), totalFrames: frames)
+            #expect(adjointGap(op, frames: frames, seed: 7) < 1e-5)
+        }
+    }
+
+    /// Blur with a kernel wider than the frame still has an exact adjoint (repeated reflection).
+    @Test func blurWiderThanFrame() throws {
+        let op = try DegradationOperator(spec: DegradationSpec.parse("blur=3.0"),
+                                         frame: FrameShape(channels: 2, height: 5, width: 3), totalFrames: 2)
+        #expect(adjointGap(op, frames: 2, seed: 9) < 1e-5)
+    }
+
+    @Test func finiteDifferenceAdjoint() {
+        let s = FrameShape(channels: 2, height: 6, width: 5), T = 7
+        let d = Distribution.local(totalFrames: T)
+        let u = Tensor64(converting: randomTensor([T, 2, 6, 5], seed: 1))
+        let p = (0..<3).map { Tensor64(converting: randomTensor([T, 2, 6, 5], seed: 10 + UInt64($0))) }
+        let du = (0..<3).map { _ in Tensor64(shape: [T, 2, 6, 5]) }
+        FiniteDifference3D.apply(u, dt: du[0], dy: du[1], dx: du[2], frame: s, d)
+        let dtp = Tensor64(shape: [T, 2, 6, 5])
+        FiniteDifference3D.adjoint(dt: p[0], dy: p[1], dx: p[2], into: dtp, frame: s, d)
+        let lhs = (0..<3).reduce(0.0) { $0 + d.dot(du[$1], p[$1]) }
+        let rhs = d.dot(u, dtp)
+        #expect(abs(lhs - rhs) / abs(lhs) < 1e-5)
+    }
+}
+
+/// Operators do what their definitions say, on hand-checkable inputs.
+@Suite struct OperatorDefinitionTests {
+    @Test func uniformTemporalIsTheMeanOfNeighbours() throws {
+        let T = 6
+        let x = Tensor64(shape: [T, 1, 1, 1], values: (0..<T).map { Double($0) })
+        let d = Distribution.local(totalFrames: T)
+        let circ = try DegradationOperator(spec: .parse("temporal=uniform:3"), frame: FrameShape(channels: 1, height: 1, width: 1), totalFrames: T)
+        let y: Tensor64 = circ.makeOutput(frames: T)
+        circ.apply(x, into: y, d)
+        #expect(abs(y[0] - (5 + 0 + 1) / 3) < 1e-6)
+        #expect(abs(y[3] - 3) < 1e-6)
+        let rep = try DegradationOperator(spec: .parse("temporal=uniform:3,boundary=replicate"), frame: FrameShape(channels: 1, height: 1, width: 1), totalFrames: T)
+        rep.apply(x, into: y, d)
+        #expect(abs(y[0] - (0 + 0 + 1) / 3) < 1e-6)
+        #expect(abs(y[5] - (4 + 5 + 5) / 3) < 1e-6)
+    }
+
+    @Test func gaussianTemporalKernelIsNormalised() throws {
+        let k = try TemporalKernel.gaussian(1.0, boundary: .circular)
+        #expect(k.width == 7)
+        #expect(abs(k.weights.reduce(0, +) - 1) < 1e-12)
+        #expect(k.weights[3] > k.weights[2] && k.weights[2] == k.weights[4])
+    }
+
+    @Test func blockAverageAndNearestAdjoint() throws {
+        let op = BlockAverage(factor: 2)
+        let s = FrameShape(channels: 1, height: 2, width: 4)
+        let x: [Double] = [1, 2, 3, 4, 5, 6, 7, 8]
+        var y = [Double](repeating: 0, count: 2)
+        op.apply(x, &y, input: s)
+        #expect(y == [3.5, 5.5])
+        var back = [Double](repeating: 0, count: 8)
+        op.adjoint(y, &back, input: s)
+        #expect(back == [0.875, 0.875, 1.375, 1.375, 0.875, 0.875, 1.375, 1.375])
+        #expect(throws: SVIError.self) { try op.outputShape(for: FrameShape(channels: 3, height: 5, width: 4)) }
+    }
+
+    @Test func inpaintMaskKeepsTheRequestedFraction() {
+        let m = InpaintMask(keepFraction: 0.3, seed: 11).mask(height: 200, width: 200)
+        let kept = Double(m.reduce(0, +)) / 40_000
+        #expect(abs(kept - 0.3) < 0.01)
+        #expect(m == InpaintMask(keepFraction: 0.3, seed: 11).mask(height: 200, width: 200))
+        #expect(m != InpaintMask(keepFraction: 0.3, seed: 12).mask(height: 200, width: 200))
+    }
+
+    @Test func blurPreservesConstantsAndHasTheStatedSize() {
+        let b = GaussianBlur(sigma: 2.0)
+        #expect(b.taps.count == 13)
+        let s = FrameShape(channels: 1, height: 9, width: 9)
+        let x = [Double](repeating: 0.7, count: 81)
+        var y = [Double](repeating: 0, count: 81)
+        b.apply(x, &y, input: s)
+        #expect(y.allSatisfy { abs($0 - 0.7) < 1e-5 })
+    }
+}

@@ -1,0 +1,114 @@
+import Testing
+import Foundation
+import SVICore
+import SVICluster
+import SVIOperators
+@testable import SVISampler
+
+/// Properties of batch-consistent DDS with the closed-form Gaussian denoiser.
+@Suite struct SamplerTests {
+    func run(_ spec: String, video: Tensor, settings: SamplerSettings) throws -> DDSSampler {
+        let s = FrameShape(channels: video.shape[1], height: video.shape[2], width: video.shape[3])
+        let d = Distribution.local(totalFrames: video.frames)
+        let op = try DegradationOperator(spec: .parse(spec), frame: s, totalFrames: video.frames)
+        let y = op.measure(video, d, noiseSeed: 1)
+        let sampler = DDSSampler(op: op, measurement: y, denoiser: GaussianPriorDenoiser(), settings: settings, dist: d)
+        while !sampler.isFinished { try sampler.step() }
+        return sampler
+    }
+
+    func settings(nfe: Int = 6, cg: Int = 5, independent: Bool = false, seed: UInt64 = 3) -> SamplerSettings {
+        SamplerSettings(nfe: nfe, cgSteps: cg, eta: 0.15, gamma: nil, batchIndependent: independent, seed: seed, batch: 3)
+    }
+
+    func smoothVideo(frames: Int, h: Int = 8, w: Int = 8) -> Tensor {
+        let v = Tensor(shape: [frames, 3, h, w])
+        for f in 0..<frames { for c in 0..<3 { for y in 0..<h { for x in 0..<w {
+            let phase: Double = Double(x + 2 * y + c) * 0.4 + Double(f) * 0.3
+            v[((f * 3 + c) * h + y) * w + x] = 0.5 + 0.3 * Float(sin(phase))
+        } } } }
+        return v
+    }
+
+    @Test func outputIsDataConsistent() throws {
+        let s = try run("temporal=uniform:5", video: smoothVideo(frames: 10), settings: settings(cg: 20))
+        #expect(s.residual() < 1e-3)
+    }
+
+    /// When A and y are the same for every frame (a static video under temporal blur), the
+    /// shared noise makes every restored frame identical.
+    @Test func identicalFramesForIdenticalData() throws {
+        let one = smoothVideo(frames: 1)
+        let v = Tensor(shape: [6, 3, 8, 8])
+        for f in 0..<6 { v.frame(f).update(from: one.data, count: one.count) }
+        let out = try run("temporal=uniform:3,sr=2", video: v, settings: settings()).output()
+        for f in 1..<6 { for i in 0..<out.frameSize { #expect(out.frame(f)[i] == out.frame(0)[i]) } }
+        let indep = try run("temporal=uniform:3,sr=2", video: v, settings: settings(independent: true)).output()
+        var differs = false
+        for i in 0..<indep.frameSize where indep.frame(1)[i] != indep.frame(0)[i] { differs = true }
+        #expect(differs)
+    }
+
+    @Test func sameSeedIsBitIdentical() throws {
+        let v = smoothVideo(frames: 7)
+        let a = try run("temporal=uniform:3,sr=2,noise=0.01", video: v, settings: settings()).output()
+        let b = try run("temporal=uniform:3,sr=2,noise=0.01", video: v, settings: settings()).output()
+        #expect(a.array == b.array)
+        let c = try run("temporal=uniform:3,sr=2,noise=0.01", video: v, settings: settings(seed: 4)).output()
+        #expect(a.array != c.array)
+    }
+
+    @Test func batchSizeDoesNotChangeTheResult() throws {
+        let v = smoothVideo(frames: 7)
+        var s1 = settings(); s1.batch = 1
+        var s7 = settings(); s7.batch = 7
+        #expect(try run("temporal=uniform:3,blur=1.0", video: v, settings: s1).output().array ==
+                run("temporal=uniform:3,blur=1.0", video: v, settings: s7).output().array)
+    }
+
+    @Test func proximalStepStaysNearTheMeasurementUnderNoise() throws {
+        var st = settings(cg: 5); st.gamma = 1.0
+        let s = try run("temporal=uniform:3,noise=0.05", video: smoothVideo(frames: 6), settings: st)
+        #expect(s.residual() < 0.3)
+    }
+
+    @Test func defaultsFollowThePaper() throws {
+        let t = SamplerSettings.defaults(for: try .parse("temporal=uniform:7"), seed: 0)
+        #expect(t.nfe == 20 && t.eta == 0.15 && t.cgSteps == 5 && t.gamma == nil)
+        let sp = SamplerSettings.defaults(for: try .parse("temporal=uniform:7,sr=4"), seed: 0)
+        #expect(sp.nfe == 100 && sp.eta == 0.8)
+        let noisy = SamplerSettings.defaults(for: try .parse("temporal=uniform:7,noise=0.02"), seed: 0)
+        #expect(noisy.gamma == 1.0)
+    }
+}
+
+/// The classical baselines do their jobs.
+@Suite struct BaselineTests {
+    @Test func admmTVBeatsAdjointOnPiecewiseConstantVideo() throws {
+        let T = 12, h = 12, w = 12
+        let v = Tensor(shape: [T, 1, h, w])
+        for f in 0..<T { for y in 0..<h { for x in 0..<w {
+            v[(f * h + y) * w + x] = (f < 6 ? 0.2 : 0.8) + (x >= 6 && y >= 4 ? 0.1 : 0)
+        } } }
+        let s = FrameShape(channels: 1, height: h, width: w)
+        let d = Distribution.local(totalFrames: T)
+        let op = try DegradationOperator(spec: .parse("temporal=uniform:5,boundary=replicate,noise=0.02"), frame: s, totalFrames: T)
+        let y = op.measure(v, d, noiseSeed: 2)
+        let aty: Tensor64 = op.makeInput(frames: T)
+        op.adjoint(Tensor64(converting: y), into: aty, d)
+        var tv = Baselines.TVSettings(); tv.lambda = 0.01; tv.rho = 0.05; tv.iterations = 80
+        let u = Baselines.admmTV(op: op, measurement: y, settings: tv, dist: d)
+        func mse(_ a: Tensor64) -> Double { var s = 0.0; for i in 0..<a.count { let e = a[i] - Double(v[i]); s += e * e }; return s / Double(a.count) }
+        #expect(mse(u) < 0.5 * mse(aty), "ADMM-TV \(mse(u)) vs Aᵀy \(mse(aty))")
+    }
+
+    @Test func cgAloneInvertsCircularBlur() throws {
+        // Noiseless circular blur of 16 frames is invertible (DESIGN §3): CG alone recovers it.
+        let video = try NPY.readFloat32(Fixtures.path("temporal-cg/video.npy"))
+        let d = Distribution.local(totalFrames: 16)
+        let op = try DegradationOperator(spec: .parse("temporal=uniform:7"), frame: FrameShape(channels: 3, height: 8, width: 8), totalFrames: 16)
+        let y = op.measure(video, d, noiseSeed: 0)
+        let u = Baselines.conjugateGradient(op: op, measurement: y, iterations: 100, dist: d)
+        #expect(maxRelativeError(u, video) < 1e-3)
+    }
+}
