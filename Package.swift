@@ -22,9 +22,10 @@ let package = Package(
         .target(name: "SVICluster", dependencies: ["SVICore"], swiftSettings: optimise),
         .target(name: "SVIOperators", dependencies: ["SVICore", "SVICluster"], swiftSettings: optimise),
         .target(name: "SVISampler", dependencies: ["SVICore", "SVICluster", "SVIOperators"], swiftSettings: optimise),
+        .target(name: "SVIEvaluation", dependencies: ["SVICore"], swiftSettings: optimise),
         .target(name: "SVINetwork", dependencies: ["SVICore", "SVISampler", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "svi", dependencies: [
-            "SVICore", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork",
+            "SVICore", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: optimise),
@@ -33,6 +34,7 @@ let package = Package(
         .testTarget(name: "SVIOperatorsTests", dependencies: ["SVIOperators", "SVICluster", "SVICore"]),
         .testTarget(name: "SVISamplerTests", dependencies: ["SVISampler", "SVIOperators", "SVICluster", "SVICore"]),
         .testTarget(name: "SVINetworkTests", dependencies: ["SVINetwork", "SVISampler", "SVICore"]),
+        .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SVICore"]),
     ]
 )

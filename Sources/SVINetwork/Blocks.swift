@@ -1,0 +1,102 @@
+import Foundation
+import SVICore
+
+/// guided-diffusion's ResBlock: GN→SiLU→(up/down)→conv, timestep embedding (added, or as
+/// scale-shift on the second norm), GN→SiLU→conv, plus the (1×1 conv) skip.
+final class ResBlock {
+    enum Resample { case none, up, down }
+    let inNorm: GroupNorm, inConv: Conv2d
+    let emb: Linear
+    let outNorm: GroupNorm, outConv: Conv2d
+    let skip: Conv2d?
+    let resample: Resample
+    let scaleShift: Bool
+    let outChannels: Int
+
+    init(_ p: ParameterSource, _ name: String, channels: Int, embChannels: Int, outChannels: Int,
+         scaleShift: Bool, resample: Resample = .none) {
+        self.scaleShift = scaleShift; self.resample = resample; self.outChannels = outChannels
+        inNorm = GroupNorm(p, name + ".in_layers.0", channels: channels)
+        inConv = Conv2d(p, name + ".in_layers.2", cin: channels, cout: outChannels, k: 3)
+        emb = Linear(p, name + ".emb_layers.1", in: embChannels, out: scaleShift ? 2 * outChannels : outChannels)
+        outNorm = GroupNorm(p, name + ".out_layers.0", channels: outChannels)
+        outConv = Conv2d(p, name + ".out_layers.3", cin: outChannels, cout: outChannels, k: 3)
+        skip = outChannels == channels ? nil : Conv2d(p, name + ".skip_connection", cin: channels, cout: outChannels, k: 1)
+    }
+
+    /// `siluEmb` is SiLU(emb), [B][embChannels], shared by every block.
+    func forward(_ x: Tensor, siluEmb: Tensor) -> Tensor {
+        var h = inNorm.forward(x, silu: true)
+        var xs = x
+        switch resample {
+        case .up: h = upsampleNearest(h); xs = upsampleNearest(x)
+        case .down: h = averagePool2(h); xs = averagePool2(x)
+        case .none: break
+        }
+        h = inConv.forward(h)
+        let e = emb.forward(siluEmb)
+        if scaleShift {
+            h = outNorm.forward(h, silu: true, scaleShift: e)
+        } else {
+            let b = h.shape[0], c = h.shape[1], plane = h.shape[2] * h.shape[3]
+            Parallel.forEach(b * c) { j in
+                let v = e[j], row = h.data + j * plane
+                for i in 0..<plane { row[i] += v }
+            }
+            h = outNorm.forward(h, silu: true)
+        }
+        // out = skip(xs) + conv(h): the residual is summed inside the GEMM.
+        let out: Tensor
+        if let s = skip { out = s.forward(xs) } else { out = xs.copy() }
+        return outConv.forward(h, into: out, accumulate: true)
+    }
+}
+
+/// Self-attention over all positions of a frame (guided-diffusion's AttentionBlock), with
+/// the legacy (heads, then q/k/v) or new (q/k/v, then heads) channel order.
+final class AttentionBlock {
+    let channels: Int, heads: Int, newOrder: Bool
+    let norm: GroupNorm
+    let qkv: Conv2d, proj: Conv2d
+
+    init(_ p: ParameterSource, _ name: String, channels: Int, heads: Int, newOrder: Bool) {
+        self.channels = channels; self.heads = heads; self.newOrder = newOrder
+        norm = GroupNorm(p, name + ".norm", channels: channels)
+        qkv = Conv2d(p, name + ".qkv", cin: channels, cout: 3 * channels, k: 1, conv1d: true)
+        proj = Conv2d(p, name + ".proj_out", cin: channels, cout: channels, k: 1, conv1d: true)
+    }
+
+    func forward(_ x: Tensor) -> Tensor {
+        let b = x.shape[0], c = channels, l = x.shape[2] * x.shape[3]
+        let ch = c / heads
+        let q3 = qkv.forward(norm.forward(x, silu: false))          // [B][3C][L]
+        let a = Tensor(shape: [b, c, x.shape[2], x.shape[3]], zeroed: false)
+        let weights = UnsafeMutablePointer<Float>.allocate(capacity: l * l)
+        defer { weights.deallocate() }
+        let alpha = Float(1 / Double(ch).squareRoot())             // (q·s)ᵀ(k·s) with s = ch^(-1/4)
+        for i in 0..<b {
+            let base = UnsafePointer(q3.frame(i))
+            for hd in 0..<heads {
+                let q, k, v: UnsafePointer<Float>
+                if newOrder {
+                    q = base + (hd * ch) * l; k = base + (c + hd * ch) * l; v = base + (2 * c + hd * ch) * l
+                } else {
+                    q = base + (hd * 3 * ch) * l; k = q + ch * l; v = q + 2 * ch * l
+                }
+                // W[t][s] = Σ_c q[c][t] k[c][s] / √ch, softmax over s, a[c][t] = Σ_s W[t][s] v[c][s].
+                sgemm(transA: true, m: l, n: l, k: ch, alpha: alpha, a: q, lda: l, b: k, ldb: l, beta: 0, c: weights, ldc: l)
+                Parallel.forEach(l) { t in
+                    let row = weights + t * l
+                    var mx = -Float.infinity
+                    for s in 0..<l { mx = max(mx, row[s]) }
+                    var sum: Float = 0
+                    for s in 0..<l { let e = exp(row[s] - mx); row[s] = e; sum += e }
+                    let inv = 1 / sum
+                    for s in 0..<l { row[s] *= inv }
+                }
+                sgemm(transB: true, m: ch, n: l, k: l, a: v, lda: l, b: weights, ldb: l, beta: 0, c: a.frame(i) + hd * ch * l, ldc: l)
+            }
+        }
+        return proj.forward(a, into: x.copy(), accumulate: true)
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import SVICore
+import CBLAS
+
+/// C ← alpha·op(A)·op(B) + beta·C, row-major (OpenBLAS).
+@inline(__always)
+func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Fills each of `rows` rows of length `n` with `bias[row]` (the starting C of a GEMM whose
+/// result gets a per-output-channel bias).
+func fillRows(_ c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, n: Int, ldc: Int) {
+    Parallel.forEach(rows) { r in (c + r * ldc).update(repeating: bias[r], count: n) }
+}
+
+/// 2-D convolution (square kernel, zero padding) as GEMM: 1×1 directly on the activations,
+/// k×k over an im2col buffer built one band of output rows at a time (bounded memory).
+final class Conv2d {
+    let cin: Int, cout: Int, k: Int, stride: Int, pad: Int
+    let weight: Tensor   // [cout][cin·k·k]
+    let bias: Tensor
+
+    /// `conv1d`: the checkpoint stores a 1-D convolution ([cout, cin, 1]), as attention's qkv
+    /// and proj_out are.
+    init(_ p: ParameterSource, _ name: String, cin: Int, cout: Int, k: Int, stride: Int = 1, conv1d: Bool = false) {
+        self.cin = cin; self.cout = cout; self.k = k; self.stride = stride; self.pad = k / 2
+        weight = p.take(name + ".weight", conv1d ? [cout, cin, 1] : [cout, cin, k, k])
+        bias = p.take(name + ".bias", [cout])
+    }
+
+    func outputSize(_ h: Int, _ w: Int) -> (Int, Int) { ((h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1) }
+
+    /// out ← conv(x) (+ out when `accumulate`, which fuses a residual sum into the GEMM).
+    func forward(_ x: Tensor, into out: Tensor? = nil, accumulate: Bool = false) -> Tensor {
+        let b = x.shape[0], h = x.shape[2], w = x.shape[3]
+        precondition(x.shape[1] == cin, "conv expects \(cin) channels, got \(x.shape[1])")
+        let (ho, wo) = outputSize(h, w)
+        let y = out ?? Tensor(shape: [b, cout, ho, wo], zeroed: false)
+        let plane = ho * wo
+        for i in 0..<b {
+            let xi = UnsafePointer(x.frame(i)), yi = y.frame(i)
+            if accumulate {
+                Parallel.forEach(cout) { r in let row = yi + r * plane; let v = bias[r]; for j in 0..<plane { row[j] += v } }
+            } else {
+                fillRows(yi, bias: bias.data, rows: cout, n: plane, ldc: plane)
+            }
+            if k == 1 && stride == 1 {
+                sgemm(m: cout, n: plane, k: cin, a: weight.data, lda: cin, b: xi, ldb: plane, beta: 1, c: yi, ldc: plane)
+                continue
+            }
+            let kk = cin * k * k
+            let band = max(1, min(ho, (1 << 22) / max(1, kk * wo)))   // ≤ 16 MB of im2col per band
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: kk * band * wo)
+            defer { col.deallocate() }
+            var y0 = 0
+            while y0 < ho {
+                let rows = min(band, ho - y0), n = rows * wo
+                im2col(xi, h: h, w: w, y0: y0, rows: rows, wo: wo, col: col)
+                sgemm(m: cout, n: n, k: kk, a: weight.data, lda: kk, b: col, ldb: n, beta: 1, c: yi + y0 * wo, ldc: plane)
+                y0 += rows
+            }
+        }
+        return y
+    }
+
+    /// col[(c·k + ky)·k + kx][r·wo + ox] = x[c][(y0+r)·s + ky − pad][ox·s + kx − pad] (0 outside).
+    private func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, y0: Int, rows: Int, wo: Int, col: UnsafeMutablePointer<Float>) {
+        let n = rows * wo, k = self.k, s = stride, pad = self.pad
+        Parallel.forEach(cin) { c in
+            let xc = x + c * h * w
+            for ky in 0..<k { for kx in 0..<k {
+                let dst = col + ((c * k + ky) * k + kx) * n
+                for r in 0..<rows {
+                    let iy = (y0 + r) * s + ky - pad
+                    let d = dst + r * wo
+                    if iy < 0 || iy >= h { d.update(repeating: 0, count: wo); continue }
+                    let src = xc + iy * w
+                    if s == 1 {
+                        // ix = ox + kx − pad: a shifted copy with zero ends.
+                        let lo = min(wo, max(0, pad - kx)), hi = min(wo, w + pad - kx)
+                        if hi <= lo { d.update(repeating: 0, count: wo); continue }
+                        if lo > 0 { d.update(repeating: 0, count: lo) }
+                        (d + lo).update(from: src + lo + kx - pad, count: hi - lo)
+                        if hi < wo { (d + hi).update(repeating: 0, count: wo - hi) }
+                    } else {
+                        for ox in 0..<wo {
+                            let ix = ox * s + kx - pad
+                            d[ox] = (ix >= 0 && ix < w) ? src[ix] : 0
+                        }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// y = x·Wᵀ + b for a batch of row vectors.
+final class Linear {
+    let inFeatures: Int, outFeatures: Int
+    let weight: Tensor, bias: Tensor
+
+    init(_ p: ParameterSource, _ name: String, in i: Int, out o: Int) {
+        inFeatures = i; outFeatures = o
+        weight = p.take(name + ".weight", [o, i])
+        bias = p.take(name + ".bias", [o])
+    }
+
+    func forward(_ x: Tensor) -> Tensor {
+        let b = x.shape[0]
+        let y = Tensor(shape: [b, outFeatures], zeroed: false)
+        for r in 0..<b { y.frame(r).update(from: bias.data, count: outFeatures) }
+        sgemm(transB: true, m: b, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures, b: weight.data, ldb: inFeatures,
+              beta: 1, c: y.data, ldc: outFeatures)
+        return y
+    }
+}
+
+@inline(__always) func silu(_ v: Float) -> Float { v / (1 + exp(-v)) }
+
+/// GroupNorm(32 groups, ε = 1e-5) with its affine parameters, optionally followed by the
+/// ResBlock scale-shift (h·(1+scale) + shift, per image and channel) and SiLU — one pass
+/// over the data after the statistics (statistics accumulate in float64).
+final class GroupNorm {
+    let channels: Int, groups = 32
+    let gamma: Tensor, beta: Tensor
+    static let eps = 1e-5
+
+    init(_ p: ParameterSource, _ name: String, channels: Int) {
+        self.channels = channels
+        gamma = p.take(name + ".weight", [channels])
+        beta = p.take(name + ".bias", [channels])
+    }
+
+    /// `scaleShift` is [B][2C] (scale then shift) when given.
+    func forward(_ x: Tensor, silu applySiLU: Bool, scaleShift: Tensor? = nil) -> Tensor {
+        let b = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
+        precondition(c == channels && c % groups == 0)
+        let y = Tensor(shape: x.shape, zeroed: false)
+        let cg = c / groups
+        let gsize = cg * plane
+        Parallel.forEach(b * groups) { job in
+            let i = job / groups, g = job % groups
+            let src = UnsafePointer(x.frame(i)) + g * gsize, dst = y.frame(i) + g * gsize
+            var s = 0.0, ss = 0.0
+            for j in 0..<gsize { let v = Double(src[j]); s += v; ss += v * v }
+            let mean = s / Double(gsize)
+            let variance = max(ss / Double(gsize) - mean * mean, 0)
+            let inv = 1 / (variance + GroupNorm.eps).squareRoot()
+            for cc in 0..<cg {
+                let ch = g * cg + cc
+                var a = Float(inv) * gamma[ch]
+                var o = beta[ch] - Float(mean) * a
+                if let ssT = scaleShift {
+                    let scale = ssT[i * 2 * c + ch], shift = ssT[i * 2 * c + c + ch]
+                    a *= (1 + scale); o = o * (1 + scale) + shift
+                }
+                let sp = src + cc * plane, dp = dst + cc * plane
+                if applySiLU { for j in 0..<plane { dp[j] = silu(a * sp[j] + o) } }
+                else { for j in 0..<plane { dp[j] = a * sp[j] + o } }
+            }
+        }
+        return y
+    }
+}
+
+/// Nearest-neighbour ×2 upsampling.
+func upsampleNearest(_ x: Tensor) -> Tensor {
+    let b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    let y = Tensor(shape: [b, c, 2 * h, 2 * w], zeroed: false)
+    Parallel.forEach(b * c) { p in
+        let s = UnsafePointer(x.data) + p * h * w, d = y.data + p * 4 * h * w
+        for yy in 0..<(2 * h) {
+            let sr = s + (yy / 2) * w, dr = d + yy * 2 * w
+            for xx in 0..<w { dr[2 * xx] = sr[xx]; dr[2 * xx + 1] = sr[xx] }
+        }
+    }
+    return y
+}
+
+/// 2×2 average pooling, stride 2.
+func averagePool2(_ x: Tensor) -> Tensor {
+    let b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    let ho = h / 2, wo = w / 2
+    let y = Tensor(shape: [b, c, ho, wo], zeroed: false)
+    Parallel.forEach(b * c) { p in
+        let s = UnsafePointer(x.data) + p * h * w, d = y.data + p * ho * wo
+        for yy in 0..<ho { for xx in 0..<wo {
+            let r0 = s + 2 * yy * w + 2 * xx, r1 = r0 + w
+            d[yy * wo + xx] = 0.25 * (r0[0] + r0[1] + r1[0] + r1[1])
+        } }
+    }
+    return y
+}

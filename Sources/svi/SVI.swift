@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import SVICore
+import CBLAS
+
+@main
+struct SVI: ParsableCommand {
+    static let version = "0.1.0"
+    static let configuration = CommandConfiguration(
+        commandName: "svi",
+        abstract: "Restore degraded video with a pre-trained image diffusion model (batch-consistent DDS).",
+        discussion: """
+        Pixel values are in [0,1]; videos are float32 .npy tensors shaped [T][C][H][W].
+        A degradation is a spec string such as temporal=uniform:13 or temporal=gaussian:1.0,sr=4
+        (keys: temporal, boundary, blur, sr, inpaint, noise; see `svi degrade --help`).
+        """,
+        version: version,
+        subcommands: [DegradeCommand.self, RestoreCommand.self, EvalCommand.self, ModelCommand.self, BenchCommand.self]
+    )
+}
+
+/// Options every heavy command shares.
+struct RuntimeOptions: ParsableArguments {
+    @Option(name: .long, help: "Threads for svi's kernels and OpenBLAS (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "No progress output.")
+    var quiet = false
+
+    func apply() throws {
+        if let t = threads {
+            guard t >= 1 else { throw ValidationError("--threads must be at least 1") }
+            Parallel.threads = t
+        }
+        openblas_set_num_threads(Int32(Parallel.threads))
+    }
+}
+
+/// Step progress on standard error: a self-updating line on a terminal, plain lines otherwise.
+final class Progress {
+    let quiet: Bool
+    let isTerminal = isatty(STDERR_FILENO) != 0
+    let start = Date()
+    private var lastPlain = Date.distantPast
+
+    init(quiet: Bool) { self.quiet = quiet }
+
+    func step(_ label: String, _ i: Int, of n: Int) {
+        guard !quiet else { return }
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = i > 0 ? elapsed / Double(i) * Double(n - i) : 0
+        let text = String(format: "%@ %d/%d  elapsed %.1fs  ETA %.1fs", label, i, n, elapsed, eta)
+        if isTerminal {
+            FileHandle.standardError.write(("\r\u{1B}[K" + text + (i == n ? "\n" : "")).data(using: .utf8)!)
+        } else if i == n || i == 1 || Date().timeIntervalSince(lastPlain) > 5 {
+            lastPlain = Date()
+            FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
+        }
+    }
+
+    func note(_ text: String) {
+        guard !quiet else { return }
+        FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
+    }
+}
+
+/// Seconds since `start`, for per-stage timings in reports.
+func seconds(since start: Date) -> Double { Date().timeIntervalSince(start) }
+
+/// JSON with sorted keys, written atomically.
+func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    try AtomicFile.write(try enc.encode(value), to: path, overwrite: true)
+}
