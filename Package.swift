@@ -35,6 +35,6 @@ let package = Package(
         .testTarget(name: "SVISamplerTests", dependencies: ["SVISampler", "SVIOperators", "SVICluster", "SVICore"]),
         .testTarget(name: "SVINetworkTests", dependencies: ["SVINetwork", "SVISampler", "SVICore"]),
         .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SVICore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SVICore", "svi"]),
     ]
 )

@@ -39,15 +39,17 @@ final class ResBlock {
             h = outNorm.forward(h, silu: true, scaleShift: e)
         } else {
             let b = h.shape[0], c = h.shape[1], plane = h.shape[2] * h.shape[3]
-            Parallel.forEach(b * c) { j in
-                let v = e[j], row = h.data + j * plane
-                for i in 0..<plane { row[i] += v }
+            Profiler.measure(.elementwise, flops: Double(h.count)) {
+                Parallel.forEach(b * c) { j in
+                    let v = e[j], row = h.data + j * plane
+                    for i in 0..<plane { row[i] += v }
+                }
             }
             h = outNorm.forward(h, silu: true)
         }
         // out = skip(xs) + conv(h): the residual is summed inside the GEMM.
         let out: Tensor
-        if let s = skip { out = s.forward(xs) } else { out = xs.copy() }
+        if let s = skip { out = s.forward(xs) } else { out = Profiler.measure(.elementwise, flops: 0) { xs.copy() } }
         return outConv.forward(h, into: out, accumulate: true)
     }
 }
@@ -70,7 +72,14 @@ final class AttentionBlock {
         let b = x.shape[0], c = channels, l = x.shape[2] * x.shape[3]
         let ch = c / heads
         let q3 = qkv.forward(norm.forward(x, silu: false))          // [B][3C][L]
-        let a = Tensor(shape: [b, c, x.shape[2], x.shape[3]], zeroed: false)
+        let a = Profiler.measure(.attention, flops: Double(b * heads) * (4.0 * Double(ch * l * l) + 5.0 * Double(l * l))) {
+            attend(q3, b: b, c: c, l: l, ch: ch, h: x.shape[2], w: x.shape[3])
+        }
+        return proj.forward(a, into: x.copy(), accumulate: true)
+    }
+
+    private func attend(_ q3: Tensor, b: Int, c: Int, l: Int, ch: Int, h: Int, w: Int) -> Tensor {
+        let a = Tensor(shape: [b, c, h, w], zeroed: false)
         let weights = UnsafeMutablePointer<Float>.allocate(capacity: l * l)
         defer { weights.deallocate() }
         let alpha = Float(1 / Double(ch).squareRoot())             // (q·s)ᵀ(k·s) with s = ch^(-1/4)
@@ -97,6 +106,6 @@ final class AttentionBlock {
                 sgemm(transB: true, m: ch, n: l, k: l, a: v, lda: l, b: weights, ldb: l, beta: 0, c: a.frame(i) + hd * ch * l, ldc: l)
             }
         }
-        return proj.forward(a, into: x.copy(), accumulate: true)
+        return a
     }
 }

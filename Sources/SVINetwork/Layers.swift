@@ -39,6 +39,13 @@ final class Conv2d {
         let b = x.shape[0], h = x.shape[2], w = x.shape[3]
         precondition(x.shape[1] == cin, "conv expects \(cin) channels, got \(x.shape[1])")
         let (ho, wo) = outputSize(h, w)
+        let flops = 2.0 * Double(b * cout * cin * k * k * ho * wo)
+        return Profiler.measure(k == 1 ? .conv1x1 : .conv3x3, flops: flops) {
+            gemmForward(x, into: out, accumulate: accumulate, b: b, h: h, w: w, ho: ho, wo: wo)
+        }
+    }
+
+    private func gemmForward(_ x: Tensor, into out: Tensor?, accumulate: Bool, b: Int, h: Int, w: Int, ho: Int, wo: Int) -> Tensor {
         let y = out ?? Tensor(shape: [b, cout, ho, wo], zeroed: false)
         let plane = ho * wo
         for i in 0..<b {
@@ -111,6 +118,10 @@ final class Linear {
 
     func forward(_ x: Tensor) -> Tensor {
         let b = x.shape[0]
+        return Profiler.measure(.linear, flops: 2.0 * Double(b * inFeatures * outFeatures)) { gemm(x, b) }
+    }
+
+    private func gemm(_ x: Tensor, _ b: Int) -> Tensor {
         let y = Tensor(shape: [b, outFeatures], zeroed: false)
         for r in 0..<b { y.frame(r).update(from: bias.data, count: outFeatures) }
         sgemm(transB: true, m: b, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures, b: weight.data, ldb: inFeatures,
@@ -137,6 +148,10 @@ final class GroupNorm {
 
     /// `scaleShift` is [B][2C] (scale then shift) when given.
     func forward(_ x: Tensor, silu applySiLU: Bool, scaleShift: Tensor? = nil) -> Tensor {
+        Profiler.measure(.groupNorm, flops: Double(x.count) * (applySiLU ? 8 : 4)) { normalise(x, applySiLU, scaleShift) }
+    }
+
+    private func normalise(_ x: Tensor, _ applySiLU: Bool, _ scaleShift: Tensor?) -> Tensor {
         let b = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
         precondition(c == channels && c % groups == 0)
         let y = Tensor(shape: x.shape, zeroed: false)
@@ -169,6 +184,10 @@ final class GroupNorm {
 
 /// Nearest-neighbour ×2 upsampling.
 func upsampleNearest(_ x: Tensor) -> Tensor {
+    Profiler.measure(.upDown, flops: 0) { upsampleNearestKernel(x) }
+}
+
+private func upsampleNearestKernel(_ x: Tensor) -> Tensor {
     let b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     let y = Tensor(shape: [b, c, 2 * h, 2 * w], zeroed: false)
     Parallel.forEach(b * c) { p in
@@ -183,6 +202,10 @@ func upsampleNearest(_ x: Tensor) -> Tensor {
 
 /// 2×2 average pooling, stride 2.
 func averagePool2(_ x: Tensor) -> Tensor {
+    Profiler.measure(.upDown, flops: Double(x.count)) { averagePool2Kernel(x) }
+}
+
+private func averagePool2Kernel(_ x: Tensor) -> Tensor {
     let b = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     let ho = h / 2, wo = w / 2
     let y = Tensor(shape: [b, c, ho, wo], zeroed: false)

@@ -22,13 +22,21 @@ public final class UNet {
 
     /// Builds the network and takes every parameter from `tensors`; any missing, unexpected or
     /// mis-shaped tensor is an error naming them.
-    public init(config c: UNetConfig, tensors: [String: Tensor], source: String) throws {
+    public convenience init(config c: UNetConfig, tensors: [String: Tensor], source: String) throws {
+        try self.init(config: c, parameters: ParameterSource(tensors, source: source), source: source)
+    }
+
+    /// The architecture with random weights (benchmarks).
+    public convenience init(config c: UNetConfig, randomSeed: UInt64) throws {
+        try self.init(config: c, parameters: ParameterSource(randomSeed: randomSeed), source: "random weights")
+    }
+
+    init(config c: UNetConfig, parameters p: ParameterSource, source: String) throws {
         if let hc = c.numHeadChannels {
             for l in 0..<c.levels where c.attentionDownsample.contains(1 << l) && c.channels(level: l) % hc != 0 {
                 throw SVIError.file(source, "\(c.channels(level: l)) channels do not split into heads of \(hc)")
             }
         }
-        let p = ParameterSource(tensors, source: source)
         config = c
         let mc = c.modelChannels, embDim = 4 * mc
         timeEmbed0 = Linear(p, "time_embed.0", in: mc, out: embDim)
@@ -145,7 +153,8 @@ public final class UNet {
         for block in inputBlocks { h = run(block, h, siluEmb); skips.append(h) }
         h = run(middleBlock, h, siluEmb)
         for block in outputBlocks {
-            h = run(block, concatChannels(h, skips.removeLast()), siluEmb)
+            let skip = skips.removeLast()
+            h = run(block, Profiler.measure(.elementwise, flops: 0) { concatChannels(h, skip) }, siluEmb)
         }
         return outConv.forward(outNorm.forward(h, silu: true))
     }
@@ -164,7 +173,6 @@ public final class UNet {
             y.frame(i).update(from: a.frame(i), count: a.frameSize)
             (y.frame(i) + a.frameSize).update(from: b.frame(i), count: b.frameSize)
         }
-        _ = cb
         return y
     }
 }

@@ -45,8 +45,9 @@ public final class UNetDenoiser: Denoiser {
     return m < n ? m : period - m
 }
 
-/// Loads a model for `svi`: weights plus an architecture from a preset, a JSON config, or
-/// inference from the weights (checked against the weights in every case).
+/// Loads a model for `svi`: weights plus an architecture from a preset, a JSON config, a
+/// config file beside the weights (`W.json`, `config.json` or `fixture.json`), or inference
+/// from the weights — checked against the weights in every case.
 public enum ModelLoader {
     public static func load(weights: String, preset: String?, config: String?) throws -> (UNet, Checkpoint, [String]) {
         let ckpt = try Checkpoint.load(weights)
@@ -59,6 +60,9 @@ public enum ModelLoader {
             cfg = c
         } else if let path = config {
             cfg = try UNetConfig.load(path)
+        } else if let beside = configBeside(weights) {
+            cfg = try UNetConfig.load(beside)
+            notes = ["architecture from \(beside)"]
         } else {
             let inferred = try UNetConfig.infer(from: ckpt.tensors, source: weights)
             cfg = inferred.config
@@ -66,4 +70,15 @@ public enum ModelLoader {
         }
         return (try UNet(config: cfg, tensors: ckpt.tensors, source: weights), ckpt, notes)
     }
+}
+
+/// `W.json`, then `config.json`, then `fixture.json` in the folder of the weights `W`.
+func configBeside(_ weights: String) -> String? {
+    let url = URL(fileURLWithPath: weights)
+    let dir = url.deletingLastPathComponent()
+    for candidate in [weights + ".json", dir.appendingPathComponent("config.json").path, dir.appendingPathComponent("fixture.json").path]
+    where FileManager.default.fileExists(atPath: candidate) {
+        return candidate
+    }
+    return nil
 }

@@ -25,7 +25,7 @@ struct EvalCommand: ParsableCommand {
         let s = try Metrics.score(restored: res, reference: ref)
         if json {
             let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(data: try enc.encode(s), encoding: .utf8)!)
         } else {
             print("frame   PSNR(dB)   SSIM")

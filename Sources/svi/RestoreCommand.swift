@@ -135,7 +135,7 @@ struct RestoreCommand: ParsableCommand {
             if let g = gamma { settings.gamma = g }
             settings.batchIndependent = batchIndependent
             settings.batch = batch
-            let denoiser = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, frame: frame)
+            let denoiser = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, batch: batch, progress: progress)
             rep.model = denoiser.name
             rep.settings = .init(settings)
             let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser, settings: settings, dist: dist)

@@ -70,7 +70,7 @@ func seconds(since start: Date) -> Double { Date().timeIntervalSince(start) }
 /// JSON with sorted keys, written atomically.
 func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
     let enc = JSONEncoder()
-    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     try AtomicFile.write(try enc.encode(value), to: path, overwrite: true)
 }

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import SVICore
+import SVINetwork
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks.",
+        subcommands: [UNetBench.self])
+
+    struct UNetBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "unet",
+            abstract: "Time U-Net forward passes: seconds per frame, GFLOP/s, peak memory.",
+            discussion: "Without --weights the network gets random weights made in-process (the architecture is what matters for speed).")
+
+        @Option(name: .long, help: "Architecture preset (adm-256-uncond, adm-ffhq-256). Default adm-256-uncond.")
+        var preset: String?
+
+        @Option(name: .long, help: "Architecture as guided-diffusion JSON options.")
+        var config: String?
+
+        @Option(name: .long, help: "Checkpoint to time instead of random weights.")
+        var weights: String?
+
+        @Option(name: .long, help: "Frame size HxW (default 256x256).")
+        var size: String = "256x256"
+
+        @Option(name: .long, help: "Frames per forward pass (default 1).")
+        var batch: Int = 1
+
+        @Option(name: .long, help: "Timed runs after one warm-up (default 3); the median is reported.")
+        var repeats: Int = 3
+
+        @Flag(name: .long, help: "Print time and GFLOP/s per kind of layer.")
+        var profile = false
+
+        @Flag(name: .long, help: "Print one line of JSON at the end.")
+        var json = false
+
+        @Option(name: .long, help: "Read the input from this .npy and write the output to --output (for cross-checks with other engines).")
+        var input: String?
+
+        @Option(name: .long, help: "Output .npy of the last run (with --input).")
+        var output: String?
+
+        @Option(name: .long, help: "Timestep of the runs (default 500).")
+        var timestep: Int = 500
+
+        @OptionGroup var runtime: RuntimeOptions
+
+        func run() throws {
+            try runtime.apply()
+            let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ValidationError("--size must be HxW, e.g. 256x256") }
+            let (h, w) = (parts[0], parts[1])
+            let net: UNet
+            var label: String
+            if let wpath = weights {
+                net = try ModelLoader.load(weights: wpath, preset: preset, config: config).0
+                label = wpath
+            } else {
+                let cfg: UNetConfig
+                if let c = config { cfg = try UNetConfig.load(c) } else {
+                    let name = preset ?? "adm-256-uncond"
+                    guard let p = UNetConfig.presets[name] else { throw ValidationError("unknown preset '\(name)'") }
+                    cfg = p
+                }
+                net = try UNet(config: cfg, randomSeed: 1)
+                label = (preset ?? (config == nil ? "adm-256-uncond" : config!)) + " (random weights)"
+            }
+            let x: Tensor
+            if let i = input {
+                x = try NPY.readFloat32(i)
+            } else {
+                x = Tensor(shape: [batch, net.config.inChannels, h, w])
+                RandomStream(seed: 2, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+            }
+            let frames = x.shape[0]
+            let t = [Int](repeating: timestep, count: frames)
+            var times: [Double] = []
+            var y = try net.forward(x, timesteps: t)        // warm-up
+            Profiler.reset()
+            Profiler.enabled = profile
+            for _ in 0..<max(1, repeats) {
+                let t0 = Date()
+                y = try net.forward(x, timesteps: t)
+                times.append(Date().timeIntervalSince(t0))
+            }
+            let flopsPerRun = Profiler.totalFlops / Double(max(1, repeats))
+            let median = times.sorted()[times.count / 2]
+            let m = MachineInfo.current
+            print("svi bench unet: \(label), \(net.parameterCount) parameters, input \(x.shape)")
+            print("machine: \(m.cpu), \(m.cores) cores, ISA \(m.isa), OpenBLAS core \(m.openblasCore), threads \(Parallel.threads)")
+            print(String(format: "median %.3f s per pass, %.3f s per frame, %.1f GFLOP per frame, %.1f GFLOP/s, peak RSS %.0f MB",
+                         median, median / Double(frames), flopsPerRun / 1e9 / Double(frames), flopsPerRun / 1e9 / median, peakResidentMB() ?? -1))
+            print("runs (s): " + times.map { String(format: "%.3f", $0) }.joined(separator: " "))
+            if profile {
+                print(Profiler.report())
+            }
+            if let o = output { try NPY.write(y, to: o, overwrite: true) }
+            if json {
+                let obj: [String: Any] = ["seconds_per_frame": median / Double(frames), "batch": frames, "gflops": flopsPerRun / 1e9 / median,
+                                          "runs": times, "peak_rss_mb": peakResidentMB() ?? -1, "threads": Parallel.threads,
+                                          "cpu": m.cpu, "isa": m.isa, "openblas_core": m.openblasCore]
+                print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
+            }
+        }
+    }
+}
