@@ -23,6 +23,8 @@ final class Conv2d {
     let cin: Int, cout: Int, k: Int, stride: Int, pad: Int
     let weight: Tensor   // [cout][cin·k·k]
     let bias: Tensor
+    /// The fast path for stride-1 3×3 layers, made on first use.
+    private var winograd: Winograd43?
 
     /// `conv1d`: the checkpoint stores a 1-D convolution ([cout, cin, 1]), as attention's qkv
     /// and proj_out are.
@@ -48,6 +50,11 @@ final class Conv2d {
     private func gemmForward(_ x: Tensor, into out: Tensor?, accumulate: Bool, b: Int, h: Int, w: Int, ho: Int, wo: Int) -> Tensor {
         let y = out ?? Tensor(shape: [b, cout, ho, wo], zeroed: false)
         let plane = ho * wo
+        if k == 3 && stride == 1 && !ConvolutionKernels.reference {
+            if winograd == nil { winograd = Winograd43(weight: weight, cin: cin, cout: cout) }
+            for i in 0..<b { winograd!.forward(x.frame(i), h: h, w: w, bias: bias.data, into: y.frame(i), accumulate: accumulate) }
+            return y
+        }
         for i in 0..<b {
             let xi = UnsafePointer(x.frame(i)), yi = y.frame(i)
             if accumulate {

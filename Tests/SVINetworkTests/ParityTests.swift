@@ -8,7 +8,17 @@ import SVICore
     static let models = ["adm-tiny", "adm-plain", "adm-ffhq-like", "adm256-narrow"]
 
     @Test(arguments: models)
-    func matchesReference(model: String) throws {
+    func referenceKernelsMatchReference(model: String) throws {
+        try check(model, fast: false, tolerance: 1e-5)
+    }
+
+    /// The fast path (Winograd and fused kernels) stays within 1e-4.
+    @Test(arguments: models)
+    func fastKernelsMatchReference(model: String) throws {
+        try check(model, fast: true, tolerance: 1e-4)
+    }
+
+    func check(_ model: String, fast: Bool, tolerance: Double) throws {
         let config = try UNetConfig.load(Fixtures.path(model + "/fixture.json"))
         let ckpt = try Checkpoint.load(Fixtures.path(model + "/weights.safetensors"))
         let net = try UNet(config: config, tensors: ckpt.tensors, source: model)
@@ -16,10 +26,21 @@ import SVICore
             let x = try NPY.readFloat32(Fixtures.path(model + "/" + c.input))
             let t = try NPY.readIntegers(Fixtures.path(model + "/" + c.timesteps)).values
             let expected = try NPY.readFloat32(Fixtures.path(model + "/" + c.output))
-            let y = try net.forward(x, timesteps: t)
+            let y = try withKernels(reference: !fast) { try net.forward(x, timesteps: t) }
             #expect(y.shape == expected.shape)
             let err = relativeL2(y, expected)
-            #expect(err <= 1e-5, "\(model) \(c.input): relative L2 \(err)")
+            print("parity \(model) \(c.input) \(fast ? "fast" : "reference"): relative L2 \(err)")
+            #expect(err <= tolerance, "\(model) \(c.input): relative L2 \(err)")
         }
     }
 }
+
+/// Runs `body` with the chosen kernels; serialised, since the switch is process-wide.
+func withKernels<T>(reference: Bool, _ body: () throws -> T) rethrows -> T {
+    kernelLock.lock(); defer { kernelLock.unlock() }
+    let saved = ConvolutionKernels.reference
+    ConvolutionKernels.reference = reference
+    defer { ConvolutionKernels.reference = saved }
+    return try body()
+}
+let kernelLock = NSLock()
