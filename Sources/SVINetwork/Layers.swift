@@ -50,7 +50,7 @@ final class Conv2d {
     private func gemmForward(_ x: Tensor, into out: Tensor?, accumulate: Bool, b: Int, h: Int, w: Int, ho: Int, wo: Int) -> Tensor {
         let y = out ?? Tensor(shape: [b, cout, ho, wo], zeroed: false)
         let plane = ho * wo
-        if k == 3 && stride == 1 && !ConvolutionKernels.reference {
+        if k == 3 && stride == 1 && !ConvolutionKernels.reference && ((h + 3) / 4) * ((w + 3) / 4) >= Winograd43.minimumTiles {
             if winograd == nil { winograd = Winograd43(weight: weight, cin: cin, cout: cout) }
             for i in 0..<b { winograd!.forward(x.frame(i), h: h, w: w, bias: bias.data, into: y.frame(i), accumulate: accumulate) }
             return y

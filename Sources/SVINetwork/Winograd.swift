@@ -31,48 +31,78 @@ final class Winograd43 {
     ]
 
     let cin: Int, cout: Int
-    /// U[ξ][co][ci], ξ = 0..<36.
-    let u: UnsafeMutablePointer<Float>
+    let weight: Tensor
+    /// U[ξ][co][ci], ξ = 0..<36, kept when small (≤ `cacheLimitBytes`); larger layers (the
+    /// deep, wide ones) transform into a shared scratch buffer on each call, which keeps the
+    /// model's memory near its weights' size (the transform costs < 10% of such a layer's GEMMs).
+    private var cached: UnsafeMutablePointer<Float>?
+    static let cacheLimitBytes = 20 << 20
+    /// Below this many 4×4 tiles per image the GEMMs are too thin (N = tiles) to pay for the
+    /// 4× larger transformed weights: such layers (≤ 16×16 frames) use im2col + GEMM.
+    static let minimumTiles = 64
 
     init(weight: Tensor, cin: Int, cout: Int) {
-        self.cin = cin; self.cout = cout
-        u = .allocate(capacity: 36 * cout * cin)
-        let w = weight.data, uu = u
-        let g = Winograd43.g
+        self.cin = cin; self.cout = cout; self.weight = weight
+        if 36 * cout * cin * 4 <= Winograd43.cacheLimitBytes {
+            let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cout * cin)
+            transformWeights(into: u)
+            cached = u
+        }
+    }
+
+    deinit { cached?.deallocate() }
+
+    /// U = G g Gᵀ for every (co, ci), computed in float64.
+    private func transformWeights(into uu: UnsafeMutablePointer<Float>) {
+        let w = weight.data, g = Winograd43.g, cin = self.cin, cout = self.cout
         Parallel.forEach(cout) { co in
+            var t = [Double](repeating: 0, count: 18)
             for ci in 0..<cin {
                 let k = w + (co * cin + ci) * 9
-                // G g Gᵀ in float64.
-                var t = [[Double]](repeating: [0, 0, 0], count: 6)
-                for i in 0..<6 { for j in 0..<3 { t[i][j] = g[i][0] * Double(k[j]) + g[i][1] * Double(k[3 + j]) + g[i][2] * Double(k[6 + j]) } }
+                for i in 0..<6 { for j in 0..<3 { t[i * 3 + j] = g[i][0] * Double(k[j]) + g[i][1] * Double(k[3 + j]) + g[i][2] * Double(k[6 + j]) } }
                 for i in 0..<6 { for j in 0..<6 {
-                    let v = t[i][0] * g[j][0] + t[i][1] * g[j][1] + t[i][2] * g[j][2]
+                    let v = t[i * 3] * g[j][0] + t[i * 3 + 1] * g[j][1] + t[i * 3 + 2] * g[j][2]
                     uu[((i * 6 + j) * cout + co) * cin + ci] = Float(v)
                 } }
             }
         }
     }
 
-    deinit { u.deallocate() }
+    /// Transformed weights: the cached copy, or a fresh transform in the shared scratch.
+    private func transformed() -> UnsafeMutablePointer<Float> {
+        if let c = cached { return c }
+        let u = WinogradScratch.buffer(36 * cout * cin)
+        transformWeights(into: u)
+        return u
+    }
 
     /// y[co] (+)= conv(x)[co] + bias[co] for one image [cin][h][w] → [cout][h][w].
     func forward(_ x: UnsafePointer<Float>, h: Int, w: Int, bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let th = (h + 3) / 4, tw = (w + 3) / 4, tiles = th * tw
+        let u = transformed()
         // Tiles per block: V and M blocks of ≤ ~24 MB each.
         let block = max(16, min(tiles, (6 << 20) / (36 * max(cin, cout))))
         let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cin * block)
         let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cout * block)
         defer { v.deallocate(); m.deallocate() }
         var t0 = 0
+        var ta = 0.0, tb = 0.0, tc = 0.0
         while t0 < tiles {
             let n = min(block, tiles - t0)
+            let c0 = Date()
             inputTransform(x, h: h, w: w, tw: tw, first: t0, count: n, ld: n, into: v)
+            let c1 = Date()
             for xi in 0..<36 {
                 sgemm(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
                       beta: 0, c: m + xi * cout * n, ldc: n)
             }
+            let c2 = Date()
             outputTransform(m, h: h, w: w, tw: tw, first: t0, count: n, ld: n, bias: bias, into: y, accumulate: accumulate)
+            ta += c1.timeIntervalSince(c0); tb += c2.timeIntervalSince(c1); tc += Date().timeIntervalSince(c2)
             t0 += n
+        }
+        if ProcessInfo.processInfo.environment["SVI_TRACE"] != nil {
+            FileHandle.standardError.write(String(format: "wino %dx%d %d->%d block %d: in %.3f gemm %.3f (%.0f GF/s) out %.3f\n", h, w, cin, cout, block, ta, tb, 72.0 * Double(cout * cin * tiles) / tb / 1e9, tc).data(using: .utf8)!)
         }
     }
 
@@ -154,5 +184,20 @@ final class Winograd43 {
                 }
             }
         }
+    }
+}
+
+/// One growable buffer for on-the-fly weight transforms (layers run one at a time).
+enum WinogradScratch {
+    nonisolated(unsafe) private static var storage: UnsafeMutablePointer<Float>?
+    nonisolated(unsafe) private static var capacity = 0
+
+    static func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            storage?.deallocate()
+            storage = .allocate(capacity: count)
+            capacity = count
+        }
+        return storage!
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SVICore
 import CBLAS
+import SVINetwork
 
 @main
 struct SVI: ParsableCommand {
@@ -27,7 +28,11 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(name: .long, help: "No progress output.")
     var quiet = false
 
+    @Flag(name: .long, help: "Run the plain convolution kernels (im2col + GEMM) instead of the fast path (Winograd), for comparison.")
+    var referenceKernels = false
+
     func apply() throws {
+        ConvolutionKernels.reference = referenceKernels
         if let t = threads {
             guard t >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threads = t
