@@ -98,8 +98,12 @@ final class AttentionBlock {
                     let row = weights + t * l
                     var mx = -Float.infinity
                     for s in 0..<l { mx = max(mx, row[s]) }
-                    var sum: Float = 0
-                    for s in 0..<l { let e = exp(row[s] - mx); row[s] = e; sum += e }
+                    var sum: Float = 0, s = 0
+                    let m8 = F8(repeating: mx)
+                    var acc = F8()
+                    while s + 8 <= l { let e = fastExp(F8.load(row + s) - m8); e.store(row + s); acc += e; s += 8 }
+                    sum = acc.sum()
+                    while s < l { let e = fastExp(row[s] - mx); row[s] = e; sum += e; s += 1 }
                     let inv = 1 / sum
                     for s in 0..<l { row[s] *= inv }
                 }

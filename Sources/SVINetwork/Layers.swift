@@ -167,8 +167,16 @@ final class GroupNorm {
         Parallel.forEach(b * groups) { job in
             let i = job / groups, g = job % groups
             let src = UnsafePointer(x.frame(i)) + g * gsize, dst = y.frame(i) + g * gsize
+            // Statistics: float32 vector partial sums over blocks of 1024, accumulated in float64.
             var s = 0.0, ss = 0.0
-            for j in 0..<gsize { let v = Double(src[j]); s += v; ss += v * v }
+            var j = 0
+            while j + 8 <= gsize {
+                let end = min(gsize, j + 1024) & ~7
+                var a = F8(), q = F8()
+                while j < end { let v = F8.load(src + j); a += v; q += v * v; j += 8 }
+                s += Double(a.sum()); ss += Double(q.sum())
+            }
+            while j < gsize { let v = Double(src[j]); s += v; ss += v * v; j += 1 }
             let mean = s / Double(gsize)
             let variance = max(ss / Double(gsize) - mean * mean, 0)
             let inv = 1 / (variance + GroupNorm.eps).squareRoot()
@@ -181,8 +189,15 @@ final class GroupNorm {
                     a *= (1 + scale); o = o * (1 + scale) + shift
                 }
                 let sp = src + cc * plane, dp = dst + cc * plane
-                if applySiLU { for j in 0..<plane { dp[j] = silu(a * sp[j] + o) } }
-                else { for j in 0..<plane { dp[j] = a * sp[j] + o } }
+                let av = F8(repeating: a), ov = F8(repeating: o)
+                var k = 0
+                if applySiLU {
+                    while k + 8 <= plane { fastSiLU(av * F8.load(sp + k) + ov).store(dp + k); k += 8 }
+                    while k < plane { let v = a * sp[k] + o; dp[k] = v / (1 + fastExp(-v)); k += 1 }
+                } else {
+                    while k + 8 <= plane { (av * F8.load(sp + k) + ov).store(dp + k); k += 8 }
+                    while k < plane { dp[k] = a * sp[k] + o; k += 1 }
+                }
             }
         }
         return y

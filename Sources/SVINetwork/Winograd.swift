@@ -77,127 +77,160 @@ final class Winograd43 {
     }
 
     /// y[co] (+)= conv(x)[co] + bias[co] for one image [cin][h][w] → [cout][h][w].
+    ///
+    /// Tiles are laid on a grid whose rows are padded to a multiple of 8 tiles, so the
+    /// transforms work on 8 tiles at a time in vector registers; blocks of whole tile rows
+    /// bound the transformed data (V, M ≤ 32 MB each, in buffers shared by all layers).
     func forward(_ x: UnsafePointer<Float>, h: Int, w: Int, bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let th = (h + 3) / 4, tw = (w + 3) / 4, tiles = th * tw
+        let th = (h + 3) / 4, tw = (w + 3) / 4, tw8 = (tw + 7) / 8 * 8
         let u = transformed()
-        // Tiles per block: V and M blocks of ≤ ~24 MB each.
-        let block = max(16, min(tiles, (6 << 20) / (36 * max(cin, cout))))
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cin * block)
-        let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cout * block)
-        defer { v.deallocate(); m.deallocate() }
-        var t0 = 0
-        var ta = 0.0, tb = 0.0, tc = 0.0
-        while t0 < tiles {
-            let n = min(block, tiles - t0)
-            let c0 = Date()
-            inputTransform(x, h: h, w: w, tw: tw, first: t0, count: n, ld: n, into: v)
-            let c1 = Date()
+        let rowsPerBlock = max(1, min(th, (8 << 20) / (36 * max(cin, cout) * tw8)))
+        let v = WinogradScratch.v(36 * cin * rowsPerBlock * tw8)
+        let m = WinogradScratch.m(36 * cout * rowsPerBlock * tw8)
+        var ty0 = 0
+        while ty0 < th {
+            let rows = min(rowsPerBlock, th - ty0), n = rows * tw8
+            inputTransform(x, h: h, w: w, tw8: tw8, firstRow: ty0, rows: rows, into: v)
             for xi in 0..<36 {
                 sgemm(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
                       beta: 0, c: m + xi * cout * n, ldc: n)
             }
-            let c2 = Date()
-            outputTransform(m, h: h, w: w, tw: tw, first: t0, count: n, ld: n, bias: bias, into: y, accumulate: accumulate)
-            ta += c1.timeIntervalSince(c0); tb += c2.timeIntervalSince(c1); tc += Date().timeIntervalSince(c2)
-            t0 += n
-        }
-        if ProcessInfo.processInfo.environment["SVI_TRACE"] != nil {
-            FileHandle.standardError.write(String(format: "wino %dx%d %d->%d block %d: in %.3f gemm %.3f (%.0f GF/s) out %.3f\n", h, w, cin, cout, block, ta, tb, 72.0 * Double(cout * cin * tiles) / tb / 1e9, tc).data(using: .utf8)!)
+            outputTransform(m, h: h, w: w, tw8: tw8, firstRow: ty0, rows: rows, bias: bias, into: y, accumulate: accumulate)
+            ty0 += rows
         }
     }
 
-    /// V[ξ][ci][p] = (Bᵀ d B)[ξ] for tiles p ∈ [first, first+count), zero padding outside.
-    private func inputTransform(_ x: UnsafePointer<Float>, h: Int, w: Int, tw: Int, first: Int, count: Int, ld: Int,
+    /// V[ξ][ci][p] = (Bᵀ d B)[ξ] for the tiles of `rows` tile rows, zero padding outside the
+    /// frame. Rows first (Bᵀ along y, vectorised along x), then columns (B along x) for 8 tiles
+    /// at once, their columns picked out of the row with stride-4 deinterleaves.
+    private func inputTransform(_ x: UnsafePointer<Float>, h: Int, w: Int, tw8: Int, firstRow: Int, rows: Int,
                                 into v: UnsafeMutablePointer<Float>) {
-        let cin = self.cin
+        let cin = self.cin, n = rows * tw8
+        let lp = 4 * tw8 + 32
         Parallel.forEach(cin) { ci in
             let xc = x + ci * h * w
-            var d = [Float](repeating: 0, count: 36), t = [Float](repeating: 0, count: 36)
-            for p in 0..<count {
-                let tile = first + p
-                let y0 = (tile / tw) * 4 - 1, x0 = (tile % tw) * 4 - 1
-                let inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w
+            let pr = UnsafeMutablePointer<Float>.allocate(capacity: 12 * lp)
+            defer { pr.deallocate() }
+            let tr = pr + 6 * lp
+            for r in 0..<rows {
+                let ty = firstRow + r
+                // Six input rows, shifted right by one (the left zero padding), zero outside.
                 for i in 0..<6 {
-                    let yy = y0 + i
-                    for j in 0..<6 {
-                        let xx = x0 + j
-                        d[i * 6 + j] = inside || (yy >= 0 && yy < h && xx >= 0 && xx < w) ? xc[yy * w + xx] : 0
+                    let row = pr + i * lp, yy = 4 * ty - 1 + i
+                    row.update(repeating: 0, count: lp)
+                    if yy >= 0 && yy < h { (row + 1).update(from: xc + yy * w, count: w) }
+                }
+                var q = 0
+                while q < lp {
+                    let p0 = F8.load(pr + q), p1 = F8.load(pr + lp + q), p2 = F8.load(pr + 2 * lp + q)
+                    let p3 = F8.load(pr + 3 * lp + q), p4 = F8.load(pr + 4 * lp + q), p5 = F8.load(pr + 5 * lp + q)
+                    (4 * p0 - 5 * p2 + p4).store(tr + q)
+                    (-4 * p1 - 4 * p2 + p3 + p4).store(tr + lp + q)
+                    (4 * p1 - 4 * p2 - p3 + p4).store(tr + 2 * lp + q)
+                    (-2 * p1 - p2 + 2 * p3 + p4).store(tr + 3 * lp + q)
+                    (2 * p1 - p2 - 2 * p3 + p4).store(tr + 4 * lp + q)
+                    (4 * p1 - 5 * p3 + p5).store(tr + 5 * lp + q)
+                    q += 8
+                }
+                var tx0 = 0
+                while tx0 < tw8 {
+                    let p = r * tw8 + tx0
+                    for i in 0..<6 {
+                        let base = tr + i * lp + 4 * tx0
+                        @inline(__always) func col(_ j: Int) -> F8 {
+                            UnsafeRawPointer(base + j).loadUnaligned(as: SIMD32<Float>.self).evenHalf.evenHalf
+                        }
+                        let c0 = col(0), c1 = col(1), c2 = col(2), c3 = col(3), c4 = col(4), c5 = col(5)
+                        let out = v + (i * 6 * cin + ci) * n + p
+                        let s = cin * n
+                        (4 * c0 - 5 * c2 + c4).store(out)
+                        (-4 * c1 - 4 * c2 + c3 + c4).store(out + s)
+                        (4 * c1 - 4 * c2 - c3 + c4).store(out + 2 * s)
+                        (-2 * c1 - c2 + 2 * c3 + c4).store(out + 3 * s)
+                        (2 * c1 - c2 - 2 * c3 + c4).store(out + 4 * s)
+                        (4 * c1 - 5 * c3 + c5).store(out + 5 * s)
                     }
-                }
-                // t = Bᵀ d (rows), then V = t B (columns); Bᵀ written out for speed.
-                for j in 0..<6 {
-                    let d0 = d[j], d1 = d[6 + j], d2 = d[12 + j], d3 = d[18 + j], d4 = d[24 + j], d5 = d[30 + j]
-                    t[j] = 4 * d0 - 5 * d2 + d4
-                    t[6 + j] = -4 * d1 - 4 * d2 + d3 + d4
-                    t[12 + j] = 4 * d1 - 4 * d2 - d3 + d4
-                    t[18 + j] = -2 * d1 - d2 + 2 * d3 + d4
-                    t[24 + j] = 2 * d1 - d2 - 2 * d3 + d4
-                    t[30 + j] = 4 * d1 - 5 * d3 + d5
-                }
-                for i in 0..<6 {
-                    let r = i * 6
-                    let t0 = t[r], t1 = t[r + 1], t2 = t[r + 2], t3 = t[r + 3], t4 = t[r + 4], t5 = t[r + 5]
-                    let base = v + (r * cin + ci) * ld + p
-                    let s = cin * ld
-                    base[0] = 4 * t0 - 5 * t2 + t4
-                    base[s] = -4 * t1 - 4 * t2 + t3 + t4
-                    base[2 * s] = 4 * t1 - 4 * t2 - t3 + t4
-                    base[3 * s] = -2 * t1 - t2 + 2 * t3 + t4
-                    base[4 * s] = 2 * t1 - t2 - 2 * t3 + t4
-                    base[5 * s] = 4 * t1 - 5 * t3 + t5
+                    tx0 += 8
                 }
             }
         }
     }
 
-    /// y tile = Aᵀ M A + bias, cropped at the frame edge.
-    private func outputTransform(_ m: UnsafePointer<Float>, h: Int, w: Int, tw: Int, first: Int, count: Int, ld: Int,
+    /// y tile = Aᵀ M A + bias for 8 tiles at a time, cropped at the frame edge.
+    private func outputTransform(_ m: UnsafePointer<Float>, h: Int, w: Int, tw8: Int, firstRow: Int, rows: Int,
                                  bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let cout = self.cout
+        let cout = self.cout, n = rows * tw8
         Parallel.forEach(cout) { co in
             let yc = y + co * h * w
             let b = bias[co]
-            var mm = [Float](repeating: 0, count: 36), t = [Float](repeating: 0, count: 24)
-            for p in 0..<count {
-                for xi in 0..<36 { mm[xi] = m[(xi * cout + co) * ld + p] }
-                // t = Aᵀ M (4×6), then out = t A (4×4).
-                for j in 0..<6 {
-                    let m0 = mm[j], m1 = mm[6 + j], m2 = mm[12 + j], m3 = mm[18 + j], m4 = mm[24 + j], m5 = mm[30 + j]
-                    let a = m1 + m2, bb = m1 - m2, c = m3 + m4, dd = m3 - m4
-                    t[j] = m0 + a + c
-                    t[6 + j] = bb + 2 * dd
-                    t[12 + j] = a + 4 * c
-                    t[18 + j] = bb + 8 * dd + m5
-                }
-                let tile = first + p
-                let y0 = (tile / tw) * 4, x0 = (tile % tw) * 4
-                for i in 0..<4 {
-                    let yy = y0 + i
-                    if yy >= h { break }
-                    let r = i * 6
-                    let t0 = t[r], t1 = t[r + 1], t2 = t[r + 2], t3 = t[r + 3], t4 = t[r + 4], t5 = t[r + 5]
-                    let a = t1 + t2, bb = t1 - t2, c = t3 + t4, dd = t3 - t4
-                    let o = [t0 + a + c, bb + 2 * dd, a + 4 * c, bb + 8 * dd + t5]
-                    let row = yc + yy * w + x0
-                    let n = min(4, w - x0)
-                    if accumulate { for j in 0..<n { row[j] += o[j] + b } } else { for j in 0..<n { row[j] = o[j] + b } }
+            let mc = m + co * n, s = cout * n
+            for r in 0..<rows {
+                let ty = firstRow + r
+                var tx0 = 0
+                while tx0 < tw8 {
+                    let p = r * tw8 + tx0
+                    // t = Aᵀ M: four rows of six columns.
+                    var t = (F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(),
+                             F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8())
+                    withUnsafeMutableBytes(of: &t) { raw in
+                        let tp = raw.baseAddress!.assumingMemoryBound(to: F8.self)
+                        for j in 0..<6 {
+                            let m0 = F8.load(mc + j * s + p), m1 = F8.load(mc + (6 + j) * s + p), m2 = F8.load(mc + (12 + j) * s + p)
+                            let m3 = F8.load(mc + (18 + j) * s + p), m4 = F8.load(mc + (24 + j) * s + p), m5 = F8.load(mc + (30 + j) * s + p)
+                            let a = m1 + m2, bb = m1 - m2, c = m3 + m4, d = m3 - m4
+                            tp[j] = m0 + a + c
+                            tp[6 + j] = bb + 2 * d
+                            tp[12 + j] = a + 4 * c
+                            tp[18 + j] = bb + 8 * d + m5
+                        }
+                        let bv = F8(repeating: b)
+                        for i in 0..<4 {
+                            let yy = 4 * ty + i
+                            if yy >= h { break }
+                            let t0 = tp[i * 6], t1 = tp[i * 6 + 1], t2 = tp[i * 6 + 2], t3 = tp[i * 6 + 3], t4 = tp[i * 6 + 4], t5 = tp[i * 6 + 5]
+                            let a = t1 + t2, bb = t1 - t2, c = t3 + t4, d = t3 - t4
+                            let o0 = t0 + a + c + bv, o1 = bb + 2 * d + bv, o2 = a + 4 * c + bv, o3 = bb + 8 * d + t5 + bv
+                            let row = yc + yy * w
+                            for k in 0..<8 {
+                                let x0 = 4 * (tx0 + k)
+                                if x0 >= w { break }
+                                let dst = row + x0
+                                if x0 + 4 <= w {
+                                    if accumulate { dst[0] += o0[k]; dst[1] += o1[k]; dst[2] += o2[k]; dst[3] += o3[k] }
+                                    else { dst[0] = o0[k]; dst[1] = o1[k]; dst[2] = o2[k]; dst[3] = o3[k] }
+                                } else {
+                                    let o = [o0[k], o1[k], o2[k], o3[k]]
+                                    for j in 0..<(w - x0) { if accumulate { dst[j] += o[j] } else { dst[j] = o[j] } }
+                                }
+                            }
+                        }
+                    }
+                    tx0 += 8
                 }
             }
         }
     }
 }
 
-/// One growable buffer for on-the-fly weight transforms (layers run one at a time).
+/// Growable buffers shared by every Winograd layer (layers run one at a time): transformed
+/// weights made on the fly, and the transformed input V and products M. Reusing them avoids
+/// fresh pages (and their faults) on every call.
 enum WinogradScratch {
-    nonisolated(unsafe) private static var storage: UnsafeMutablePointer<Float>?
-    nonisolated(unsafe) private static var capacity = 0
-
-    static func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > capacity {
-            storage?.deallocate()
-            storage = .allocate(capacity: count)
-            capacity = count
+    final class Buffer: @unchecked Sendable {
+        var storage: UnsafeMutablePointer<Float>?
+        var capacity = 0
+        func get(_ count: Int) -> UnsafeMutablePointer<Float> {
+            if count > capacity {
+                storage?.deallocate()
+                storage = .allocate(capacity: count)
+                capacity = count
+            }
+            return storage!
         }
-        return storage!
     }
+    static let weights = Buffer(), input = Buffer(), product = Buffer()
+
+    static func buffer(_ count: Int) -> UnsafeMutablePointer<Float> { weights.get(count) }
+    static func v(_ count: Int) -> UnsafeMutablePointer<Float> { input.get(count) }
+    static func m(_ count: Int) -> UnsafeMutablePointer<Float> { product.get(count) }
 }
