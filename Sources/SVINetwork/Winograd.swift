@@ -82,6 +82,10 @@ final class Winograd43 {
     /// transforms work on 8 tiles at a time in vector registers; blocks of whole tile rows
     /// bound the transformed data (V, M ≤ 32 MB each, in buffers shared by all layers).
     func forward(_ x: UnsafePointer<Float>, h: Int, w: Int, bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        // The scratch buffers are shared: one Winograd convolution at a time per process
+        // (each one already uses every core).
+        WinogradScratch.lock.lock()
+        defer { WinogradScratch.lock.unlock() }
         let th = (h + 3) / 4, tw = (w + 3) / 4, tw8 = (tw + 7) / 8 * 8
         let u = transformed()
         let rowsPerBlock = max(1, min(th, (8 << 20) / (36 * max(cin, cout) * tw8)))
@@ -229,6 +233,7 @@ enum WinogradScratch {
         }
     }
     static let weights = Buffer(), input = Buffer(), product = Buffer()
+    static let lock = NSLock()
 
     static func buffer(_ count: Int) -> UnsafeMutablePointer<Float> { weights.get(count) }
     static func v(_ count: Int) -> UnsafeMutablePointer<Float> { input.get(count) }
