@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layering (DESIGN §8): svi → {SVISampler, SVINetwork} → SVIOperators → SVICluster → SVICore → CBLAS.
+// Layering (DESIGN §8): svi → SVINetwork → SVISampler → SVIOperators → SVICluster (→ CMPI) → SVICore → CBLAS.
 // The cluster layer knows nothing about diffusion; the sampler only knows the `Denoiser` protocol.
 // Release builds of the numerical modules target AVX2 + FMA (every x86-64 server since 2013;
 // `svi` checks the CPU at start-up and says so plainly instead of crashing on older ones).
@@ -25,8 +25,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "SVICore", dependencies: ["CBLAS"], swiftSettings: optimise),
-        .target(name: "SVICluster", dependencies: ["SVICore"], swiftSettings: optimise),
+        .target(name: "SVICluster", dependencies: ["SVICore", "CMPI"], swiftSettings: optimise),
         .target(name: "SVIOperators", dependencies: ["SVICore", "SVICluster"], swiftSettings: optimise),
         .target(name: "SVISampler", dependencies: ["SVICore", "SVICluster", "SVIOperators"], swiftSettings: optimise),
         .target(name: "SVIEvaluation", dependencies: ["SVICore"], swiftSettings: optimise),

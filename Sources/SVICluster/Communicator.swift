@@ -21,6 +21,25 @@ public protocol Communicator: AnyObject {
 
     /// Rank 0's value on every rank.
     func broadcast(_ value: UInt64) -> UInt64
+
+    /// Rank 0's bytes on every rank.
+    func broadcast(bytes: [UInt8]) -> [UInt8]
+
+    /// Element-wise maximum over ranks.
+    func allreduceMax(_ values: [Double]) -> [Double]
+
+    /// Rank 0 hands each rank its block of `whole` (given on rank 0 only); each rank gets its
+    /// own block, shaped [frames] + frameShape.
+    func scatter(_ whole: Tensor?, partition: FramePartition, frameShape: [Int]) -> Tensor
+
+    /// Rank 0 receives every block in frame order and passes each to `sink` (one incoming
+    /// block held at a time); other ranks send theirs.
+    func gather(_ local: Tensor, partition: FramePartition, sink: (Range<Int>, UnsafePointer<Float>) throws -> Void) throws
+
+    /// Every rank's values concatenated in rank order, on rank 0 ([] elsewhere).
+    func gatherToRoot(_ values: [Double]) -> [Double]
+
+    func barrier()
 }
 
 /// Global frame index → frame data, for frames a rank reads but may not own. Keeps the
@@ -55,6 +74,14 @@ public final class LocalCommunicator: Communicator {
         return table
     }
     public func broadcast(_ value: UInt64) -> UInt64 { value }
+    public func broadcast(bytes: [UInt8]) -> [UInt8] { bytes }
+    public func allreduceMax(_ values: [Double]) -> [Double] { values }
+    public func scatter(_ whole: Tensor?, partition: FramePartition, frameShape: [Int]) -> Tensor { whole! }
+    public func gather(_ local: Tensor, partition: FramePartition, sink: (Range<Int>, UnsafePointer<Float>) throws -> Void) throws {
+        try sink(0..<local.frames, local.data)
+    }
+    public func gatherToRoot(_ values: [Double]) -> [Double] { values }
+    public func barrier() {}
 }
 
 /// A rank's view of a video distributed in frame blocks: the communicator and the partition,

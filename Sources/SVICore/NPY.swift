@@ -98,14 +98,7 @@ public enum NPY {
 
     /// Serialises a float32 tensor as a version-1.0 .npy (header padded to 64 bytes).
     public static func encode(_ t: Tensor) -> Data {
-        let shapeText = t.shape.count == 1 ? "(\(t.shape[0]),)" : "(" + t.shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
-        let total = 10 + header.utf8.count + 1
-        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
-        var d = Data(magic + [1, 0])
-        let hl = UInt16(header.utf8.count)
-        d.append(contentsOf: [UInt8(hl & 0xff), UInt8(hl >> 8)])
-        d.append(contentsOf: Array(header.utf8))
+        var d = header(shape: t.shape)
         d.append(Data(bytes: t.data, count: t.count * 4))
         return d
     }
@@ -113,5 +106,68 @@ public enum NPY {
     /// Writes atomically: a temporary file in the same folder, renamed when complete.
     public static func write(_ t: Tensor, to path: String, overwrite: Bool = true) throws {
         try AtomicFile.write(encode(t), to: path, overwrite: overwrite)
+    }
+}
+
+/// Writes a float32 .npy frame block by frame block (the header first, with the final shape),
+/// to a temporary name that `finish()` renames into place. Dropped unfinished, it deletes the
+/// partial file: a half-written output never looks finished.
+public final class NPYStreamWriter {
+    public let path: String
+    let temporary: String
+    let handle: FileHandle
+    let expectedFloats: Int
+    private var written = 0
+    private var finished = false
+
+    public init(path: String, shape: [Int], overwrite: Bool) throws {
+        try AtomicFile.checkWritable(path, overwrite: overwrite)
+        self.path = path
+        temporary = AtomicFile.temporaryPath(for: path)
+        expectedFloats = shape.reduce(1, *)
+        guard FileManager.default.createFile(atPath: temporary, contents: NPY.header(shape: shape)) else {
+            throw SVIError.file(path, "cannot write (temporary file \(temporary))")
+        }
+        guard let h = FileHandle(forWritingAtPath: temporary) else { throw SVIError.file(path, "cannot open \(temporary)") }
+        handle = h
+        handle.seekToEndOfFile()
+    }
+
+    public func append(_ data: UnsafePointer<Float>, count: Int) throws {
+        handle.write(Data(bytes: data, count: count * 4))
+        written += count
+    }
+
+    public func finish() throws {
+        try handle.close()
+        guard written == expectedFloats else {
+            unlink(temporary)
+            throw SVIError.file(path, "internal error: wrote \(written) of \(expectedFloats) values")
+        }
+        if rename(temporary, path) != 0 {
+            let err = String(cString: strerror(errno))
+            unlink(temporary)
+            throw SVIError.file(path, "cannot move the finished file into place: \(err)")
+        }
+        finished = true
+    }
+
+    deinit {
+        if !finished { try? handle.close(); unlink(temporary) }
+    }
+}
+
+extension NPY {
+    /// The version-1.0 header of a float32 C-order array of `shape` (padded to 64 bytes).
+    public static func header(shape: [Int]) -> Data {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+        let total = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
+        var d = Data(magic + [1, 0])
+        let hl = UInt16(header.utf8.count)
+        d.append(contentsOf: [UInt8(hl & 0xff), UInt8(hl >> 8)])
+        d.append(contentsOf: Array(header.utf8))
+        return d
     }
 }

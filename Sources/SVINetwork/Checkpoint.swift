@@ -24,19 +24,17 @@ public struct Checkpoint {
         return String(format: "%016llx", h)
     }
 
-    /// Reads a `.safetensors` file or a PyTorch zip `.pt`/`.pth` (by content, not extension).
+    /// Reads a `.safetensors` file or a PyTorch zip `.pt`/`.pth` (by content, not extension),
+    /// tensor by tensor from disk.
     public static func load(_ path: String) throws -> Checkpoint {
-        guard FileManager.default.fileExists(atPath: path) else { throw SVIError.file(path, "no such file") }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) }
-        catch { throw SVIError.file(path, "cannot read: \(error.localizedDescription)") }
-        guard data.count >= 8 else { throw SVIError.file(path, "too short to be a checkpoint (\(data.count) bytes)") }
-        let head = [UInt8](data.prefix(16))
+        let file = try FileReader(path)
+        guard file.size >= 8 else { throw SVIError.file(path, "too short to be a checkpoint (\(file.size) bytes)") }
+        let head = try file.bytes(offset: 0, count: min(16, file.size))
         if head[0] == 0x50 && head[1] == 0x4B {
-            return try TorchZip.load(data, path: path)
+            return try TorchZip.load(file)
         }
-        if data.count > 9 && head[8] == UInt8(ascii: "{") {
-            return try SafeTensors.load(data, path: path)
+        if file.size > 9 && head[8] == UInt8(ascii: "{") {
+            return try SafeTensors.load(file)
         }
         if head[0] == 0x80 {
             throw SVIError.file(path, "legacy (non-zip) PyTorch checkpoint; convert it once with: python -c \"import torch; torch.save(torch.load('\(path)', map_location='cpu', weights_only=True), 'converted.pt')\"")

@@ -10,25 +10,26 @@ public enum Profiler {
     public struct Entry: Sendable { public var seconds = 0.0; public var flops = 0.0; public var calls = 0 }
 
     nonisolated(unsafe) public static var enabled = false
-    nonisolated(unsafe) public private(set) static var entries: [Kind: Entry] = [:]
+    nonisolated(unsafe) private static var table: [Kind: Entry] = [:]
+    /// Forward passes may run on several threads at once (tests, libraries): the table is
+    /// updated under a lock (a few hundred times per pass, negligible).
+    private static let lock = NSLock()
 
-    public static func reset() { entries = [:] }
+    public static var entries: [Kind: Entry] { lock.lock(); defer { lock.unlock() }; return table }
+    public static func reset() { lock.lock(); table = [:]; lock.unlock() }
     public static var totalFlops: Double { entries.values.reduce(0) { $0 + $1.flops } }
 
-    /// Runs `body`, charging its FLOPs (and, when enabled, its time) to `kind`. Called from the
-    /// forward pass's driving thread only (layers parallelise inside).
+    /// Runs `body`, charging its FLOPs (and, when enabled, its time) to `kind`.
     @inline(__always)
     static func measure<T>(_ kind: Kind, flops: Double, _ body: () throws -> T) rethrows -> T {
-        if !enabled {
-            entries[kind, default: Entry()].flops += flops
-            return try body()
-        }
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let t0 = enabled ? DispatchTime.now().uptimeNanoseconds : 0
         let r = try body()
-        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        var e = entries[kind, default: Entry()]
-        e.seconds += dt; e.flops += flops; e.calls += 1
-        entries[kind] = e
+        let dt = enabled ? Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 : 0
+        lock.lock()
+        table[kind, default: Entry()].seconds += dt
+        table[kind, default: Entry()].flops += flops
+        table[kind, default: Entry()].calls += 1
+        lock.unlock()
         return r
     }
 
@@ -36,12 +37,14 @@ public enum Profiler {
     public static func report() -> String {
         let total = entries.values.reduce(0) { $0 + $1.seconds }
         var lines = ["layer kind            time (s)   share    GFLOP   GFLOP/s"]
+        func pad(_ s: String) -> String { s.count >= 20 ? s : s + String(repeating: " ", count: 20 - s.count) }
+        let all = entries
         for k in Kind.allCases {
-            guard let e = entries[k] else { continue }
-            lines.append(String(format: "%-20@ %9.3f  %5.1f%%  %8.1f  %8.1f", k.rawValue as NSString, e.seconds,
+            guard let e = all[k] else { continue }
+            lines.append(pad(k.rawValue) + String(format: " %9.3f  %5.1f%%  %8.1f  %8.1f", e.seconds,
                                 total > 0 ? 100 * e.seconds / total : 0, e.flops / 1e9, e.seconds > 0 ? e.flops / 1e9 / e.seconds : 0))
         }
-        lines.append(String(format: "%-20@ %9.3f  100.0%%  %8.1f  %8.1f", "total" as NSString, total, totalFlops / 1e9, total > 0 ? totalFlops / 1e9 / total : 0))
+        lines.append(pad("total") + String(format: " %9.3f  100.0%%  %8.1f  %8.1f", total, totalFlops / 1e9, total > 0 ? totalFlops / 1e9 / total : 0))
         return lines.joined(separator: "\n")
     }
 }

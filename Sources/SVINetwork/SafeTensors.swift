@@ -4,31 +4,30 @@ import SVICore
 /// safetensors: an 8-byte little-endian header length, a JSON header mapping names to
 /// {dtype, shape, data_offsets}, then the raw data. Every offset is checked against the file.
 public enum SafeTensors {
-    static func load(_ data: Data, path: String) throws -> Checkpoint {
-        let n = data.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-        guard n > 0, 8 + n <= data.count else { throw SVIError.file(path, "truncated safetensors header (says \(n) bytes, file has \(data.count))") }
-        guard let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any] else {
+    static func load(_ file: FileReader) throws -> Checkpoint {
+        let path = file.path
+        let n = try file.bytes(offset: 0, count: 8).enumerated().reduce(0) { $0 | Int($1.1) << (8 * $1.0) }
+        guard n > 0, 8 + n <= file.size else { throw SVIError.file(path, "truncated safetensors header (says \(n) bytes, file has \(file.size))") }
+        guard let header = try? JSONSerialization.jsonObject(with: Data(try file.bytes(offset: 8, count: n))) as? [String: Any] else {
             throw SVIError.file(path, "corrupt safetensors header (not a JSON object)")
         }
         let base = 8 + n
         var tensors: [String: Tensor] = [:]
         var dtypes = Set<String>()
-        try data.withUnsafeBytes { raw in
-            for (name, value) in header where name != "__metadata__" {
-                guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
-                      let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
-                    throw SVIError.file(path, "corrupt safetensors entry for '\(name)'")
-                }
-                guard let size = elementSize(dtype) else { throw SVIError.file(path, "tensor '\(name)' has dtype \(dtype); svi reads F32, F16, BF16, F64") }
-                let count = shape.reduce(1, *)
-                guard offsets[0] >= 0, offsets[1] - offsets[0] == count * size, base + offsets[1] <= data.count else {
-                    throw SVIError.file(path, "truncated or corrupt: tensor '\(name)' (\(dtype) \(shape)) lies outside the file")
-                }
-                let t = Tensor(shape: shape, zeroed: false)
-                try decodeElements(raw.baseAddress! + base + offsets[0], dtype: dtype, count: count, into: t.data, path: path)
-                tensors[name] = t
-                dtypes.insert(dtype)
+        for (name, value) in header where name != "__metadata__" {
+            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw SVIError.file(path, "corrupt safetensors entry for '\(name)'")
             }
+            guard let size = elementSize(dtype) else { throw SVIError.file(path, "tensor '\(name)' has dtype \(dtype); svi reads F32, F16, BF16, F64") }
+            let count = shape.reduce(1, *)
+            guard offsets[0] >= 0, offsets[1] - offsets[0] == count * size, base + offsets[1] <= file.size else {
+                throw SVIError.file(path, "truncated or corrupt: tensor '\(name)' (\(dtype) \(shape)) lies outside the file")
+            }
+            let t = Tensor(shape: shape, zeroed: false)
+            try file.readElements(dtype: dtype, offset: base + offsets[0], count: count, into: t.data)
+            tensors[name] = t
+            dtypes.insert(dtype)
         }
         return Checkpoint(tensors: tensors, storageDTypes: dtypes, format: "safetensors")
     }

@@ -31,16 +31,16 @@ final class Unpickler {
 
     let bytes: [UInt8]
     let path: String
-    /// Resolves a persistent id ('storage', type, key, location, numel) to storage bytes.
-    let loadStorage: (Storage) throws -> Data
-    private var storageCache: [String: Data] = [:]
+    let file: FileReader
+    /// Where a persistent id's storage ('storage', type, key, location, numel) lies in the file.
+    let locateStorage: (Storage) throws -> ZipArchive.Entry
     private var pos = 0
     private var stack: [Value] = []
     private var memo: [Int: Value] = [:]
     private var marks: [Int] = []
 
-    init(_ data: Data, path: String, loadStorage: @escaping (Storage) throws -> Data) {
-        bytes = [UInt8](data); self.path = path; self.loadStorage = loadStorage
+    init(_ pickle: [UInt8], file: FileReader, locateStorage: @escaping (Storage) throws -> ZipArchive.Entry) {
+        bytes = pickle; self.file = file; path = file.path; self.locateStorage = locateStorage
     }
 
     private func fail(_ why: String) -> SVIError { SVIError.file(path, "corrupt or unsupported pickle: \(why) at byte \(pos)") }
@@ -201,12 +201,12 @@ final class Unpickler {
         }
     }
 
-    /// A tensor from storage elements at `offset` with the given strides (any layout).
+    /// A tensor from storage elements at `offset` with the given strides (any layout), read
+    /// from the file; contiguous tensors go straight into the tensor's memory.
     private func rebuild(_ s: Storage, offset: Int, size: [Int], stride: [Int]) throws -> Tensor {
-        let data: Data
-        if let d = storageCache[s.key] { data = d } else { data = try loadStorage(s); storageCache[s.key] = data }
+        let entry = try locateStorage(s)
         let es = elementSize(s.dtype)!
-        let available = data.count / es
+        let available = entry.size / es
         let t = Tensor(shape: size, zeroed: false)
         if t.count == 0 { return t }
         var maxIndex = offset
@@ -219,21 +219,19 @@ final class Unpickler {
             for (n, st) in zip(size, stride).reversed() where n != 1 { if st != expect { return false }; expect *= n }
             return true
         }()
-        try data.withUnsafeBytes { raw in
-            if contiguous {
-                try decodeElements(raw.baseAddress! + offset * es, dtype: s.dtype, count: t.count, into: t.data, path: path)
-            } else {
-                var one: Float = 0
-                var index = [Int](repeating: 0, count: size.count)
-                for i in 0..<t.count {
-                    var e = offset
-                    for d in 0..<size.count { e += index[d] * stride[d] }
-                    try decodeElements(raw.baseAddress! + e * es, dtype: s.dtype, count: 1, into: &one, path: path)
-                    t.data[i] = one
-                    var d = size.count - 1
-                    while d >= 0 { index[d] += 1; if index[d] < size[d] { break }; index[d] = 0; d -= 1 }
-                }
-            }
+        if contiguous {
+            try file.readElements(dtype: s.dtype, offset: entry.offset + offset * es, count: t.count, into: t.data)
+            return t
+        }
+        let all = Tensor(shape: [available], zeroed: false)
+        try file.readElements(dtype: s.dtype, offset: entry.offset, count: available, into: all.data)
+        var index = [Int](repeating: 0, count: size.count)
+        for i in 0..<t.count {
+            var e = offset
+            for d in 0..<size.count { e += index[d] * stride[d] }
+            t.data[i] = all.data[e]
+            var d = size.count - 1
+            while d >= 0 { index[d] += 1; if index[d] < size[d] { break }; index[d] = 0; d -= 1 }
         }
         return t
     }
@@ -242,8 +240,9 @@ final class Unpickler {
 /// PyTorch's zip checkpoint: `<prefix>/data.pkl` (the pickled state dict) and
 /// `<prefix>/data/<key>` (raw storages, little-endian).
 enum TorchZip {
-    static func load(_ data: Data, path: String) throws -> Checkpoint {
-        let zip = try ZipArchive(data, path: path)
+    static func load(_ file: FileReader) throws -> Checkpoint {
+        let path = file.path
+        let zip = try ZipArchive(file)
         guard let pkl = zip.entries.keys.first(where: { $0.hasSuffix("/data.pkl") || $0 == "data.pkl" }) else {
             throw SVIError.file(path, "zip archive is not a PyTorch checkpoint (no data.pkl)")
         }
@@ -252,9 +251,9 @@ enum TorchZip {
             throw SVIError.file(path, "big-endian PyTorch checkpoints are not supported")
         }
         var dtypes = Set<String>()
-        let unpickler = Unpickler(try zip.contents(pkl), path: path) { storage in
+        let unpickler = Unpickler(try zip.contents(pkl), file: file) { storage in
             dtypes.insert(storage.dtype)
-            return try zip.contents(prefix + "data/" + storage.key)
+            return try zip.entry(prefix + "data/" + storage.key)
         }
         let root = try unpickler.load()
         var tensors: [String: Tensor] = [:]

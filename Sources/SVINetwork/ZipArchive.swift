@@ -2,37 +2,48 @@ import Foundation
 import SVICore
 
 /// The stored (uncompressed) entries of a zip archive, as PyTorch's `torch.save` writes them
-/// (with ZIP64 records for large files). Compressed entries are refused by name.
+/// (with ZIP64 records for large files), read through positioned reads. Compressed entries are
+/// refused by name.
 struct ZipArchive {
     struct Entry { let name: String; let offset: Int; let size: Int; let method: UInt16 }
     let entries: [String: Entry]
-    let data: Data
-    let path: String
+    let file: FileReader
+    var path: String { file.path }
 
-    init(_ data: Data, path: String) throws {
-        self.data = data; self.path = path
-        let bytes = data
-        func u16(_ o: Int) -> Int { Int(bytes[bytes.startIndex + o]) | Int(bytes[bytes.startIndex + o + 1]) << 8 }
-        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
-        func u64(_ o: Int) -> Int { u32(o) | u32(o + 4) << 32 }
+    init(_ file: FileReader) throws {
+        self.file = file
+        let path = file.path
         let truncated = SVIError.file(path, "truncated or corrupt zip archive (no central directory)")
-        // End of central directory: scan back over a possible comment.
+        // The tail holds the end-of-central-directory record (after a comment of ≤ 64 KB) and
+        // the ZIP64 locator just before it.
+        let tailStart = max(0, file.size - (22 + 65_535 + 20))
+        let tail = try file.bytes(offset: tailStart, count: file.size - tailStart)
+        func t16(_ o: Int) -> Int { Int(tail[o - tailStart]) | Int(tail[o - tailStart + 1]) << 8 }
+        func t32(_ o: Int) -> Int { t16(o) | t16(o + 2) << 16 }
+        func t64(_ o: Int) -> Int { t32(o) | t32(o + 4) << 32 }
         var eocd = -1
-        var i = bytes.count - 22
-        while i >= max(0, bytes.count - 22 - 65_535) {
-            if u32(i) == 0x0605_4b50 { eocd = i; break }
+        var i = file.size - 22
+        while i >= tailStart {
+            if t32(i) == 0x0605_4b50 { eocd = i; break }
             i -= 1
         }
         guard eocd >= 0 else { throw truncated }
-        var count = u16(eocd + 10), cdSize = u32(eocd + 12), cdOffset = u32(eocd + 16)
-        if (count == 0xffff || cdOffset == 0xffff_ffff || cdSize == 0xffff_ffff), eocd >= 20, u32(eocd - 20) == 0x0706_4b50 {
-            let z = u64(eocd - 20 + 8)
-            guard z + 56 <= bytes.count, u32(z) == 0x0606_4b50 else { throw truncated }
-            count = u64(z + 32); cdSize = u64(z + 40); cdOffset = u64(z + 48)
+        var count = t16(eocd + 10), cdSize = t32(eocd + 12), cdOffset = t32(eocd + 16)
+        if (count == 0xffff || cdOffset == 0xffff_ffff || cdSize == 0xffff_ffff), eocd - 20 >= tailStart, t32(eocd - 20) == 0x0706_4b50 {
+            let z = t64(eocd - 20 + 8)
+            guard z + 56 <= file.size else { throw truncated }
+            let rec = try file.bytes(offset: z, count: 56)
+            func r32(_ o: Int) -> Int { Int(rec[o]) | Int(rec[o + 1]) << 8 | Int(rec[o + 2]) << 16 | Int(rec[o + 3]) << 24 }
+            guard r32(0) == 0x0606_4b50 else { throw truncated }
+            count = r32(32) | r32(36) << 32; cdSize = r32(40) | r32(44) << 32; cdOffset = r32(48) | r32(52) << 32
         }
-        guard cdOffset + cdSize <= bytes.count else { throw truncated }
+        guard cdOffset >= 0, cdSize >= 0, cdOffset + cdSize <= file.size else { throw truncated }
+        let bytes = try file.bytes(offset: cdOffset, count: cdSize)
+        func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+        func u64(_ o: Int) -> Int { u32(o) | u32(o + 4) << 32 }
         var entries: [String: Entry] = [:]
-        var p = cdOffset
+        var p = 0
         for _ in 0..<count {
             guard p + 46 <= bytes.count, u32(p) == 0x0201_4b50 else { throw truncated }
             let method = UInt16(u16(p + 10))
@@ -40,7 +51,7 @@ struct ZipArchive {
             let nameLen = u16(p + 28), extraLen = u16(p + 30), commentLen = u16(p + 32)
             var local = u32(p + 42)
             guard p + 46 + nameLen + extraLen <= bytes.count else { throw truncated }
-            let name = String(decoding: bytes[(bytes.startIndex + p + 46)..<(bytes.startIndex + p + 46 + nameLen)], as: UTF8.self)
+            let name = String(decoding: bytes[(p + 46)..<(p + 46 + nameLen)], as: UTF8.self)
             // ZIP64 extra field: 64-bit sizes/offset for the fields set to 0xffffffff, in order.
             var e = p + 46 + nameLen
             let eEnd = e + extraLen
@@ -54,9 +65,12 @@ struct ZipArchive {
                 }
                 e += 4 + len
             }
-            guard local + 30 <= bytes.count, u32(local) == 0x0403_4b50 else { throw truncated }
-            let start = local + 30 + u16(local + 26) + u16(local + 28)
-            guard start + size <= bytes.count else {
+            guard local + 30 <= file.size else { throw truncated }
+            let lh = try file.bytes(offset: local, count: 30)
+            let l16 = { (o: Int) in Int(lh[o]) | Int(lh[o + 1]) << 8 }
+            guard l16(0) | l16(2) << 16 == 0x0403_4b50 else { throw truncated }
+            let start = local + 30 + l16(26) + l16(28)
+            guard start + size <= file.size else {
                 throw SVIError.file(path, "truncated: zip entry '\(name)' ends past the end of the file")
             }
             entries[name] = Entry(name: name, offset: start, size: size, method: method)
@@ -65,10 +79,16 @@ struct ZipArchive {
         self.entries = entries
     }
 
-    /// The bytes of a stored entry.
-    func contents(_ name: String) throws -> Data {
+    /// A stored entry (where its bytes lie in the file).
+    func entry(_ name: String) throws -> Entry {
         guard let e = entries[name] else { throw SVIError.file(path, "zip archive has no entry '\(name)'") }
         guard e.method == 0 else { throw SVIError.file(path, "zip entry '\(name)' is compressed (method \(e.method)); PyTorch writes stored entries — re-save with torch.save") }
-        return data.subdata(in: (data.startIndex + e.offset)..<(data.startIndex + e.offset + e.size))
+        return e
+    }
+
+    /// The bytes of a (small) stored entry.
+    func contents(_ name: String) throws -> [UInt8] {
+        let e = try entry(name)
+        return try file.bytes(offset: e.offset, count: e.size)
     }
 }

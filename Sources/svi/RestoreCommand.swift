@@ -95,57 +95,135 @@ struct RestoreCommand: ParsableCommand {
         if model != nil && prior != nil { throw ValidationError("give --model or --prior, not both") }
     }
 
+    @Option(name: .long, help: .hidden)
+    var failOnRank: Int?
+
+    @Option(name: .long, help: .hidden)
+    var failAtStep: Int = 1
+
+    /// What rank 0 reads and decides, sent to every rank before the work starts.
+    struct Plan: Codable {
+        var spec: String
+        var maskSeed: UInt64
+        var frames: Int
+        var original: [Int]
+        var seed: UInt64
+        var error: String?
+    }
+
     func run() throws {
         let started = Date()
         try runtime.apply()
-        try AtomicFile.checkWritable(output, overwrite: overwrite)
-        if let r = report { try AtomicFile.checkWritable(r, overwrite: true) }
-        let progress = Progress(quiet: runtime.quiet)
+        let comm: Communicator = MPICommunicator.launchedByMPI ? try MPICommunicator() : LocalCommunicator()
+        let mpi = comm as? MPICommunicator
+        defer { mpi?.finalize() }
+        do {
+            try restore(comm, started: started)
+        } catch let e as SilentFailure {
+            throw ExitCode(e.code)
+        } catch {
+            // An error seen by this rank alone while others may wait in a collective: end the
+            // whole job now, with this one line.
+            if let m = mpi, m.size > 1 {
+                FileHandle.standardError.write("Error: rank \(m.rank): \(error)\n".data(using: .utf8)!)
+                m.abort(code: 1)
+            }
+            throw error
+        }
+    }
 
-        // Measurement, degradation and the operator.
-        let y = try readVideo(input)
-        let sidecar = try Sidecar.load(for: input)
-        guard let specText = degradation ?? sidecar?.degradation else {
-            throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
+    /// Thrown on ranks that stop because rank 0 reported the problem.
+    struct SilentFailure: Error { let code: Int32 }
+
+    func restore(_ comm: Communicator, started: Date) throws {
+        let rank = comm.rank
+        let progress = Progress(quiet: runtime.quiet || rank != 0)
+
+        // Rank 0 reads the measurement and settles A; every rank learns the plan (or the error).
+        var whole: Tensor?
+        var plan = Plan(spec: "", maskSeed: 0, frames: 0, original: [], seed: 0, error: nil)
+        if rank == 0 {
+            do {
+                try AtomicFile.checkWritable(output, overwrite: overwrite)
+                if let r = report { try AtomicFile.checkWritable(r, overwrite: true) }
+                let y = try readVideo(input)
+                let sidecar = try Sidecar.load(for: input)
+                guard let specText = degradation ?? sidecar?.degradation else {
+                    throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
+                }
+                let spec = try DegradationSpec.parse(specText)
+                let frame = try originalFrame(measurement: y, spec: spec, sidecar: sidecar)
+                plan = Plan(spec: spec.canonical, maskSeed: maskSeed ?? sidecar?.maskSeed ?? 0, frames: y.frames,
+                            original: [frame.channels, frame.height, frame.width],
+                            seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), error: nil)
+                let op = try makeOperator(plan)
+                let mshape = [op.outputShape.channels, op.outputShape.height, op.outputShape.width]
+                guard Array(y.shape.dropFirst()) == mshape else {
+                    throw SVIError.file(input, "measurement frames are \(Array(y.shape.dropFirst())) but \(spec.canonical) of \(frame) frames gives \(mshape)")
+                }
+                whole = y
+            } catch {
+                plan.error = "\(error)"
+            }
         }
-        let spec = try DegradationSpec.parse(specText)
-        let frame = try originalFrame(measurement: y, spec: spec, sidecar: sidecar)
-        let dist = Distribution.local(totalFrames: y.frames)
-        let op: DegradationOperator
-        do { op = try DegradationOperator(spec: spec, frame: frame, totalFrames: y.frames, maskSeed: maskSeed ?? sidecar?.maskSeed ?? 0) }
-        catch let e as SVIError { throw SVIError.file(input, e.message) }
-        let mshape = [op.outputShape.channels, op.outputShape.height, op.outputShape.width]
-        guard Array(y.shape.dropFirst()) == mshape else {
-            throw SVIError.file(input, "measurement frames are \(Array(y.shape.dropFirst())) but \(spec.canonical) of \(frame) frames gives \(mshape)")
+        if comm.size > 1 {
+            let bytes = comm.broadcast(bytes: rank == 0 ? Array(try JSONEncoder().encode(plan)) : [])
+            plan = try JSONDecoder().decode(Plan.self, from: Data(bytes))
         }
+        if let e = plan.error {
+            if rank == 0 { throw SVIError(e) }
+            throw SilentFailure(code: 1)
+        }
+        let spec = try DegradationSpec.parse(plan.spec)
+        let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
+        let op = try makeOperator(plan)
+        let dist = Distribution(comm: comm, totalFrames: plan.frames)
+        guard comm.size <= plan.frames else {
+            throw SVIError("\(comm.size) ranks for \(plan.frames) frames: use at most \(plan.frames) ranks (one frame per rank at least)")
+        }
+        let y = comm.scatter(whole, partition: dist.partition, frameShape: [op.outputShape.channels, op.outputShape.height, op.outputShape.width])
+        whole = nil
         let loadSeconds = seconds(since: started)
 
         var rep = RestoreReport(input: input, output: output, method: method.rawValue, degradation: spec.canonical,
-                                frames: y.frames, frameShape: [frame.channels, frame.height, frame.width],
-                                threads: Parallel.threads)
+                                frames: plan.frames, frameShape: plan.original, threads: Parallel.threads)
+        rep.ranks = comm.size
         rep.timings["load_s"] = loadSeconds
         let result: Tensor
         let solveStart = Date()
+        var denoiseSeconds = 0.0, dcSeconds = 0.0
         switch method {
         case .dds:
-            var settings = SamplerSettings.defaults(for: spec, seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)))
+            var settings = SamplerSettings.defaults(for: spec, seed: plan.seed)
             if let n = nfe { settings.nfe = n }
             if let m = cgSteps { settings.cgSteps = m }
             if let e = eta { settings.eta = e }
             if let g = gamma { settings.gamma = g }
             settings.batchIndependent = batchIndependent
             settings.batch = batch
-            let denoiser = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, batch: batch, progress: progress)
-            rep.model = denoiser.name
+            // Every rank loads the model; a failure anywhere stops every rank cleanly.
+            var denoiser: Denoiser?
+            var loadError: Error?
+            do { denoiser = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, batch: batch, progress: progress) }
+            catch { loadError = error }
+            if comm.size > 1, comm.allreduceMax([loadError == nil ? 0 : 1])[0] > 0 {
+                if let e = loadError { if rank == 0 { throw e }; FileHandle.standardError.write("Error: rank \(rank): \(e)\n".data(using: .utf8)!) }
+                throw SilentFailure(code: 1)
+            }
+            if let e = loadError { throw e }
+            rep.model = denoiser!.name
             rep.settings = .init(settings)
-            let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser, settings: settings, dist: dist)
-            progress.note("svi restore: \(y.frames) frames \(frame), \(spec.canonical), \(settings.nfe) steps, \(denoiser.name)")
+            let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser!, settings: settings, dist: dist)
+            progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical), \(settings.nfe) steps, \(denoiser!.name)")
             while !sampler.isFinished {
+                if let r = failOnRank, r == rank, sampler.stepIndex + 1 == failAtStep {
+                    throw SVIError("injected failure at step \(failAtStep) (--fail-on-rank)")
+                }
                 try sampler.step()
                 progress.step("step", sampler.stepIndex, of: sampler.steps.count)
             }
-            rep.timings["denoise_s"] = sampler.denoiseSeconds
-            rep.timings["data_consistency_s"] = sampler.dataConsistencySeconds
+            denoiseSeconds = sampler.denoiseSeconds
+            dcSeconds = sampler.dataConsistencySeconds
             rep.residual = sampler.residual()
             result = sampler.output()
         case .cg, .admmTV:
@@ -163,17 +241,43 @@ struct RestoreCommand: ParsableCommand {
             rep.residual = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil).relativeResidual(u)
             result = Tensor(converting: u)
             Kernels.clip(result.data, 0, 1, result.count)
-            rep.timings["data_consistency_s"] = seconds(since: solveStart)
+            dcSeconds = seconds(since: solveStart)
         }
         rep.timings["solve_s"] = seconds(since: solveStart)
+        rep.timings["denoise_s"] = denoiseSeconds
+        rep.timings["data_consistency_s"] = dcSeconds
 
+        // Rank 0 writes the frames in order as they arrive.
         let writeStart = Date()
-        try NPY.write(result, to: output, overwrite: overwrite)
+        let writer = rank == 0 ? try NPYStreamWriter(path: output, shape: [plan.frames] + plan.original, overwrite: overwrite) : nil
+        let frameSize = result.frameSize
+        try comm.gather(result, partition: dist.partition) { range, p in try writer?.append(p, count: range.count * frameSize) }
+        try writer?.finish()
         rep.timings["write_s"] = seconds(since: writeStart)
-        rep.timings["total_s"] = seconds(since: started)
-        rep.peakMemoryMB = peakResidentMB()
-        if let r = report { try writeJSON(rep, to: r) }
-        progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", output, rep.timings["total_s"]!, rep.residual ?? .nan))
+
+        // Per-rank accounting, gathered on rank 0.
+        let m = comm as? MPICommunicator
+        let mine = [denoiseSeconds, dcSeconds - (m?.haloSeconds ?? 0) - (m?.reduceSeconds ?? 0), m?.haloSeconds ?? 0,
+                    m?.reduceSeconds ?? 0, Double(m?.bytesSent ?? 0), peakResidentMB() ?? 0, Double(m?.reductions ?? 0)]
+        let all = comm.gatherToRoot(mine)
+        if rank == 0 {
+            let k = mine.count
+            rep.perRank = (0..<comm.size).map { r in
+                let v = Array(all[(r * k)..<(r * k + k)])
+                return ["rank": Double(r), "frames": Double(dist.partition.range(of: r).count), "denoise_s": v[0], "cg_arithmetic_s": v[1],
+                        "halo_exchange_s": v[2], "allreduce_s": v[3], "bytes_sent": v[4], "peak_memory_mb": v[5], "reductions": v[6]]
+            }
+            rep.timings["total_s"] = seconds(since: started)
+            rep.peakMemoryMB = peakResidentMB()
+            if let r = report { try writeJSON(rep, to: r) }
+            progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", output, rep.timings["total_s"]!, rep.residual ?? .nan))
+        }
+    }
+
+    func makeOperator(_ plan: Plan) throws -> DegradationOperator {
+        let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
+        do { return try DegradationOperator(spec: try DegradationSpec.parse(plan.spec), frame: frame, totalFrames: plan.frames, maskSeed: plan.maskSeed) }
+        catch let e as SVIError { throw SVIError.file(input, e.message) }
     }
 
     /// The clean frame shape: the sidecar's, or the measurement's scaled back by the SR factor.
@@ -201,6 +305,8 @@ struct RestoreReport: Encodable {
     var sviVersion = SVI.version
     var input: String, output: String, method: String, degradation: String
     var frames: Int, frameShape: [Int], threads: Int
+    var ranks = 1
+    var perRank: [[String: Double]]?
     var model: String?
     var settings: Settings?
     var baseline: [String: Double]?
@@ -210,7 +316,7 @@ struct RestoreReport: Encodable {
     var machine = MachineInfo.current
 
     enum CodingKeys: String, CodingKey {
-        case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb"
+        case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks
         case input, output, method, degradation, frames, threads, model, settings, baseline, timings, residual, machine
     }
 }

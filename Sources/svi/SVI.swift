@@ -16,8 +16,24 @@ struct SVI: ParsableCommand {
         (keys: temporal, boundary, blur, sr, inpaint, noise; see `svi degrade --help`).
         """,
         version: version,
-        subcommands: [DegradeCommand.self, RestoreCommand.self, EvalCommand.self, ModelCommand.self, BenchCommand.self]
+        subcommands: [DegradeCommand.self, RestoreCommand.self, EvalCommand.self, ModelCommand.self, BenchCommand.self, SynthCommand.self]
     )
+
+    /// Release builds use AVX2 and FMA: say so plainly on a processor without them rather
+    /// than die of an illegal instruction.
+    static func main() {
+        #if arch(x86_64) && !DEBUG
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) {
+            let set = Set(flags.split(separator: " "))
+            if !set.contains("avx2") || !set.contains("fma") {
+                FileHandle.standardError.write("Error: this svi build needs a processor with AVX2 and FMA (x86-64 since 2013); rebuild with `swift build -c debug` to run without them\n".data(using: .utf8)!)
+                exit(1)
+            }
+        }
+        #endif
+        main(nil)
+    }
 }
 
 /// Options every heavy command shares.

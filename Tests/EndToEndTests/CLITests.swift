@@ -79,7 +79,8 @@ enum CLI {
         }
         let a = try NPY.readFloat32(d + "/r1.npy"), b = try NPY.readFloat32(d + "/r2.npy")
         #expect(a.shape == [16, 3, 32, 32])
-        #expect(a.array == b.array)
+        let same = a.array == b.array
+        #expect(same)
         let rep = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/r1.json"))) as! [String: Any]
         let residual = try #require(rep["residual"] as? Double)
         #expect(residual < 1e-2)

@@ -17,12 +17,19 @@ import SVICore
         let b = try Checkpoint.load(Fixtures.path("adm-tiny/weights.safetensors"))
         #expect(a.format == "pytorch-zip" && b.format == "safetensors")
         #expect(Set(a.tensors.keys) == Set(b.tensors.keys))
-        for (k, t) in b.tensors { #expect(a.tensors[k]!.shape == t.shape && a.tensors[k]!.array == t.array, "\(k)") }
+        for (k, t) in b.tensors {
+            let same = a.tensors[k]!.shape == t.shape && a.tensors[k]!.array == t.array
+            #expect(same, "\(k)")
+        }
         let config = try UNetConfig.load(Fixtures.path("adm-tiny/fixture.json"))
         let x = try NPY.readFloat32(Fixtures.path("adm-tiny/input0.npy"))
-        let ya = try UNet(config: config, tensors: a.tensors, source: "pt").forward(x, timesteps: [10, 900])
-        let yb = try UNet(config: config, tensors: b.tensors, source: "st").forward(x, timesteps: [10, 900])
-        #expect(ya.array == yb.array)
+        // Same kernels for both (other tests switch the process-wide kernel choice).
+        let (ya, yb) = try withKernels(reference: false) {
+            (try UNet(config: config, tensors: a.tensors, source: "pt").forward(x, timesteps: [10, 900]),
+             try UNet(config: config, tensors: b.tensors, source: "st").forward(x, timesteps: [10, 900]))
+        }
+        let identical = ya.array == yb.array
+        #expect(identical)
     }
 
     /// A zip archive with stored entries, as torch.save writes (CRCs left zero: svi ignores them).
@@ -142,10 +149,13 @@ import SVICore
         let den = UNetDenoiser(net: net, name: "adm-tiny")
         // A multiple of the size: ε is exactly the network's first three channels.
         let x = try NPY.readFloat32(Fixtures.path("adm-tiny/input1.npy"))   // 1×3×24×40
-        let full = try net.forward(x, timesteps: [250])
         let eps = Tensor(shape: x.shape)
-        try den.predictNoise(x.data, count: 1, channels: 3, height: 24, width: 40, timestep: 250, into: eps.data)
-        #expect(eps.array == Array(full.array[0..<(3 * 24 * 40)]))
+        let full = try withKernels(reference: false) {
+            try den.predictNoise(x.data, count: 1, channels: 3, height: 24, width: 40, timestep: 250, into: eps.data)
+            return try net.forward(x, timesteps: [250])
+        }
+        let same = eps.array == Array(full.array[0..<(3 * 24 * 40)])
+        #expect(same)
         // An odd size runs and gives finite values.
         let odd = Tensor(shape: [2, 3, 23, 37])
         RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: odd.count, into: odd.data)

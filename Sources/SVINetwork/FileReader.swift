@@ -1,0 +1,62 @@
+import Foundation
+import SVICore
+
+/// Positioned reads from a file, so checkpoints go straight from disk into tensors without a
+/// second copy of the whole file in memory (a 2.2 GB checkpoint would otherwise double the
+/// peak memory while loading).
+final class FileReader {
+    let path: String
+    let size: Int
+    private let fd: Int32
+
+    init(_ path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw SVIError.file(path, FileManager.default.fileExists(atPath: path) ? "cannot open: \(String(cString: strerror(errno)))" : "no such file")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { close(fd); throw SVIError.file(path, "cannot stat") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { close(fd); throw SVIError.file(path, "not a regular file") }
+        size = Int(st.st_size)
+    }
+
+    deinit { close(fd) }
+
+    /// Reads exactly `count` bytes at `offset` into `buffer`.
+    func read(into buffer: UnsafeMutableRawPointer, offset: Int, count: Int) throws {
+        guard offset >= 0, count >= 0, offset + count <= size else {
+            throw SVIError.file(path, "truncated: needs bytes \(offset)..<\(offset + count), the file has \(size)")
+        }
+        var done = 0
+        while done < count {
+            let n = pread(fd, buffer + done, min(count - done, 1 << 30), off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw SVIError.file(path, "read failed at byte \(offset + done): \(n == 0 ? "unexpected end of file" : String(cString: strerror(errno)))") }
+            done += n
+        }
+    }
+
+    func bytes(offset: Int, count: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        try out.withUnsafeMutableBytes { try read(into: $0.baseAddress!, offset: offset, count: count) }
+        return out
+    }
+
+    /// Reads `count` elements of `dtype` at `offset` into float32 `dst` (F32 directly; other
+    /// dtypes through a bounded staging buffer).
+    func readElements(dtype: String, offset: Int, count: Int, into dst: UnsafeMutablePointer<Float>) throws {
+        if dtype == "F32" { try read(into: dst, offset: offset, count: count * 4); return }
+        guard let es = elementSize(dtype) else { throw SVIError.file(path, "tensor dtype \(dtype) is not supported (F32, F16, BF16, F64)") }
+        let chunk = 1 << 20
+        let stage = UnsafeMutableRawPointer.allocate(byteCount: chunk * es, alignment: 16)
+        defer { stage.deallocate() }
+        var done = 0
+        while done < count {
+            let n = min(chunk, count - done)
+            try read(into: stage, offset: offset + done * es, count: n * es)
+            try decodeElements(UnsafeRawPointer(stage), dtype: dtype, count: n, into: dst + done, path: path)
+            done += n
+        }
+    }
+}

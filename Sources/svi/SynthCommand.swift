@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import SVICore
+
+/// A synthetic clip with known content, for demos and quick checks without footage.
+struct SynthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synth",
+        abstract: "Write a synthetic test video: soft coloured discs and a striped bar moving over a gradient.")
+
+    @Option(name: .shortAndLong, help: "Output .npy [T][3][H][W], values in [0,1].")
+    var output: String
+
+    @Option(name: .long, help: "Number of frames (default 16).")
+    var frames: Int = 16
+
+    @Option(name: .long, help: "Frame size HxW (default 64x64).")
+    var size: String = "64x64"
+
+    @Option(name: .long, help: "Pixels moved per frame (default 1.5).")
+    var speed: Double = 1.5
+
+    @Flag(name: .long, help: "Replace OUT if it exists.")
+    var overwrite = false
+
+    func run() throws {
+        let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ValidationError("--size must be HxW, e.g. 64x64") }
+        guard frames > 0 else { throw ValidationError("--frames must be positive") }
+        let (h, w) = (parts[0], parts[1])
+        let v = Tensor(shape: [frames, 3, h, w])
+        let discs: [(Double, Double, Double, [Double])] = [   // centre x, y (fractions), radius, colour
+            (0.3, 0.35, 0.18, [0.9, 0.3, 0.2]), (0.65, 0.6, 0.22, [0.2, 0.6, 0.9]), (0.45, 0.8, 0.12, [0.95, 0.85, 0.3]),
+        ]
+        for f in 0..<frames {
+            let shift = Double(f) * speed
+            for y in 0..<h { for x in 0..<w {
+                let fx = Double(x) / Double(w), fy = Double(y) / Double(h)
+                var rgb = [0.25 + 0.3 * fy, 0.3 + 0.2 * fx, 0.35 + 0.15 * (1 - fy)]
+                for (k, d) in discs.enumerated() {
+                    let dir = k % 2 == 0 ? 1.0 : -1.0
+                    let cx = d.0 * Double(w) + dir * shift, cy = d.1 * Double(h) + 0.3 * shift
+                    let r = d.2 * Double(min(h, w))
+                    let dist = ((Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy)).squareRoot()
+                    let a = 1 / (1 + exp((dist - r) / 1.5))
+                    for c in 0..<3 { rgb[c] = rgb[c] * (1 - a) + d.3[c] * a }
+                }
+                // A vertical bar with fine stripes sweeping right.
+                let bx = (Double(x) - shift * 2).truncatingRemainder(dividingBy: Double(w))
+                if bx >= 0.1 * Double(w) && bx < 0.2 * Double(w) {
+                    let stripe = Int(Double(y) / 3) % 2 == 0 ? 0.85 : 0.15
+                    for c in 0..<3 { rgb[c] = 0.3 * rgb[c] + 0.7 * stripe }
+                }
+                for c in 0..<3 { v[((f * 3 + c) * h + y) * w + x] = Float(min(max(rgb[c], 0), 1)) }
+            } }
+        }
+        try NPY.write(v, to: output, overwrite: overwrite)
+    }
+}

@@ -1,0 +1,100 @@
+import Testing
+import Foundation
+import SVICore
+
+/// The same restoration at 1, 2, 3 and 4 ranks under `mpirun` (uneven blocks: 23 frames).
+enum MPI {
+    static var mpirun: String {
+        for p in ["/usr/bin/mpirun", "/usr/local/bin/mpirun"] where FileManager.default.isExecutableFile(atPath: p) { return p }
+        return "mpirun"
+    }
+
+    /// `mpirun -np N svi ARGS` with what a root container needs.
+    static func run(ranks: Int, _ args: [String], timeout: TimeInterval = 300) throws -> CLI.Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: mpirun)
+        p.arguments = ["--oversubscribe", "-np", String(ranks), "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none",
+                       "-x", "OMP_NUM_THREADS=1", CLI.binary] + args + ["--threads", "1"]
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        if p.isRunning { p.terminate() }
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+@Suite(.serialized) struct MPITests {
+    func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
+        var m: Float = 0
+        for i in 0..<a.count { m = max(m, abs(a[i] - b[i])) }
+        return m
+    }
+
+    /// Degrades a 23-frame clip and restores it at 1–4 ranks; returns the outputs.
+    func restoreAtRankCounts(spec: String, extra: [String], ranks: [Int] = [1, 2, 3, 4], size: Int = 16) throws -> [Tensor] {
+        let d = CLI.tempDir()
+        try NPY.write(CLI.clip(frames: 23, height: size, width: size), to: d + "/x.npy")
+        let g = try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", spec, "--quiet", "--seed", "3"])
+        #expect(g.status == 0, "\(g.stderr)")
+        return try ranks.map { n in
+            let r = try MPI.run(ranks: n, ["restore", d + "/y.npy", "-o", d + "/r\(n).npy", "--seed", "5", "--quiet", "--report", d + "/r\(n).json"] + extra)
+            #expect(r.status == 0, "\(n) ranks: \(r.stderr)")
+            return try NPY.readFloat32(d + "/r\(n).npy")
+        }
+    }
+
+    @Test func networkRestorationIsIndependentOfRankCount() throws {
+        let outs = try restoreAtRankCounts(spec: "temporal=uniform:9,sr=2",
+                                           extra: ["--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--nfe", "3", "--batch", "2"])
+        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) <= 1e-5) }
+    }
+
+    @Test(arguments: [
+        "temporal=uniform:5,boundary=replicate,blur=1.0",
+        "temporal=gaussian:1.0,inpaint=0.6,noise=0.01",
+        "temporal=uniform:7,sr=2,noise=0.02",
+    ])
+    func everySpatialCombination(spec: String) throws {
+        let outs = try restoreAtRankCounts(spec: spec, extra: ["--prior", "gaussian", "--nfe", "4"])
+        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) <= 1e-5, "\(spec)") }
+    }
+
+    @Test(arguments: ["cg", "admm-tv"])
+    func baselinesAreIndependentOfRankCount(method: String) throws {
+        let extra = method == "cg" ? ["--method", "cg", "--cg-steps", "30"] : ["--method", "admm-tv", "--tv-iterations", "10"]
+        let outs = try restoreAtRankCounts(spec: "temporal=uniform:9,boundary=replicate,sr=2", extra: extra, ranks: [1, 3, 4])
+        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) <= 1e-5) }
+    }
+
+    /// An error on rank 1 in the middle of the run ends the 3-rank job promptly, non-zero, and
+    /// leaves no output.
+    @Test func failureOnOneRankEndsTheJob() throws {
+        let d = CLI.tempDir()
+        try NPY.write(CLI.clip(frames: 12, height: 16, width: 16), to: d + "/x.npy")
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3", "--quiet"]).status == 0)
+        let t0 = Date()
+        let r = try MPI.run(ranks: 3, ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "50",
+                                        "--fail-on-rank", "1", "--fail-at-step", "2", "--quiet"], timeout: 60)
+        #expect(r.status != 0)
+        #expect(Date().timeIntervalSince(t0) < 30)
+        #expect(r.stderr.contains("rank 1: injected failure"))
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: d).filter { $0.contains("partial") }.isEmpty)
+    }
+
+    /// Bad input seen by rank 0 stops every rank with one clear line.
+    @Test func badInputStopsEveryRank() throws {
+        let d = CLI.tempDir()
+        let r = try MPI.run(ranks: 3, ["restore", d + "/missing.npy", "-o", d + "/r.npy", "--prior", "gaussian"], timeout: 60)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("missing.npy: no such file"))
+    }
+}
