@@ -42,7 +42,8 @@ let package = Package(
         .testTarget(name: "SVIClusterTests", dependencies: ["SVICluster", "SVICore"]),
         .testTarget(name: "SVIOperatorsTests", dependencies: ["SVIOperators", "SVICluster", "SVICore"]),
         .testTarget(name: "SVISamplerTests", dependencies: ["SVISampler", "SVIOperators", "SVICluster", "SVICore"]),
-        .testTarget(name: "SVINetworkTests", dependencies: ["SVINetwork", "SVISampler", "SVICore"]),
+        .testTarget(name: "SVINetworkTests", dependencies: ["SVINetwork", "SVISampler", "SVICore"],
+                    exclude: ["Reference"]),
         .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SVICore", "svi"]),
     ]

@@ -7,8 +7,16 @@ guided-diffusion-sdk). The outputs are committed under Tests/SVINetworkTests/Ref
 import json, os, struct, sys
 import numpy as np
 import torch
+import guided_diffusion.unet as gd_unet
 from guided_diffusion.unet import UNetModel
 from guided_diffusion.script_util import create_model
+import guided_diffusion.nn as gd_nn
+
+# The reference computes some parts in float32 by design (timestep embedding, GroupNorm32);
+# for a float64 reference those follow the input's dtype instead.
+_embedding = gd_unet.timestep_embedding
+gd_unet.timestep_embedding = lambda t, dim, max_period=10000: _embedding(t, dim, max_period).double()
+gd_nn.GroupNorm32.forward = lambda self, x: torch.nn.GroupNorm.forward(self, x)
 
 CASES = {
     # New attention order (q/k/v first, then heads), separate head count when upsampling,
@@ -60,6 +68,7 @@ def main(out):
         save_safetensors(model.state_dict(), os.path.join(d, "weights.safetensors"))
         # Float64 forward from the float32-rounded weights, as the shared fixtures were made.
         model = model.double()
+        model.dtype = torch.float64
         with torch.no_grad():
             for p in model.parameters(): p.copy_(p.float().double())
         g = torch.Generator().manual_seed(2)

@@ -28,7 +28,7 @@ struct SVI: ParsableCommand {
             let set = Set(flags.split(separator: " "))
             if !set.contains("avx2") || !set.contains("fma") {
                 FileHandle.standardError.write("Error: this svi build needs a processor with AVX2 and FMA (x86-64 since 2013); rebuild with `swift build -c debug` to run without them\n".data(using: .utf8)!)
-                exit(1)
+                Foundation.exit(1)
             }
         }
         #endif

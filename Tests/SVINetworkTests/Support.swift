@@ -12,8 +12,8 @@ enum Fixtures {
     struct Case: Decodable { let input: String; let timesteps: String; let output: String }
     struct File: Decodable { let cases: [Case] }
 
-    static func cases(_ model: String) throws -> [Case] {
-        let d = try Data(contentsOf: URL(fileURLWithPath: path(model + "/fixture.json")))
+    static func cases(at dir: String) throws -> [Case] {
+        let d = try Data(contentsOf: URL(fileURLWithPath: dir + "/fixture.json"))
         return try JSONDecoder().decode(File.self, from: d).cases
     }
 }
