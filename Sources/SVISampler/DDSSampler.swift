@@ -67,6 +67,13 @@ public final class DDSSampler {
 
     public var isFinished: Bool { stepIndex >= steps.count }
 
+    /// Continues a run from a snapshot: x_t of this rank's frames after `stepsDone` steps.
+    public func resume(x state: Tensor, stepsDone: Int) {
+        precondition(state.count == x.count && stepsDone < steps.count)
+        x.copy(from: state)
+        stepIndex = stepsDone
+    }
+
     /// Fills `out` (this rank's frames) with a noise image: one C×H×W image shared by every
     /// frame (batch-consistent), or a different image per global frame (batch-independent).
     func drawNoise(purpose: NoisePurpose, step: Int, into out: Tensor) {

@@ -87,6 +87,8 @@ struct RestoreCommand: ParsableCommand {
 
     func validate() throws {
         if let n = nfe, !(1...1000).contains(n) { throw ValidationError("--nfe must be between 1 and 1000") }
+        if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
+        if (checkpointDir != nil || resume != nil) && method != .dds { throw ValidationError("checkpoints are for --method dds") }
         if let m = cgSteps, m < 0 { throw ValidationError("--cg-steps must be ≥ 0") }
         if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
@@ -94,6 +96,15 @@ struct RestoreCommand: ParsableCommand {
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
         if model != nil && prior != nil { throw ValidationError("give --model or --prior, not both") }
     }
+
+    @Option(name: .long, help: "Write a resumable checkpoint (x_t of every frame, step, settings) into this folder during the run; the same command continues from it.")
+    var checkpointDir: String?
+
+    @Option(name: .long, help: "Steps between checkpoints (default 1).")
+    var checkpointEvery: Int = 1
+
+    @Option(name: .long, help: "Continue from the newest checkpoint in this folder (the run's other options must match it; any rank count).")
+    var resume: String?
 
     @Option(name: .long, help: .hidden)
     var failOnRank: Int?
@@ -108,8 +119,12 @@ struct RestoreCommand: ParsableCommand {
         var frames: Int
         var original: [Int]
         var seed: UInt64
+        var measurementHash = ""
         var error: String?
     }
+
+    /// Rank 0's answer about a checkpoint to resume from, sent to every rank.
+    struct ResumeDecision: Codable { var stepsDone: Int?; var folder: String?; var error: String? }
 
     func run() throws {
         let started = Date()
@@ -161,6 +176,7 @@ struct RestoreCommand: ParsableCommand {
                 guard Array(y.shape.dropFirst()) == mshape else {
                     throw SVIError.file(input, "measurement frames are \(Array(y.shape.dropFirst())) but \(spec.canonical) of \(frame) frames gives \(mshape)")
                 }
+                plan.measurementHash = SamplerCheckpoint.hash(y)
                 whole = y
             } catch {
                 plan.error = "\(error)"
@@ -214,13 +230,36 @@ struct RestoreCommand: ParsableCommand {
             rep.model = denoiser!.name
             rep.settings = .init(settings)
             let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser!, settings: settings, dist: dist)
+            let identity = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
+                                             measurementShape: [plan.frames, op.outputShape.channels, op.outputShape.height, op.outputShape.width],
+                                             measurementHash: plan.measurementHash, model: denoiser!.name)
+            try resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
+            rep.resumedFromStep = sampler.stepIndex > 0 ? sampler.stepIndex : nil
             progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical), \(settings.nfe) steps, \(denoiser!.name)")
+            StopRequest.install()
+            let firstStep = sampler.stepIndex
             while !sampler.isFinished {
                 if let r = failOnRank, r == rank, sampler.stepIndex + 1 == failAtStep {
                     throw SVIError("injected failure at step \(failAtStep) (--fail-on-rank)")
                 }
                 try sampler.step()
-                progress.step("step", sampler.stepIndex, of: sampler.steps.count)
+                progress.step("step", sampler.stepIndex, of: sampler.steps.count, first: firstStep)
+                // Every rank stops at the same step when any of them was signalled.
+                let stop = comm.size > 1 ? comm.allreduceMax([StopRequest.requested ? 1 : 0])[0] > 0 : StopRequest.requested
+                if sampler.isFinished { break }
+                if let dir = checkpointDir, stop || sampler.stepIndex % checkpointEvery == 0 {
+                    var meta = identity
+                    meta.stepsDone = sampler.stepIndex
+                    try meta.write(x: sampler.x, dist: dist, to: dir)
+                }
+                if stop {
+                    if let dir = checkpointDir {
+                        progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); checkpoint in \(dir): run the same command to continue")
+                    } else {
+                        progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
+                    }
+                    throw SilentFailure(code: StopRequest.exitStatus)
+                }
             }
             denoiseSeconds = sampler.denoiseSeconds
             dcSeconds = sampler.dataConsistencySeconds
@@ -274,6 +313,48 @@ struct RestoreCommand: ParsableCommand {
         }
     }
 
+    /// With --resume DIR (or a --checkpoint-dir holding snapshots), continues from the newest
+    /// snapshot: rank 0 checks it against this run and scatters its x_t over the ranks.
+    func resumeIfAsked(_ sampler: DDSSampler, identity: SamplerCheckpoint, comm: Communicator, dist: Distribution, progress: Progress) throws {
+        guard let dir = resume ?? checkpointDir else { return }
+        var decision = ResumeDecision()
+        var state: Tensor?
+        if comm.rank == 0 {
+            do {
+                if resume != nil && !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
+                if let (meta, folder) = try SamplerCheckpoint.latest(in: dir) {
+                    let diff = meta.differences(from: identity)
+                    guard diff.isEmpty else {
+                        throw SVIError.file(folder, "checkpoint does not match this run: " + diff.joined(separator: "; "))
+                    }
+                    guard meta.stepsDone < identity.nfe else { throw SVIError.file(folder, "checkpoint is past the last step") }
+                    let x = try meta.loadState(from: folder)
+                    guard x.shape == [identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()) else {
+                        throw SVIError.file(folder + "/x.npy", "checkpoint state has shape \(x.shape), this run needs \([identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()))")
+                    }
+                    state = x
+                    decision = ResumeDecision(stepsDone: meta.stepsDone, folder: folder, error: nil)
+                } else if resume != nil {
+                    throw SVIError.file(dir, "no complete checkpoint in this folder")
+                }
+            } catch {
+                decision.error = "\(error)"
+            }
+        }
+        if comm.size > 1 {
+            let bytes = comm.broadcast(bytes: comm.rank == 0 ? Array(try JSONEncoder().encode(decision)) : [])
+            decision = try JSONDecoder().decode(ResumeDecision.self, from: Data(bytes))
+        }
+        if let e = decision.error {
+            if comm.rank == 0 { throw SVIError(e) }
+            throw SilentFailure(code: 1)
+        }
+        guard let done = decision.stepsDone else { return }
+        let block = comm.scatter(state, partition: dist.partition, frameShape: Array(sampler.x.shape.dropFirst()))
+        sampler.resume(x: block, stepsDone: done)
+        progress.note("resuming from \(decision.folder ?? dir) after step \(done)")
+    }
+
     func makeOperator(_ plan: Plan) throws -> DegradationOperator {
         let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
         do { return try DegradationOperator(spec: try DegradationSpec.parse(plan.spec), frame: frame, totalFrames: plan.frames, maskSeed: plan.maskSeed) }
@@ -307,6 +388,7 @@ struct RestoreReport: Encodable {
     var frames: Int, frameShape: [Int], threads: Int
     var ranks = 1
     var perRank: [[String: Double]]?
+    var resumedFromStep: Int?
     var model: String?
     var settings: Settings?
     var baseline: [String: Double]?
@@ -316,7 +398,7 @@ struct RestoreReport: Encodable {
     var machine = MachineInfo.current
 
     enum CodingKeys: String, CodingKey {
-        case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks
+        case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, resumedFromStep = "resumed_from_step"
         case input, output, method, degradation, frames, threads, model, settings, baseline, timings, residual, machine
     }
 }

@@ -66,10 +66,11 @@ final class Progress {
 
     init(quiet: Bool) { self.quiet = quiet }
 
-    func step(_ label: String, _ i: Int, of n: Int) {
+    /// Step `i` of `n` done; `first` is the step this process started at (after a resume).
+    func step(_ label: String, _ i: Int, of n: Int, first: Int = 0) {
         guard !quiet else { return }
         let elapsed = Date().timeIntervalSince(start)
-        let eta = i > 0 ? elapsed / Double(i) * Double(n - i) : 0
+        let eta = i > first ? elapsed / Double(i - first) * Double(n - i) : 0
         let text = String(format: "%@ %d/%d  elapsed %.1fs  ETA %.1fs", label, i, n, elapsed, eta)
         if isTerminal {
             FileHandle.standardError.write(("\r\u{1B}[K" + text + (i == n ? "\n" : "")).data(using: .utf8)!)

@@ -1,0 +1,25 @@
+import Foundation
+
+/// SIGTERM, SIGUSR1 (what Slurm sends before a time limit or pre-emption) and SIGINT ask a
+/// running restore to stop after the current step, write a checkpoint and exit with
+/// `StopRequest.exitStatus`. A second SIGINT ends the process at once.
+enum StopRequest {
+    /// The exit status of a run that stopped early with a checkpoint: the Slurm script requeues on it.
+    static let exitStatus: Int32 = 85
+
+    nonisolated(unsafe) static var signalled: sig_atomic_t = 0
+
+    static func install() {
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if sig == SIGINT && StopRequest.signalled != 0 { _exit(130) }
+            StopRequest.signalled = sig_atomic_t(sig)
+        }
+        // A parent may have blocked them (the mask is inherited across exec): unblock them here.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGTERM, SIGUSR1, SIGINT] { signal(s, handler); sigaddset(&set, s) }
+        sigprocmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    static var requested: Bool { signalled != 0 }
+}

@@ -1,0 +1,129 @@
+import Testing
+import Foundation
+import SVICore
+
+/// Long jobs survive: killed or signalled runs continue from their checkpoints and give the
+/// output of a run never interrupted, also at another rank count.
+@Suite(.serialized) struct ResumeTests {
+    let model = CLI.fixtures + "/adm-tiny/weights.safetensors"
+
+    func setUp() throws -> String {
+        let d = CLI.tempDir()
+        try NPY.write(CLI.clip(frames: 9, height: 16, width: 16), to: d + "/x.npy")
+        let r = try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3,sr=2", "--quiet"])
+        #expect(r.status == 0)
+        return d
+    }
+
+    func restoreArgs(_ d: String, out: String) -> [String] {
+        ["restore", d + "/y.npy", "-o", d + "/" + out, "--model", model, "--nfe", "10", "--seed", "11", "--quiet"]
+    }
+
+    func maxDifference(_ a: String, _ b: String) throws -> Float {
+        let x = try NPY.readFloat32(a), y = try NPY.readFloat32(b)
+        var m: Float = 0
+        for i in 0..<x.count { m = max(m, abs(x[i] - y[i])) }
+        return m
+    }
+
+    /// Starts `launch` in the background, waits for the checkpoint of step `step`, then sends
+    /// `signal` to the processes whose command line contains `marker`.
+    func interrupt(_ launch: Process, dir: String, step: Int, signal: Int32, marker: String) throws {
+        try launch.run()
+        let deadline = Date().addingTimeInterval(120)
+        let target = dir + String(format: "/step-%06d", step)
+        while !FileManager.default.fileExists(atPath: target) && launch.isRunning && Date() < deadline { usleep(20_000) }
+        let pg = Process()
+        pg.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+        pg.arguments = ["-\(signal)", "-f", marker]
+        try pg.run(); pg.waitUntilExit()
+        launch.waitUntilExit()
+    }
+
+    func process(_ executable: String, _ args: [String]) -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        return p
+    }
+
+    @Test func sigkillAfterStepSevenThenResume() throws {
+        let d = try setUp()
+        #expect(try CLI.run(restoreArgs(d, out: "full.npy")).status == 0)
+        let ck = d + "/ck"
+        let p = process(CLI.binary, restoreArgs(d, out: "killed.npy") + ["--checkpoint-dir", ck])
+        try interrupt(p, dir: ck, step: 7, signal: 9, marker: d + "/killed.npy")
+        #expect(p.terminationStatus != 0)
+        #expect(!FileManager.default.fileExists(atPath: d + "/killed.npy"))
+        let r = try CLI.run(restoreArgs(d, out: "killed.npy") + ["--checkpoint-dir", ck, "--report", d + "/rep.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rep = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/rep.json"))) as! [String: Any]
+        #expect((rep["resumed_from_step"] as? Int ?? 0) >= 7)
+        #expect(try maxDifference(d + "/killed.npy", d + "/full.npy") <= 1e-5)
+    }
+
+    @Test func sigusr1LeavesACheckpointAndTheDocumentedStatus() throws {
+        let d = try setUp()
+        #expect(try CLI.run(restoreArgs(d, out: "full.npy")).status == 0)
+        let ck = d + "/ck"
+        let p = process(CLI.binary, restoreArgs(d, out: "sig.npy") + ["--checkpoint-dir", ck])
+        try interrupt(p, dir: ck, step: 2, signal: SIGUSR1, marker: d + "/sig.npy")
+        #expect(p.terminationStatus == 85)
+        #expect(!FileManager.default.fileExists(atPath: d + "/sig.npy"))
+        let saved = try FileManager.default.contentsOfDirectory(atPath: ck).filter { $0.hasPrefix("step-") }.sorted()
+        #expect(saved.last.map { $0 < "step-000010" } == true)
+        let r = try CLI.run(restoreArgs(d, out: "sig.npy") + ["--resume", ck])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try maxDifference(d + "/sig.npy", d + "/full.npy") <= 1e-5)
+    }
+
+    @Test func threeRanksKilledThenResumedOnTwoAndThree() throws {
+        let d = try setUp()
+        #expect(try MPI.run(ranks: 1, restoreArgs(d, out: "full.npy")).status == 0)
+        let ck = d + "/ck"
+        let args = ["--oversubscribe", "-np", "3", "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none",
+                    CLI.binary] + restoreArgs(d, out: "mpi.npy") + ["--checkpoint-dir", ck, "--threads", "1"]
+        let p = process(MPI.mpirun, args)
+        try interrupt(p, dir: ck, step: 7, signal: 9, marker: d + "/mpi.npy")
+        #expect(p.terminationStatus != 0)
+        #expect(!FileManager.default.fileExists(atPath: d + "/mpi.npy"))
+        // Resume a copy on 2 ranks, the original on 3.
+        let ck2 = d + "/ck2"
+        try FileManager.default.copyItem(atPath: ck, toPath: ck2)
+        let r2 = try MPI.run(ranks: 2, restoreArgs(d, out: "mpi2.npy") + ["--resume", ck2])
+        #expect(r2.status == 0, "\(r2.stderr)")
+        let r3 = try MPI.run(ranks: 3, restoreArgs(d, out: "mpi.npy") + ["--checkpoint-dir", ck])
+        #expect(r3.status == 0, "\(r3.stderr)")
+        #expect(try maxDifference(d + "/mpi2.npy", d + "/full.npy") <= 1e-5)
+        #expect(try maxDifference(d + "/mpi.npy", d + "/full.npy") <= 1e-5)
+    }
+
+    @Test func damagedOrMismatchedCheckpointsAreRefused() throws {
+        let d = try setUp()
+        let ck = d + "/ck"
+        let r = try CLI.run(["restore", d + "/y.npy", "-o", d + "/a.npy", "--prior", "gaussian", "--nfe", "6", "--seed", "1", "--quiet", "--checkpoint-dir", ck])
+        #expect(r.status == 0)
+        // Another seed: refused, naming it.
+        let m = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--nfe", "6", "--seed", "2", "--resume", ck])
+        #expect(m.status != 0 && m.stderr.contains("--seed (1 vs 2)"), "\(m.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/b.npy"))
+        // Another model.
+        let n = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--model", model, "--nfe", "6", "--seed", "1", "--resume", ck])
+        #expect(n.status != 0 && n.stderr.contains("the model"), "\(n.stderr)")
+        // Damaged data.
+        let newest = try FileManager.default.contentsOfDirectory(atPath: ck).filter { $0.hasPrefix("step-") }.sorted().last!
+        let x = ck + "/" + newest + "/x.npy"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: x))
+        bytes[bytes.count - 10] ^= 0xff
+        try bytes.write(to: URL(fileURLWithPath: x))
+        let c = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--nfe", "6", "--seed", "1", "--resume", ck])
+        #expect(c.status != 0 && c.stderr.contains("damaged"), "\(c.stderr)")
+        // A folder without checkpoints.
+        let e = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--resume", d + "/nothing"])
+        #expect(e.status != 0 && e.stderr.contains("no such checkpoint folder"))
+    }
+}
