@@ -58,6 +58,21 @@ public enum NPY {
         return [UInt8](d)
     }
 
+    /// The shape of a float32 .npy without reading its data (plans, dry runs); checks that the
+    /// file is as long as the header says.
+    public static func shapeOfFloat32(_ path: String) throws -> [Int] {
+        guard let fh = FileHandle(forReadingAtPath: path) else {
+            throw SVIError.file(path, FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file")
+        }
+        defer { try? fh.close() }
+        let head = [UInt8](fh.readData(ofLength: 65_536))
+        let (h, off) = try parseHeader(head, path: path)
+        guard h.descr == "<f4", !h.fortranOrder else { throw SVIError.file(path, "dtype '\(h.descr)' is not supported: svi needs float32 little-endian ('<f4') in C order") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size - off >= h.shape.reduce(1, *) * 4 else { throw SVIError.file(path, "truncated: shape \(h.shape) needs \(h.shape.reduce(1, *) * 4) data bytes") }
+        return h.shape
+    }
+
     /// Reads a float32 little-endian C-order array.
     public static func readFloat32(_ path: String) throws -> Tensor {
         let bytes = try readBytes(path)

@@ -12,13 +12,18 @@ final class ParameterSource {
     /// When set, every parameter is drawn at random instead (benchmarks without a checkpoint).
     private let randomSeed: UInt64?
 
-    init(_ tensors: [String: Tensor], source: String) { self.tensors = tensors; self.source = source; randomSeed = nil }
+    init(_ tensors: [String: Tensor], source: String) { self.tensors = tensors; self.source = source; randomSeed = nil; shapesOnly = false }
 
-    init(randomSeed: UInt64) { tensors = [:]; source = "random weights"; self.randomSeed = randomSeed }
+    init(randomSeed: UInt64) { tensors = [:]; source = "random weights"; self.randomSeed = randomSeed; shapesOnly = false }
+
+    /// Declares shapes only, allocating nothing (a network that can be measured, not run).
+    private let shapesOnly: Bool
+    init(shapesOnly: Bool) { tensors = [:]; source = "shapes only"; randomSeed = nil; self.shapesOnly = shapesOnly }
 
     /// The tensor `name` with `shape` (or zeros, recorded as a problem, when absent or mis-shaped).
     func take(_ name: String, _ shape: [Int]) -> Tensor {
         if let seed = randomSeed { declared[name] = shape; return random(name, shape, seed) }
+        if shapesOnly { declared[name] = shape; return Tensor(shape: [0]) }
         declared[name] = shape
         guard let t = tensors[name] else { missing.append(name); return Tensor(shape: shape) }
         guard t.shape == shape else {

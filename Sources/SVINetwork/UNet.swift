@@ -26,6 +26,62 @@ public final class UNet {
         try self.init(config: c, parameters: ParameterSource(tensors, source: source), source: source)
     }
 
+    /// The architecture without weights: for parameter counts and memory plans only (running
+    /// it is an error).
+    public convenience init(shapesOf c: UNetConfig) throws {
+        try self.init(config: c, parameters: ParameterSource(shapesOnly: true), source: "shapes only")
+    }
+
+    /// Estimated bytes one forward pass needs beyond its weights, for `batch` frames of h×w:
+    /// the skip connections of every input block and the working tensors of the widest block
+    /// (its concatenated input, GroupNorm output, convolution output and residual), with 20%
+    /// for transient copies, plus the Winograd scratch and ~128 MB for OpenBLAS's buffers and
+    /// the runtime. Against measured peaks of ADM-256 at 256×256 (2 threads): −14% at batch 1,
+    /// +10% at batch 4.
+    public func activationBytes(batch: Int, height: Int, width: Int) -> Int {
+        let structural = structuralActivationBytes(batch: batch, height: height, width: width)
+        var widestConv = 0
+        for level in 0..<config.levels where ((height >> level) + 3) / 4 * (((width >> level) + 3) / 4) >= Winograd43.minimumTiles {
+            widestConv = max(widestConv, 36 * 2 * config.channels(level: level) * config.channels(level: level) * 4)
+        }
+        let scratch = widestConv + 2 * 4 * (8 << 20)
+        return structural * 6 / 5 + scratch + (128 << 20)
+    }
+
+    func structuralActivationBytes(batch: Int, height: Int, width: Int) -> Int {
+        let c = config
+        var skips = c.channels(level: 0) * height * width
+        var widest = 0
+        for level in 0..<c.levels {
+            let plane = (height >> level) * (width >> level)
+            skips += c.numResBlocks * c.channels(level: level) * plane
+            if level != c.levels - 1 { skips += c.channels(level: level) * plane / 4 }
+            widest = max(widest, (2 * c.channels(level: level) + 3 * c.channels(level: level)) * plane)
+        }
+        return 4 * batch * (skips + widest)
+    }
+
+    /// Bytes of Winograd-transformed weights kept (layers up to the cache limit).
+    public var winogradCacheBytes: Int {
+        var total = 0
+        func visit(_ conv: Conv2d) { if conv.k == 3 && conv.stride == 1 && 36 * conv.cin * conv.cout * 4 <= Winograd43.cacheLimitBytes { total += 36 * conv.cin * conv.cout * 4 } }
+        func visit(_ layers: [Layer]) {
+            for l in layers {
+                switch l {
+                case .conv(let c): visit(c)
+                case .res(let r): visit(r.inConv); visit(r.outConv)
+                case .upsample(let c?): visit(c)
+                default: break
+                }
+            }
+        }
+        for b in inputBlocks { visit(b) }
+        visit(middleBlock)
+        for b in outputBlocks { visit(b) }
+        visit(outConv)
+        return total
+    }
+
     /// The architecture with random weights (benchmarks).
     public convenience init(config c: UNetConfig, randomSeed: UInt64) throws {
         try self.init(config: c, parameters: ParameterSource(randomSeed: randomSeed), source: "random weights")

@@ -94,6 +94,7 @@ struct RestoreCommand: ParsableCommand {
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
+        if ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1") }
         if model != nil && prior != nil { throw ValidationError("give --model or --prior, not both") }
     }
 
@@ -105,6 +106,18 @@ struct RestoreCommand: ParsableCommand {
 
     @Option(name: .long, help: "Continue from the newest checkpoint in this folder (the run's other options must match it; any rank count).")
     var resume: String?
+
+    @Flag(name: .long, help: "Print the plan (frames and memory per rank, time per step and for the job, bytes exchanged, warnings) without running the restoration.")
+    var dryRun = false
+
+    @Option(name: .long, help: "With --dry-run: plan for this many ranks (default: the ranks of this launch).")
+    var planRanks: Int?
+
+    @Option(name: .long, help: "With --dry-run: seconds per frame of one denoiser call, instead of timing one call here.")
+    var calibrated: Double?
+
+    @Option(name: .long, help: "With --dry-run: ranks sharing one node's memory (default 1).")
+    var ranksPerNode: Int = 1
 
     @Option(name: .long, help: .hidden)
     var failOnRank: Int?
@@ -132,6 +145,10 @@ struct RestoreCommand: ParsableCommand {
         let comm: Communicator = MPICommunicator.launchedByMPI ? try MPICommunicator() : LocalCommunicator()
         let mpi = comm as? MPICommunicator
         defer { mpi?.finalize() }
+        if dryRun {
+            if comm.rank == 0 { try dryRun(ranks: comm.size) }
+            return
+        }
         do {
             try restore(comm, started: started)
         } catch let e as SilentFailure {

@@ -127,3 +127,22 @@ import SVICore
         #expect(e.status != 0 && e.stderr.contains("no such checkpoint folder"))
     }
 }
+
+/// `--dry-run` plans without running or writing.
+@Suite struct DryRunTests {
+    @Test func planPrintsPerRankFiguresAndWritesNothing() throws {
+        let d = CLI.tempDir()
+        try NPY.write(CLI.clip(frames: 10, height: 16, width: 16), to: d + "/x.npy")
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:7", "--quiet"]).status == 0)
+        let r = try CLI.run(["restore", d + "/y.npy", "-o", d + "/r.npy", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors",
+                             "--dry-run", "--plan-ranks", "4", "--batch", "1", "--report", d + "/plan.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("frames per rank 2–3"))
+        #expect(r.stdout.contains("blocks of 2 frames are shorter than the temporal halo (3)"))
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        let plan = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/plan.json"))) as! [String: Any]
+        #expect(plan["parameters"] as? Int == 828_358)
+        #expect((plan["seconds_per_frame"] as? Double ?? 0) > 0)
+        #expect((plan["bytes_exchanged_per_step_per_rank"] as? Int ?? 0) == (2 * 5 + 2) * 2 * 3 * (3 * 16 * 16) * 8)
+    }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import SVICore
+import SVICluster
+import SVIOperators
+import SVISampler
+import SVINetwork
+
+/// `svi restore --dry-run`: what a job will need, per rank, before it is launched — without
+/// running the network over the video (one calibration call at most).
+struct DryRunPlan: Encodable {
+    var ranks: Int, frames: Int, framesPerRankMax: Int, framesPerRankMin: Int, halo: Int
+    var frameShape: [Int], steps: Int, cgSteps: Int, batch: Int
+    var model: String, parameters: Int
+    var weightsMB: Double, winogradCacheMB: Double, activationsMB: Double, videoStateMB: Double, totalPerRankMB: Double
+    var secondsPerFrame: Double, secondsPerFrameSource: String, dataConsistencySecondsPerStep: Double
+    var secondsPerStep: Double, secondsForJob: Double, bytesExchangedPerStepPerRank: Int
+    var warnings: [String]
+    var machine = MachineInfo.current
+
+    enum CodingKeys: String, CodingKey {
+        case ranks, frames, halo, steps, batch, model, parameters, warnings, machine
+        case framesPerRankMax = "frames_per_rank_max", framesPerRankMin = "frames_per_rank_min", frameShape = "frame_shape"
+        case cgSteps = "cg_steps", weightsMB = "weights_mb", winogradCacheMB = "winograd_cache_mb", activationsMB = "activations_mb"
+        case videoStateMB = "video_state_mb", totalPerRankMB = "total_per_rank_mb", secondsPerFrame = "seconds_per_frame"
+        case secondsPerFrameSource = "seconds_per_frame_source", dataConsistencySecondsPerStep = "data_consistency_seconds_per_step"
+        case secondsPerStep = "seconds_per_step", secondsForJob = "seconds_for_job", bytesExchangedPerStepPerRank = "bytes_exchanged_per_step_per_rank"
+    }
+}
+
+extension RestoreCommand {
+    func dryRun(ranks launched: Int) throws {
+        let shape = try NPY.shapeOfFloat32(input)
+        guard shape.count == 4, shape[0] > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(shape)") }
+        let sidecar = try Sidecar.load(for: input)
+        guard let specText = degradation ?? sidecar?.degradation else {
+            throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
+        }
+        let spec = try DegradationSpec.parse(specText)
+        let y = Tensor(shape: [0] + Array(shape.dropFirst()))
+        let frame = try originalFrame(measurement: y, spec: spec, sidecar: sidecar)
+        let frames = shape[0]
+        let ranks = planRanks ?? launched
+        guard ranks >= 1 else { throw ValidationError("--plan-ranks must be at least 1") }
+        var settings = SamplerSettings.defaults(for: spec, seed: 0)
+        if let n = nfe { settings.nfe = n }
+        if let m = cgSteps { settings.cgSteps = m }
+        let halo = (try spec.temporalKernel())?.halo ?? 0
+        let partition = FramePartition(totalFrames: frames, ranks: ranks)
+        let most = partition.range(of: 0).count, least = partition.range(of: ranks - 1).count
+        var warnings: [String] = []
+        if ranks > frames { warnings.append("\(ranks) ranks for \(frames) frames: svi refuses more ranks than frames (at most \(frames))") }
+        if least < halo { warnings.append("blocks of \(least) frames are shorter than the temporal halo (\(halo)): halo frames come from several ranks (works; more messages)") }
+
+        // The network: its size, and its speed from --calibrated or one timed call.
+        var modelName = prior == "gaussian" ? "gaussian prior" : "none"
+        var parameters = 0, weightsBytes = 0, cacheBytes = 0, activationBytes = 0
+        var perFrame = 0.0, source = "no network"
+        if prior != "gaussian" {
+            let net: UNet
+            if let weights = model, calibrated == nil {
+                net = try ModelLoader.load(weights: weights, preset: preset, config: config).0
+                modelName = weights
+            } else if let weights = model {
+                let cfg = try preset.map { p in guard let c = UNetConfig.presets[p] else { throw SVIError("unknown preset '\(p)'") }; return c }
+                    ?? config.map { try UNetConfig.load($0) } ?? (try UNetConfig.infer(from: try Checkpoint.load(weights).tensors, source: weights).config)
+                net = try UNet(shapesOf: cfg)
+                modelName = weights
+            } else if let p = preset {
+                guard let cfg = UNetConfig.presets[p] else { throw SVIError("unknown preset '\(p)'") }
+                net = calibrated == nil ? try UNet(config: cfg, randomSeed: 1) : try UNet(shapesOf: cfg)
+                modelName = "\(p) (random weights for calibration)"
+            } else {
+                throw SVIError("no model: pass --model WEIGHTS or --preset P (or --prior gaussian) to plan")
+            }
+            parameters = net.parameterCount
+            weightsBytes = 4 * parameters
+            cacheBytes = net.winogradCacheBytes
+            let sm = net.config.sizeMultiple
+            let hp = (frame.height + sm - 1) / sm * sm, wp = (frame.width + sm - 1) / sm * sm
+            activationBytes = net.activationBytes(batch: batch, height: hp, width: wp)
+            if let c = calibrated {
+                perFrame = c; source = "--calibrated"
+            } else {
+                let x = Tensor(shape: [batch, frame.channels, hp, wp])
+                RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+                let t = [Int](repeating: 500, count: batch)
+                _ = try net.forward(x, timesteps: t)                // warm-up (weight transforms)
+                let t0 = Date()
+                _ = try net.forward(x, timesteps: t)
+                perFrame = Date().timeIntervalSince(t0) / Double(batch)
+                source = "calibrated: one call of \(batch) frame(s) on this machine, \(Parallel.threads) thread(s)"
+            }
+        }
+        // Data consistency: one real solve on a block of the busiest rank's size.
+        let op = try DegradationOperator(spec: spec, frame: frame, totalFrames: most, maskSeed: 0)
+        let yBlock = op.makeOutput(frames: most, Float.self)
+        let dc = DataConsistency(op: op, measurement: yBlock, dist: .local(totalFrames: most), gamma: settings.gamma)
+        let u: Tensor64 = op.makeInput(frames: most)
+        let t0 = Date()
+        dc.solve(u, iterations: settings.cgSteps)
+        let dcSeconds = Date().timeIntervalSince(t0)
+
+        let videoState = most * frame.count * (3 * 4 + 7 * 8) + most * op.outputShape.count * 8
+        let exchanged = ranks > 1 ? (2 * settings.cgSteps + 2) * 2 * halo * frame.count * 8 : 0   // 2(M+1) exchanges of 2h frames
+        let perStep = Double(most) * perFrame + dcSeconds
+        let mb = { (b: Int) in Double(b) / 1_048_576 }
+        let total = weightsBytes + cacheBytes + activationBytes + videoState
+        let memTotal = ((try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? "").split(separator: "\n")
+            .first { $0.hasPrefix("MemTotal:") }.flatMap { $0.split(separator: " ").compactMap { Int($0) }.first }.map { $0 * 1024 } ?? 0
+        if memTotal > 0 && total * ranksPerNode > memTotal {
+            warnings.append(String(format: "%d rank(s) per node need %.1f GB; this node has %.1f GB", ranksPerNode, Double(total * ranksPerNode) / 1e9, Double(memTotal) / 1e9))
+        }
+        let plan = DryRunPlan(ranks: ranks, frames: frames, framesPerRankMax: most, framesPerRankMin: least, halo: halo,
+                              frameShape: [frame.channels, frame.height, frame.width], steps: settings.nfe, cgSteps: settings.cgSteps, batch: batch,
+                              model: modelName, parameters: parameters, weightsMB: mb(weightsBytes), winogradCacheMB: mb(cacheBytes),
+                              activationsMB: mb(activationBytes), videoStateMB: mb(videoState), totalPerRankMB: mb(total),
+                              secondsPerFrame: perFrame, secondsPerFrameSource: source, dataConsistencySecondsPerStep: dcSeconds,
+                              secondsPerStep: perStep, secondsForJob: perStep * Double(settings.nfe),
+                              bytesExchangedPerStepPerRank: exchanged, warnings: warnings)
+        print("svi restore --dry-run: \(input)")
+        print("  job:        \(frames) frames \(frame), \(spec.canonical), \(settings.nfe) steps × \(settings.cgSteps) CG, batch \(batch)")
+        print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)"); temporal halo \(halo) frame(s) each side")
+        print("  model:      \(modelName)\(parameters > 0 ? ", \(parameters) parameters" : "")")
+        print(String(format: "  memory:     per rank %.0f MB = weights %.0f + Winograd cache %.0f + activations %.0f (batch %d) + video state %.0f",
+                     plan.totalPerRankMB, plan.weightsMB, plan.winogradCacheMB, plan.activationsMB, batch, plan.videoStateMB))
+        print(String(format: "  time:       %.3f s per frame (%@); data consistency %.3f s per step", perFrame, source, dcSeconds))
+        print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job", perStep, plan.secondsForJob, plan.secondsForJob / 3600))
+        print(String(format: "  exchange:   %.1f MB per step per rank (halo frames, float64)", Double(exchanged) / 1e6))
+        for w in warnings { print("  warning:    \(w)") }
+        if let r = report { try writeJSON(plan, to: r) }
+    }
+}
