@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import SVICore
+import SVITestSupport
 
 /// `.npy` files: float32 round trips exactly; other dtypes, Fortran order and truncation are
 /// refused with a message naming the file.
@@ -71,12 +72,3 @@ import Foundation
     }
 }
 
-enum Fixtures {
-    /// `../shared/fixtures` beside the repository (or $SVI_FIXTURES).
-    static var root: String {
-        if let e = ProcessInfo.processInfo.environment["SVI_FIXTURES"] { return e }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
-    }
-    static func path(_ p: String) -> String { root + "/" + p }
-}
