@@ -27,14 +27,17 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         .target(name: "SVICore", dependencies: ["CBLAS"], swiftSettings: optimise),
         .target(name: "SVICluster", dependencies: ["SVICore", "CMPI"], swiftSettings: optimise),
         .target(name: "SVIOperators", dependencies: ["SVICore", "SVICluster"], swiftSettings: optimise),
         .target(name: "SVISampler", dependencies: ["SVICore", "SVICluster", "SVIOperators"], swiftSettings: optimise),
         .target(name: "SVIEvaluation", dependencies: ["SVICore"], swiftSettings: optimise),
+        .target(name: "SVIMedia", dependencies: ["SVICore", "CFFmpeg"], swiftSettings: optimise),
         .target(name: "SVINetwork", dependencies: ["SVICore", "SVISampler", "CBLAS"], swiftSettings: optimise),
         .executableTarget(name: "svi", dependencies: [
-            "SVICore", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation",
+            "SVICore", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation", "SVIMedia",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: optimise),
@@ -47,6 +50,7 @@ let package = Package(
         .testTarget(name: "SVINetworkTests", dependencies: ["SVINetwork", "SVISampler", "SVICore", "SVITestSupport"],
                     exclude: ["Reference"]),
         .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),
+        .testTarget(name: "SVIMediaTests", dependencies: ["SVIMedia", "SVICore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SVICore", "svi"]),
     ]
 )

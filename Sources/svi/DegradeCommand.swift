@@ -21,11 +21,22 @@ struct DegradeCommand: ParsableCommand {
         Spatial parts apply in the order blur, sr, inpaint, after the temporal part.
         """)
 
-    @Argument(help: "Clean video, float32 .npy shaped [T][C][H][W], values in [0,1].")
+    @Argument(help: "Clean video: any file FFmpeg reads, or a float32 .npy [T][C][H][W] in [0,1].")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Output measurement (.npy).")
+    @Option(name: .shortAndLong, help: "Output measurement: .npy (float32), .mkv (FFV1, lossless 8-bit; --codec ffv1-16 for 16-bit), .mp4, or a PNG pattern.")
     var output: String
+
+    @OptionGroup var selection: SelectionOptions
+
+    @Option(name: .long, help: "Output codec: h264, ffv1, ffv1-16 or png (default: from the extension).")
+    var codec: String?
+
+    @Option(name: .long, help: "H.264 quality (CRF, default 18).")
+    var crf: Int = 18
+
+    @Flag(name: .long, help: "Do not copy the source's audio and subtitle streams.")
+    var noAudio = false
 
     @Option(name: .long, help: "Degradation spec, e.g. temporal=uniform:13 or temporal=uniform:7,sr=4.")
     var degradation: String
@@ -45,21 +56,30 @@ struct DegradeCommand: ParsableCommand {
         try runtime.apply()
         let spec = try DegradationSpec.parse(degradation)
         try AtomicFile.checkWritable(output, overwrite: overwrite)
-        let x = try readVideo(input)
+        let progress = Progress(quiet: runtime.quiet)
+        let (x, info) = try MediaIO.read(input, selection: try selection.selection(), progress: progress)
+        guard x.shape.count == 4, x.frames > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(x.shape)") }
         let frame = FrameShape(channels: x.shape[1], height: x.shape[2], width: x.shape[3])
         let ms = maskSeed ?? seed
         let op: DegradationOperator
         do { op = try DegradationOperator(spec: spec, frame: frame, totalFrames: x.frames, maskSeed: ms) }
         catch let e as SVIError { throw SVIError.file(input, e.message) }
         let y = op.measure(x, .local(totalFrames: x.frames), noiseSeed: seed)
-        try NPY.write(y, to: output, overwrite: overwrite)
+        let audio = noAudio ? nil : info.map { (path: input, start: $0.startSeconds, duration: $0.durationSeconds) }
+        let sink = try MediaIO.Sink(path: output, shape: y.shape, info: info, codec: codec, crf: crf, audioFrom: audio,
+                                    overwrite: overwrite, progress: progress)
+        try sink.append(y.data, frames: y.frames)
+        try sink.finish()
         let o = op.outputShape
-        let sidecar = Sidecar(degradation: spec.canonical, seed: seed, maskSeed: ms, source: input, frames: x.frames,
+        var sidecar = Sidecar(degradation: spec.canonical, seed: seed, maskSeed: ms, source: input, frames: x.frames,
                               originalShape: [frame.channels, frame.height, frame.width],
                               measurementShape: [o.channels, o.height, o.width], sviVersion: SVI.version)
-        try writeJSON(sidecar, to: Sidecar.path(for: output))
-        if !runtime.quiet {
-            FileHandle.standardError.write("wrote \(output) (\(x.frames) frames, \(o)) and \(Sidecar.path(for: output))\n".data(using: .utf8)!)
+        if let i = info {
+            let r = try selection.selection().range
+            sidecar.frameRange = [r?.lowerBound ?? 0, (r?.lowerBound ?? 0) + i.frames]
+            sidecar.fpsNum = i.fpsNum; sidecar.fpsDen = i.fpsDen; sidecar.startSeconds = i.startSeconds
         }
+        try writeJSON(sidecar, to: Sidecar.path(for: output))
+        progress.note("wrote \(output) (\(x.frames) frames, \(o)) and \(Sidecar.path(for: output))")
     }
 }

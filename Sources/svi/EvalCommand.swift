@@ -2,23 +2,29 @@ import ArgumentParser
 import Foundation
 import SVICore
 import SVIEvaluation
+import SVIMedia
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "PSNR and SSIM per frame and mean, and the frame-difference error, of a restored video.")
 
-    @Option(name: .long, help: "Reference (ground-truth) video .npy, [0,1].")
+    @Option(name: .long, help: "Reference (ground-truth) video: any file FFmpeg reads, or .npy in [0,1].")
     var reference: String
 
-    @Option(name: .long, help: "Restored video .npy, [0,1].")
+    @Option(name: .long, help: "Restored video: any file FFmpeg reads, or .npy in [0,1].")
     var restored: String
+
+    @OptionGroup var selection: SelectionOptions
 
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
     func run() throws {
-        let ref = try readVideo(reference), res = try readVideo(restored)
+        let progress = Progress(quiet: true)
+        let sel = try selection.selection()
+        let ref = try MediaIO.read(reference, selection: MediaIO.isNPY(reference) ? FrameSelection() : sel, progress: progress).0
+        let res = try MediaIO.read(restored, selection: MediaIO.isNPY(restored) ? FrameSelection() : sel, progress: progress).0
         guard ref.shape == res.shape else {
             throw SVIError.file(restored, "shape \(res.shape) does not match the reference \(reference) shape \(ref.shape)")
         }

@@ -4,6 +4,8 @@ import SVICore
 import SVICluster
 import SVIOperators
 import SVISampler
+import SVIMedia
+import SVIEvaluation
 
 enum RestoreMethod: String, ExpressibleByArgument, CaseIterable {
     case dds, cg, admmTV = "admm-tv"
@@ -20,11 +22,23 @@ struct RestoreCommand: ParsableCommand {
         step; with measurement noise the proximal step (I + γAᵀA)u = u0 + γAᵀy with γ = 1.
         """)
 
-    @Argument(help: "Measurement, float32 .npy shaped [T][C][h][w].")
+    @Argument(help: "Measurement: a video file (e.g. the .mkv `svi degrade` wrote) or a float32 .npy [T][C][h][w].")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Restored video (.npy), [0,1].")
+    @Option(name: .shortAndLong, help: "Restored video: .npy (float32), .mp4 (H.264), .mkv (FFV1 lossless) or a PNG pattern like out/%05d.png.")
     var output: String
+
+    @Option(name: .long, help: "Output codec: h264, ffv1, ffv1-16 or png (default: from the extension).")
+    var codec: String?
+
+    @Option(name: .long, help: "H.264 quality (CRF, default 18).")
+    var crf: Int = 18
+
+    @Flag(name: .long, help: "Do not copy the measurement's (or source's) audio and subtitles into the output.")
+    var noAudio = false
+
+    @Option(name: .long, help: "Ground truth (video file or .npy): adds per-frame PSNR/SSIM to the report and the log.")
+    var reference: String?
 
     @Option(name: .long, help: "Degradation spec (default: from the sidecar IN.json).")
     var degradation: String?
@@ -173,13 +187,18 @@ struct RestoreCommand: ParsableCommand {
 
         // Rank 0 reads the measurement and settles A; every rank learns the plan (or the error).
         var whole: Tensor?
+        var info: VideoInfo?
+        var sidecarSeen: Sidecar?
         var plan = Plan(spec: "", maskSeed: 0, frames: 0, original: [], seed: 0, error: nil)
         if rank == 0 {
             do {
                 try AtomicFile.checkWritable(output, overwrite: overwrite)
                 if let r = report { try AtomicFile.checkWritable(r, overwrite: true) }
-                let y = try readVideo(input)
+                let (y, videoInfo) = try MediaIO.read(input, selection: FrameSelection(), progress: progress)
+                guard y.shape.count == 4, y.frames > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(y.shape)") }
+                info = videoInfo
                 let sidecar = try Sidecar.load(for: input)
+                sidecarSeen = sidecar
                 guard let specText = degradation ?? sidecar?.degradation else {
                     throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
                 }
@@ -303,12 +322,46 @@ struct RestoreCommand: ParsableCommand {
         rep.timings["denoise_s"] = denoiseSeconds
         rep.timings["data_consistency_s"] = dcSeconds
 
-        // Rank 0 writes the frames in order as they arrive.
+        // Rank 0 writes the frames in order as they arrive (and scores them against --reference).
         let writeStart = Date()
-        let writer = rank == 0 ? try NPYStreamWriter(path: output, shape: [plan.frames] + plan.original, overwrite: overwrite) : nil
+        var sink: MediaIO.Sink?
+        var ref: Tensor?
+        if rank == 0 {
+            if let r = reference {
+                ref = try MediaIO.read(r, selection: FrameSelection(), progress: progress).0
+                guard ref!.shape == [plan.frames] + plan.original else {
+                    throw SVIError.file(r, "reference has shape \(ref!.shape), the restored video \([plan.frames] + plan.original)")
+                }
+            }
+            var outInfo = info
+            if outInfo == nil, let s = sidecarSeen, let n = s.fpsNum, let d = s.fpsDen {
+                outInfo = VideoInfo(width: plan.original[2], height: plan.original[1], fpsNum: n, fpsDen: d, source: s.source,
+                                    startSeconds: s.startSeconds ?? 0, durationSeconds: Double(plan.frames) * Double(d) / Double(n), frames: plan.frames)
+            }
+            var audio: (path: String, start: Double, duration: Double)?
+            if !noAudio, let i = outInfo {
+                if info != nil { audio = (input, 0, i.durationSeconds) }
+                else if let s = sidecarSeen, !MediaIO.isNPY(s.source), FileManager.default.fileExists(atPath: s.source) { audio = (s.source, i.startSeconds, i.durationSeconds) }
+            }
+            sink = try MediaIO.Sink(path: output, shape: [plan.frames] + plan.original, info: outInfo, codec: codec, crf: crf,
+                                    audioFrom: audio, overwrite: overwrite, progress: progress)
+        }
         let frameSize = result.frameSize
-        try comm.gather(result, partition: dist.partition) { range, p in try writer?.append(p, count: range.count * frameSize) }
-        try writer?.finish()
+        var psnr: [Double] = [], ssim: [Double] = []
+        try comm.gather(result, partition: dist.partition) { range, p in
+            try sink?.append(p, frames: range.count)
+            if let r = ref {
+                for (k, f) in range.enumerated() {
+                    psnr.append(min(Metrics.psnr(p + k * frameSize, r.frame(f), count: frameSize), 100))
+                    ssim.append(Metrics.ssim(p + k * frameSize, r.frame(f), channels: plan.original[0], height: plan.original[1], width: plan.original[2]))
+                }
+            }
+        }
+        try sink?.finish()
+        if !psnr.isEmpty {
+            rep.quality = ["psnr": psnr, "ssim": ssim, "mean_psnr": [psnr.reduce(0, +) / Double(psnr.count)], "mean_ssim": [ssim.reduce(0, +) / Double(ssim.count)]]
+            progress.note(String(format: "against %@: mean PSNR %.2f dB, mean SSIM %.4f", reference!, psnr.reduce(0, +) / Double(psnr.count), ssim.reduce(0, +) / Double(ssim.count)))
+        }
         rep.timings["write_s"] = seconds(since: writeStart)
 
         // Per-rank accounting, gathered on rank 0.
@@ -406,6 +459,7 @@ struct RestoreReport: Encodable {
     var ranks = 1
     var perRank: [[String: Double]]?
     var resumedFromStep: Int?
+    var quality: [String: [Double]]?
     var model: String?
     var settings: Settings?
     var baseline: [String: Double]?
@@ -415,7 +469,7 @@ struct RestoreReport: Encodable {
     var machine = MachineInfo.current
 
     enum CodingKeys: String, CodingKey {
-        case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, resumedFromStep = "resumed_from_step"
+        case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, resumedFromStep = "resumed_from_step", quality
         case input, output, method, degradation, frames, threads, model, settings, baseline, timings, residual, machine
     }
 }

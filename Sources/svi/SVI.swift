@@ -80,6 +80,11 @@ final class Progress {
         }
     }
 
+    /// Warnings are shown even with --quiet.
+    func warning(_ text: String) {
+        FileHandle.standardError.write(("warning: " + text + "\n").data(using: .utf8)!)
+    }
+
     func note(_ text: String) {
         guard !quiet else { return }
         FileHandle.standardError.write((text + "\n").data(using: .utf8)!)

@@ -14,11 +14,16 @@ struct Sidecar: Codable {
     /// [C, h, w] of the measurement's frames.
     var measurementShape: [Int]
     var sviVersion: String
+    /// For measurements made from video files: the frame range, rate and time span in the source.
+    var frameRange: [Int]?
+    var fpsNum: Int32?
+    var fpsDen: Int32?
+    var startSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case degradation, seed, source, frames
         case maskSeed = "mask_seed", originalShape = "original_shape", measurementShape = "measurement_shape"
-        case sviVersion = "svi_version"
+        case sviVersion = "svi_version", frameRange = "frame_range", fpsNum = "fps_num", fpsDen = "fps_den", startSeconds = "start_seconds"
     }
 
     static func path(for output: String) -> String { output + ".json" }

@@ -1,0 +1,94 @@
+import Testing
+import Foundation
+import SVICore
+@testable import SVIMedia
+
+enum Samples {
+    /// The sample clips (Scripts/fetch-samples downloads them once into .cache/samples).
+    static let folder: String = {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: repo.appendingPathComponent("Scripts/fetch-samples").path)
+        let out = Pipe()
+        p.standardOutput = out
+        try? p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
+    static func path(_ name: String) -> String { folder + "/" + name }
+}
+
+func tempDir() -> String {
+    let d = NSTemporaryDirectory() + "svi-media-\(getpid())-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// Decoding and encoding real footage through FFmpeg's libraries.
+@Suite struct MediaTests {
+    @Test func decodesFrameRangeSizeAndCrop() throws {
+        let (v, info) = try VideoReader.read(Samples.path("bikes.mp4"), selection: FrameSelection(range: 3..<8))
+        #expect(v.shape == [5, 3, 272, 640])
+        #expect(info.fpsNum == 25 && info.fpsDen == 1)
+        #expect(abs(info.startSeconds - 3.0 / 25) < 1e-6)
+        #expect(v.array.allSatisfy { $0 >= 0 && $0 <= 1 })
+        let (c, _) = try VideoReader.read(Samples.path("bikes.mp4"), selection: FrameSelection(range: 0..<2, crop: (320, 200, 100, 40), size: (160, 100)))
+        #expect(c.shape == [2, 3, 100, 160])
+        let (o, _) = try VideoReader.read(Samples.path("carphone_pristine.mp4"), selection: FrameSelection(range: 0..<2, crop: (64, 32, 10, 20)))
+        let (full, _) = try VideoReader.read(Samples.path("carphone_pristine.mp4"), selection: FrameSelection(range: 0..<2))
+        // The crop is exactly the window of the full frame.
+        #expect(o[0] == full[20 * 176 + 10] && o[31 * 64 + 63] == full[51 * 176 + 73])
+    }
+
+    /// Decode → FFV1 → decode is bit-exact for 8-bit content.
+    @Test func ffv1RoundTripIsBitExact() throws {
+        let d = tempDir()
+        let (v, info) = try VideoReader.read(Samples.path("carphone_pristine.mp4"), selection: FrameSelection(range: 0..<6))
+        let w = try VideoWriter(path: d + "/c.mkv", codec: .ffv1, width: 176, height: 144, fpsNum: info.fpsNum, fpsDen: info.fpsDen, overwrite: false)
+        for f in 0..<v.frames { try w.append(v.frame(f)) }
+        try w.finish()
+        let (back, binfo) = try VideoReader.read(d + "/c.mkv")
+        #expect(back.shape == v.shape)
+        let same = back.array == v.array
+        #expect(same)
+        #expect(binfo.fpsNum == info.fpsNum && binfo.fpsDen == info.fpsDen)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: d) == ["c.mkv"])
+    }
+
+    @Test func pngSequence() throws {
+        let d = tempDir()
+        let (v, info) = try VideoReader.read(Samples.path("carphone_pristine.mp4"), selection: FrameSelection(range: 0..<3))
+        let w = try VideoWriter(path: d + "/%05d.png", codec: .png, width: 176, height: 144, fpsNum: info.fpsNum, fpsDen: info.fpsDen, overwrite: false)
+        for f in 0..<v.frames { try w.append(v.frame(f)) }
+        try w.finish()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: d).sorted() == ["00000.png", "00001.png", "00002.png"])
+        let (back, _) = try VideoReader.read(d + "/00001.png")
+        let same = Array(back.array) == Array(v.array[(3 * 176 * 144)..<(6 * 176 * 144)])
+        #expect(same)
+    }
+
+    @Test func damagedAndWrongFilesAreClearErrors() throws {
+        let d = tempDir()
+        let cut = d + "/cut.mp4"
+        try Data(try Data(contentsOf: URL(fileURLWithPath: Samples.path("bikes.mp4"))).prefix(100_000)).write(to: URL(fileURLWithPath: cut))
+        #expect(throws: SVIError.self) { try VideoReader.read(cut) }
+        let text = d + "/text.mp4"
+        try Data("not a video at all".utf8).write(to: URL(fileURLWithPath: text))
+        let e = #expect(throws: SVIError.self) { try VideoReader.read(text) }
+        #expect(e?.message.hasPrefix(text) == true)
+        let r = #expect(throws: SVIError.self) { try VideoReader.read(Samples.path("bikes.mp4"), selection: FrameSelection(range: 240..<260)) }
+        #expect(r?.message.contains("beyond the end (the video has 250 frames)") == true)
+        #expect(throws: SVIError.self) { try VideoReader.read(d + "/missing.mp4") }
+        #expect(throws: SVIError.self) { try VideoWriter(path: d + "/odd.mp4", codec: .h264, width: 17, height: 10, fpsNum: 25, fpsDen: 1, overwrite: false) }
+    }
+
+    @Test func optionParsing() {
+        #expect(FrameSelection.parseRange("0:12") == 0..<12)
+        #expect(FrameSelection.parseRange("5:") == 5..<Int.max)
+        #expect(FrameSelection.parseRange("7:3") == nil)
+        #expect(FrameSelection.parseSize("640x272")! == (640, 272))
+        #expect(FrameSelection.parseCrop("64x32+10+20")! == (64, 32, 10, 20))
+        #expect(FrameSelection.parseCrop("64x32") == nil)
+    }
+}
