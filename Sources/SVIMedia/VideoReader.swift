@@ -9,8 +9,9 @@ import SVICore
 /// inputs (display-matrix side data) are refused with the fix; variable frame rate is
 /// carried as the average rate, with a warning.
 public enum VideoReader {
+    /// `decoded(n)` is called after each selected frame (for progress displays).
     public static func read(_ path: String, selection: FrameSelection = FrameSelection(),
-                            warn: (String) -> Void = { _ in }) throws -> (Tensor, VideoInfo) {
+                            warn: (String) -> Void = { _ in }, decoded: (Int) -> Void = { _ in }) throws -> (Tensor, VideoInfo) {
         _ = quietFFmpegLog
         guard FileManager.default.fileExists(atPath: path) else { throw SVIError.file(path, "no such file") }
         var fmt: UnsafeMutablePointer<AVFormatContext>?
@@ -73,6 +74,7 @@ public enum VideoReader {
                     let t = try converter.convert(frame!)
                     outW = t.shape[3]; outH = t.shape[2]
                     frames.append(t)
+                    decoded(frames.count)
                 }
                 index += 1
                 if index >= range.upperBound { return true }
@@ -113,29 +115,30 @@ public enum VideoReader {
     }
 }
 
-/// Decoded frame → RGB float [1][3][H][W]: to RGB24 at the source size (exact for RGB
-/// sources), crop, then (when asked) scale with bicubic filtering.
+/// Decoded frame → RGB float [1][3][H][W]: to packed RGB at the source size (RGB24, or RGB48
+/// for sources deeper than 8 bits; exact for RGB sources), crop, then (when asked) scale with
+/// bicubic filtering.
 final class FrameConverter {
     let selection: FrameSelection
     let path: String
     private var toRGB: OpaquePointer?
     private var scaler: OpaquePointer?
-    private var rgb: [UInt8] = []
-    private var cropped: [UInt8] = []
-    private var scaled: [UInt8] = []
 
     init(selection: FrameSelection, path: String) { self.selection = selection; self.path = path }
     deinit { sws_freeContext(toRGB); sws_freeContext(scaler) }
 
     func convert(_ f: UnsafeMutablePointer<AVFrame>) throws -> Tensor {
         let w = Int(f.pointee.width), h = Int(f.pointee.height)
-        toRGB = sws_getCachedContext(toRGB, Int32(w), Int32(h), AVPixelFormat(f.pointee.format), Int32(w), Int32(h), AV_PIX_FMT_RGB24,
-                                     svi_sws_flags_point(), nil, nil, nil)
+        let source = AVPixelFormat(f.pointee.format)
+        let deep = (av_pix_fmt_desc_get(source)?.pointee.comp.0.depth ?? 8) > 8
+        let packedFormat = deep ? AV_PIX_FMT_RGB48LE : AV_PIX_FMT_RGB24
+        let bytes = deep ? 2 : 1
+        toRGB = sws_getCachedContext(toRGB, Int32(w), Int32(h), source, Int32(w), Int32(h), packedFormat, svi_sws_flags_point(), nil, nil, nil)
         guard let sws = toRGB else { throw SVIError.file(path, "cannot convert pixel format \(f.pointee.format) to RGB") }
-        if rgb.count != w * h * 3 { rgb = [UInt8](repeating: 0, count: w * h * 3) }
+        var rgb = [UInt8](repeating: 0, count: w * h * 3 * bytes)
         rgb.withUnsafeMutableBufferPointer { buf in
             var dst: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress, nil, nil, nil]
-            var stride: [Int32] = [Int32(w * 3), 0, 0, 0]
+            var stride: [Int32] = [Int32(w * 3 * bytes), 0, 0, 0]
             withUnsafePointer(to: &f.pointee.data) { dp in
                 withUnsafePointer(to: &f.pointee.linesize) { lp in
                     let src = UnsafeRawPointer(dp).assumingMemoryBound(to: UnsafePointer<UInt8>?.self)
@@ -145,41 +148,43 @@ final class FrameConverter {
             }
         }
         var cw = w, ch = h
-        var pixels = rgb
         if let c = selection.crop {
             guard c.x + c.width <= w, c.y + c.height <= h else {
                 throw SVIError.file(path, "crop \(c.width)x\(c.height)+\(c.x)+\(c.y) lies outside the \(w)x\(h) frame")
             }
-            if cropped.count != c.width * c.height * 3 { cropped = [UInt8](repeating: 0, count: c.width * c.height * 3) }
+            let rowBytes = c.width * 3 * bytes
+            var cropped = [UInt8](repeating: 0, count: c.height * rowBytes)
             for y in 0..<c.height {
-                let s = ((c.y + y) * w + c.x) * 3
-                cropped.replaceSubrange((y * c.width * 3)..<((y + 1) * c.width * 3), with: rgb[s..<(s + c.width * 3)])
+                let s = ((c.y + y) * w + c.x) * 3 * bytes
+                cropped.replaceSubrange((y * rowBytes)..<((y + 1) * rowBytes), with: rgb[s..<(s + rowBytes)])
             }
-            pixels = cropped; cw = c.width; ch = c.height
+            rgb = cropped; cw = c.width; ch = c.height
         }
         if let s = selection.size, s.width != cw || s.height != ch {
-            scaler = sws_getCachedContext(scaler, Int32(cw), Int32(ch), AV_PIX_FMT_RGB24, Int32(s.width), Int32(s.height), AV_PIX_FMT_RGB24,
+            scaler = sws_getCachedContext(scaler, Int32(cw), Int32(ch), packedFormat, Int32(s.width), Int32(s.height), packedFormat,
                                           svi_sws_flags_bicubic_exact(), nil, nil, nil)
             guard let sc = scaler else { throw SVIError.file(path, "cannot scale to \(s.width)x\(s.height)") }
-            if scaled.count != s.width * s.height * 3 { scaled = [UInt8](repeating: 0, count: s.width * s.height * 3) }
-            pixels.withUnsafeBufferPointer { src in
+            var scaled = [UInt8](repeating: 0, count: s.width * s.height * 3 * bytes)
+            rgb.withUnsafeBufferPointer { src in
                 scaled.withUnsafeMutableBufferPointer { dst in
                     var sp: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
-                    var ss: [Int32] = [Int32(cw * 3), 0, 0, 0]
+                    var ss: [Int32] = [Int32(cw * 3 * bytes), 0, 0, 0]
                     var dp: [UnsafeMutablePointer<UInt8>?] = [dst.baseAddress, nil, nil, nil]
-                    var ds: [Int32] = [Int32(s.width * 3), 0, 0, 0]
+                    var ds: [Int32] = [Int32(s.width * 3 * bytes), 0, 0, 0]
                     _ = sws_scale(sc, &sp, &ss, 0, Int32(ch), &dp, &ds)
                 }
             }
-            pixels = scaled; cw = s.width; ch = s.height
+            rgb = scaled; cw = s.width; ch = s.height
         }
         let t = Tensor(shape: [1, 3, ch, cw], zeroed: false)
         let plane = cw * ch
-        pixels.withUnsafeBufferPointer { p in
+        rgb.withUnsafeBytes { raw in
             for i in 0..<plane {
-                t.data[i] = Float(p[3 * i]) / 255
-                t.data[plane + i] = Float(p[3 * i + 1]) / 255
-                t.data[2 * plane + i] = Float(p[3 * i + 2]) / 255
+                for c in 0..<3 {
+                    t.data[c * plane + i] = deep
+                        ? Float(UInt16(littleEndian: raw.load(fromByteOffset: 2 * (3 * i + c), as: UInt16.self))) / 65535
+                        : Float(raw[3 * i + c]) / 255
+                }
             }
         }
         return t

@@ -116,7 +116,7 @@ public final class VideoWriter {
         frame!.pointee.width = Int32(width); frame!.pointee.height = Int32(height)
         try check(av_frame_get_buffer(frame, 0), path, "out of memory")
         pkt = av_packet_alloc()
-        sws = sws_getContext(Int32(width), Int32(height), AV_PIX_FMT_RGB24, Int32(width), Int32(height), pix,
+        sws = sws_getContext(Int32(width), Int32(height), codecKind == .ffv1_16 ? AV_PIX_FMT_RGB48LE : AV_PIX_FMT_RGB24, Int32(width), Int32(height), pix,
                              codecKind == .h264 ? svi_sws_flags_bicubic_exact() : svi_sws_flags_point(), nil, nil, nil)
         guard sws != nil else { throw SVIError.file(path, "cannot convert RGB to the encoder's pixel format") }
     }
@@ -146,17 +146,26 @@ public final class VideoWriter {
         audioSource = a
     }
 
-    /// Appends one frame [3][H][W] in [0,1] (values outside are clipped).
+    /// Appends one frame [3][H][W] in [0,1] (values outside are clipped), quantised to 8 bits
+    /// (16 for `ffv1-16`) with rounding.
     public func append(_ rgb: UnsafePointer<Float>) throws {
         let plane = width * height
-        var packed = [UInt8](repeating: 0, count: plane * 3)
-        for i in 0..<plane {
-            for c in 0..<3 { packed[3 * i + c] = UInt8(max(0, min(255, (rgb[c * plane + i] * 255).rounded()))) }
+        let deep = codecKind == .ffv1_16
+        let scale: Float = deep ? 65535 : 255
+        var packed = [UInt8](repeating: 0, count: plane * 3 * (deep ? 2 : 1))
+        packed.withUnsafeMutableBytes { raw in
+            for i in 0..<plane {
+                for c in 0..<3 {
+                    let v = max(0, min(scale, (rgb[c * plane + i] * scale).rounded()))
+                    if deep { raw.storeBytes(of: UInt16(v).littleEndian, toByteOffset: 2 * (3 * i + c), as: UInt16.self) }
+                    else { raw[3 * i + c] = UInt8(v) }
+                }
+            }
         }
         try check(av_frame_make_writable(frame), path, "out of memory")
         packed.withUnsafeBufferPointer { src in
             var sp: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
-            var ss: [Int32] = [Int32(width * 3), 0, 0, 0]
+            var ss: [Int32] = [Int32(width * 3 * (deep ? 2 : 1)), 0, 0, 0]
             withUnsafeMutablePointer(to: &frame!.pointee.data) { dp in
                 withUnsafeMutablePointer(to: &frame!.pointee.linesize) { lp in
                     let d = UnsafeMutableRawPointer(dp).assumingMemoryBound(to: UnsafeMutablePointer<UInt8>?.self)

@@ -57,6 +57,9 @@ final class ResBlock {
 /// Self-attention over all positions of a frame (guided-diffusion's AttentionBlock), with
 /// the legacy (heads, then q/k/v) or new (q/k/v, then heads) channel order.
 final class AttentionBlock {
+    /// Elements of the attention matrix computed at once (rows × L): 64 MB.
+    nonisolated(unsafe) static var blockElements = 16 << 20
+
     let channels: Int, heads: Int, newOrder: Bool
     let norm: GroupNorm
     let qkv: Conv2d, proj: Conv2d
@@ -80,7 +83,10 @@ final class AttentionBlock {
 
     private func attend(_ q3: Tensor, b: Int, c: Int, l: Int, ch: Int, h: Int, w: Int) -> Tensor {
         let a = Tensor(shape: [b, c, h, w], zeroed: false)
-        let weights = UnsafeMutablePointer<Float>.allocate(capacity: l * l)
+        // Query rows in blocks, so the attention matrix held at once is rows×L, not L×L (large
+        // frames: 640×272 at ds 2 has L = 43,520, a 7.6 GB matrix).
+        let rows = max(1, min(l, AttentionBlock.blockElements / max(l, 1)))
+        let weights = UnsafeMutablePointer<Float>.allocate(capacity: rows * l)
         defer { weights.deallocate() }
         let alpha = Float(1 / Double(ch).squareRoot())             // (q·s)ᵀ(k·s) with s = ch^(-1/4)
         for i in 0..<b {
@@ -92,22 +98,28 @@ final class AttentionBlock {
                 } else {
                     q = base + (hd * 3 * ch) * l; k = q + ch * l; v = q + 2 * ch * l
                 }
-                // W[t][s] = Σ_c q[c][t] k[c][s] / √ch, softmax over s, a[c][t] = Σ_s W[t][s] v[c][s].
-                sgemm(transA: true, m: l, n: l, k: ch, alpha: alpha, a: q, lda: l, b: k, ldb: l, beta: 0, c: weights, ldc: l)
-                Parallel.forEach(l) { t in
-                    let row = weights + t * l
-                    var mx = -Float.infinity
-                    for s in 0..<l { mx = max(mx, row[s]) }
-                    var sum: Float = 0, s = 0
-                    let m8 = F8(repeating: mx)
-                    var acc = F8()
-                    while s + 8 <= l { let e = fastExp(F8.load(row + s) - m8); e.store(row + s); acc += e; s += 8 }
-                    sum = acc.sum()
-                    while s < l { let e = fastExp(row[s] - mx); row[s] = e; sum += e; s += 1 }
-                    let inv = 1 / sum
-                    for s in 0..<l { row[s] *= inv }
+                var t0 = 0
+                while t0 < l {
+                    let n = min(rows, l - t0)
+                    // W[t][s] = Σ_c q[c][t] k[c][s] / √ch for t in the block, softmax over s,
+                    // a[c][t] = Σ_s W[t][s] v[c][s].
+                    sgemm(transA: true, m: n, n: l, k: ch, alpha: alpha, a: q + t0, lda: l, b: k, ldb: l, beta: 0, c: weights, ldc: l)
+                    Parallel.forEach(n) { t in
+                        let row = weights + t * l
+                        var mx = -Float.infinity
+                        for s in 0..<l { mx = max(mx, row[s]) }
+                        var sum: Float = 0, s = 0
+                        let m8 = F8(repeating: mx)
+                        var acc = F8()
+                        while s + 8 <= l { let e = fastExp(F8.load(row + s) - m8); e.store(row + s); acc += e; s += 8 }
+                        sum = acc.sum()
+                        while s < l { let e = fastExp(row[s] - mx); row[s] = e; sum += e; s += 1 }
+                        let inv = 1 / sum
+                        for s in 0..<l { row[s] *= inv }
+                    }
+                    sgemm(transB: true, m: ch, n: n, k: l, a: v, lda: l, b: weights, ldb: l, beta: 0, c: a.frame(i) + hd * ch * l + t0, ldc: l)
+                    t0 += n
                 }
-                sgemm(transB: true, m: ch, n: l, k: l, a: v, lda: l, b: weights, ldb: l, beta: 0, c: a.frame(i) + hd * ch * l, ldc: l)
             }
         }
         return a

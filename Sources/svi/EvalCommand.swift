@@ -15,7 +15,9 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Restored video: any file FFmpeg reads, or .npy in [0,1].")
     var restored: String
 
-    @OptionGroup var selection: SelectionOptions
+    /// --frames/--crop/--size select from the reference (a clip cut from a longer file); the
+    /// restored video is read whole.
+    @OptionGroup(title: "Reference selection (video files)") var selection: SelectionOptions
 
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
@@ -24,7 +26,7 @@ struct EvalCommand: ParsableCommand {
         let progress = Progress(quiet: true)
         let sel = try selection.selection()
         let ref = try MediaIO.read(reference, selection: MediaIO.isNPY(reference) ? FrameSelection() : sel, progress: progress).0
-        let res = try MediaIO.read(restored, selection: MediaIO.isNPY(restored) ? FrameSelection() : sel, progress: progress).0
+        let res = try MediaIO.read(restored, selection: FrameSelection(), progress: progress).0
         guard ref.shape == res.shape else {
             throw SVIError.file(restored, "shape \(res.shape) does not match the reference \(reference) shape \(ref.shape)")
         }

@@ -16,8 +16,9 @@ enum MediaIO {
             }
             return (try readVideo(path), nil)
         }
-        progress.note("decoding \(path)…")
-        let (t, info) = try VideoReader.read(path, selection: selection) { progress.warning($0) }
+        let (t, info) = try VideoReader.read(path, selection: selection, warn: { progress.warning($0) },
+                                             decoded: { progress.count("decoding \(URL(fileURLWithPath: path).lastPathComponent): frame", $0) })
+        progress.count("decoding \(URL(fileURLWithPath: path).lastPathComponent): frame", t.frames, done: true)
         return (t, info)
     }
 

@@ -80,6 +80,18 @@ final class Progress {
         }
     }
 
+    /// A running count without a known total (decoding): a self-updating line on a terminal,
+    /// a plain line every few seconds otherwise, and a last line when `done`.
+    func count(_ label: String, _ n: Int, done: Bool = false) {
+        guard !quiet else { return }
+        if isTerminal {
+            FileHandle.standardError.write(("\r\u{1B}[K\(label) \(n)" + (done ? "\n" : "")).data(using: .utf8)!)
+        } else if done || Date().timeIntervalSince(lastPlain) > 5 {
+            lastPlain = Date()
+            FileHandle.standardError.write("\(label) \(n)\n".data(using: .utf8)!)
+        }
+    }
+
     /// Warnings are shown even with --quiet.
     func warning(_ text: String) {
         FileHandle.standardError.write(("warning: " + text + "\n").data(using: .utf8)!)

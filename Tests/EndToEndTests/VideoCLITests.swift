@@ -88,10 +88,15 @@ import SVICore
     }
 
     @Test func evalReadsVideoFiles() throws {
-        let r = try CLI.run(["eval", "--reference", Self.samples + "/carphone_pristine.mp4", "--restored", Self.samples + "/carphone_pristine.mp4",
-                             "--frames", "0:4", "--json"])
+        let d = CLI.tempDir()
+        // An identity "degradation" stored losslessly: the same 4 frames.
+        let g = try CLI.run(["degrade", Self.samples + "/carphone_pristine.mp4", "--frames", "8:12", "-o", d + "/same.mkv", "--degradation", "boundary=circular", "--quiet"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let r = try CLI.run(["eval", "--reference", Self.samples + "/carphone_pristine.mp4", "--restored", d + "/same.mkv",
+                             "--frames", "8:12", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let s = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         #expect((s["ssim"] as? [Double])?.count == 4)
+        #expect((s["mean_psnr"] as? Double) == 100)
     }
 }

@@ -56,6 +56,20 @@ func tempDir() -> String {
         #expect(try FileManager.default.contentsOfDirectory(atPath: d) == ["c.mkv"])
     }
 
+    /// FFV1 16-bit keeps 16 bits: float → 16-bit → float within half a 16-bit step.
+    @Test func ffv1SixteenBitKeepsPrecision() throws {
+        let d = tempDir()
+        let v = Tensor(shape: [2, 3, 8, 10])
+        for i in 0..<v.count { v[i] = Float((i * 7919) % 1000) / 999 }
+        let w = try VideoWriter(path: d + "/deep.mkv", codec: .ffv1_16, width: 10, height: 8, fpsNum: 30, fpsDen: 1, overwrite: false)
+        for f in 0..<2 { try w.append(v.frame(f)) }
+        try w.finish()
+        let (back, _) = try VideoReader.read(d + "/deep.mkv")
+        var worst: Float = 0
+        for i in 0..<v.count { worst = max(worst, abs(back[i] - v[i])) }
+        #expect(worst <= 0.5 / 65535 + 1e-7)
+    }
+
     @Test func pngSequence() throws {
         let d = tempDir()
         let (v, info) = try VideoReader.read(Samples.path("carphone_pristine.mp4"), selection: FrameSelection(range: 0..<3))

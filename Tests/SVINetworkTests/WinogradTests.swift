@@ -25,3 +25,19 @@ import SVICore
         #expect(relativeL2(acc, direct) < 1e-5)
     }
 }
+
+/// Attention computed in blocks of query rows equals attention computed at once.
+@Suite struct AttentionBlockingTests {
+    @Test func blockedAttentionMatchesWhole() throws {
+        let p = ParameterSource(randomSeed: 5)
+        let block = AttentionBlock(p, "a", channels: 32, heads: 2, newOrder: false)
+        let x = Tensor(shape: [2, 32, 9, 7])
+        RandomStream(seed: 6, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+        let whole = block.forward(x)
+        let saved = AttentionBlock.blockElements
+        AttentionBlock.blockElements = 63 * 5          // 5 query rows at a time, the last block shorter
+        let blocked = block.forward(x)
+        AttentionBlock.blockElements = saved
+        #expect(relativeL2(blocked, whole) < 1e-6)
+    }
+}
