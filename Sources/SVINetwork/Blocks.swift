@@ -36,7 +36,7 @@ final class ResBlock {
         h = inConv.forward(h)
         let e = emb.forward(siluEmb)
         if scaleShift {
-            h = outNorm.forward(h, silu: true, scaleShift: e)
+            h = outNorm.forward(h, silu: true, scaleShift: e, inPlace: true)
         } else {
             let b = h.shape[0], c = h.shape[1], plane = h.shape[2] * h.shape[3]
             Profiler.measure(.elementwise, flops: Double(h.count)) {
@@ -45,7 +45,7 @@ final class ResBlock {
                     for i in 0..<plane { row[i] += v }
                 }
             }
-            h = outNorm.forward(h, silu: true)
+            h = outNorm.forward(h, silu: true, inPlace: true)
         }
         // out = skip(xs) + conv(h): the residual is summed inside the GEMM.
         let out: Tensor

@@ -209,8 +209,10 @@ public final class UNet {
         for block in inputBlocks { h = run(block, h, siluEmb); skips.append(h) }
         h = run(middleBlock, h, siluEmb)
         for block in outputBlocks {
-            let skip = skips.removeLast()
-            h = run(block, Profiler.measure(.elementwise, flops: 0) { concatChannels(h, skip) }, siluEmb)
+            // Reassign before running, so neither the previous output nor the skip tensor stays
+            // alive beside their concatenation (memory at the peak, in the widest blocks).
+            h = Profiler.measure(.elementwise, flops: 0) { concatChannels(h, skips.removeLast()) }
+            h = run(block, h, siluEmb)
         }
         return outConv.forward(outNorm.forward(h, silu: true))
     }
