@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "SVINetworkTests", dependencies: ["SVINetwork", "SVISampler", "SVICore", "SVITestSupport"],
                     exclude: ["Reference"]),
         .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),
-        .testTarget(name: "SVIMediaTests", dependencies: ["SVIMedia", "SVICore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SVICore", "svi"]),
+        .testTarget(name: "SVIMediaTests", dependencies: ["SVIMedia", "SVICore", "SVITestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SVICore", "SVITestSupport", "svi"]),
     ]
 )

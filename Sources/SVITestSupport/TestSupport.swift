@@ -44,3 +44,20 @@ public func relativeL2(_ a: Tensor, _ b: Tensor) -> Double {
     for i in 0..<b.count { let d = Double(a[i]) - Double(b[i]); num += d * d; den += Double(b[i]) * Double(b[i]) }
     return (num / den).squareRoot()
 }
+
+/// The sample clips (bikes, carphone, Big Buck Bunny): `Scripts/fetch-samples` downloads them
+/// once into `.cache/samples` and prints the folder.
+public enum Samples {
+    public static let folder: String = {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: repo.appendingPathComponent("Scripts/fetch-samples").path)
+        let out = Pipe()
+        p.standardOutput = out
+        try? p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
+    public static func path(_ name: String) -> String { folder + "/" + name }
+}

@@ -1,21 +1,12 @@
 import Testing
 import Foundation
 import SVICore
+import SVITestSupport
 
 /// Real video through the command line: degrade a clip to FFV1, restore it to H.264 with its
 /// audio, and refuse broken inputs cleanly.
 @Suite struct VideoCLITests {
-    static let samples: String = {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Scripts/fetch-samples").path)
-        let out = Pipe()
-        p.standardOutput = out
-        try? p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }()
+    static var samples: String { Samples.folder }
 
     /// ffprobe's view of a file's streams: [(type, codec, width, height, frames, duration)].
     func probe(_ path: String) throws -> [[String: String]] {

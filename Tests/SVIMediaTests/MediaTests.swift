@@ -2,22 +2,7 @@ import Testing
 import Foundation
 import SVICore
 @testable import SVIMedia
-
-enum Samples {
-    /// The sample clips (Scripts/fetch-samples downloads them once into .cache/samples).
-    static let folder: String = {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: repo.appendingPathComponent("Scripts/fetch-samples").path)
-        let out = Pipe()
-        p.standardOutput = out
-        try? p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }()
-    static func path(_ name: String) -> String { folder + "/" + name }
-}
+import SVITestSupport
 
 func tempDir() -> String {
     let d = NSTemporaryDirectory() + "svi-media-\(getpid())-\(UUID().uuidString)"
