@@ -3,6 +3,7 @@ import argparse, json, os, platform, re, struct, subprocess, sys, tempfile, time
 import numpy as np
 import torch
 from guided_diffusion.script_util import create_model
+from weights_io import randomise, save_safetensors
 
 PRESETS = {
     "adm-256-uncond": dict(image_size=256, num_channels=256, num_res_blocks=2, channel_mult="", learn_sigma=True,
@@ -23,33 +24,6 @@ def machine():
         if line.startswith("flags") and not flags: flags = set(line.split(":", 1)[1].split())
     isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "sse"
     return cpu, isa
-
-
-def randomise(model, seed):
-    """The reference zero-initialises some layers; random weights everywhere exercise them all."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() > 1:
-                fan_in = p[0].numel()
-                p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
-            elif name.endswith("weight"):
-                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.01 * torch.randn(p.shape, generator=g))
-
-
-def save_safetensors(state, path):
-    header, blobs, offset = {}, [], 0
-    for k, v in state.items():
-        a = v.detach().to(torch.float32).contiguous().numpy()
-        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        blobs.append(a); offset += a.nbytes
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for a in blobs: f.write(a.tobytes())
 
 
 def save_npy(a, path):

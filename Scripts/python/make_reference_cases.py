@@ -11,6 +11,7 @@ import guided_diffusion.unet as gd_unet
 from guided_diffusion.unet import UNetModel
 from guided_diffusion.script_util import create_model
 import guided_diffusion.nn as gd_nn
+from weights_io import randomise, save_safetensors
 
 # The reference computes some parts in float32 by design (timestep embedding, GroupNorm32);
 # for a float64 reference those follow the input's dtype instead.
@@ -36,35 +37,11 @@ CASES = {
 }
 
 
-def randomise(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() > 1:
-                p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) / p[0].numel() ** 0.5)
-            elif name.endswith("weight"):
-                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-            else:
-                p.copy_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-
-
-def save_safetensors(state, path):
-    header, blobs, off = {}, [], 0
-    for k, v in state.items():
-        a = v.detach().to(torch.float32).contiguous().numpy()
-        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        blobs.append(a); off += a.nbytes
-    h = json.dumps(header).encode(); h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for a in blobs: f.write(a.tobytes())
-
-
 def main(out):
     for name, c in CASES.items():
         d = os.path.join(out, name); os.makedirs(d, exist_ok=True)
         model = (create_model(**c["opts"]) if c["kind"] == "create_model" else UNetModel(**c["opts"])).eval()
-        randomise(model, 1)
+        randomise(model, 1, bias_std=0.1)
         save_safetensors(model.state_dict(), os.path.join(d, "weights.safetensors"))
         # Float64 forward from the float32-rounded weights, as the shared fixtures were made.
         model = model.double()
