@@ -2,7 +2,18 @@ import ArgumentParser
 import Foundation
 import SVICore
 import CBLAS
+import Logging
 import SVINetwork
+
+/// svi's log: warnings and the like go through swift-log to standard error, one line each.
+let log: Logger = {
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = .info
+        return h
+    }
+    return Logger(label: "svi")
+}()
 
 @main
 struct SVI: ParsableCommand {
@@ -94,7 +105,7 @@ final class Progress {
 
     /// Warnings are shown even with --quiet.
     func warning(_ text: String) {
-        FileHandle.standardError.write(("warning: " + text + "\n").data(using: .utf8)!)
+        log.warning("\(text)")
     }
 
     func note(_ text: String) {
