@@ -4,6 +4,13 @@ import SVICore
 @testable import SVIMedia
 import SVITestSupport
 
+/// Encodes every frame of `v` into `path` with `codec`.
+func write(_ v: Tensor, to path: String, codec: VideoCodec, fpsNum: Int32, fpsDen: Int32) throws {
+    let w = try VideoWriter(path: path, codec: codec, width: v.shape[3], height: v.shape[2], fpsNum: fpsNum, fpsDen: fpsDen, overwrite: false)
+    for f in 0..<v.frames { try w.append(v.frame(f)) }
+    try w.finish()
+}
+
 func tempDir() -> String {
     let d = NSTemporaryDirectory() + "svi-media-\(getpid())-\(UUID().uuidString)"
     try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -30,9 +37,7 @@ func tempDir() -> String {
     @Test func ffv1RoundTripIsBitExact() throws {
         let d = tempDir()
         let (v, info) = try VideoReader.read(Samples.path("carphone_pristine.mp4"), selection: FrameSelection(range: 0..<6))
-        let w = try VideoWriter(path: d + "/c.mkv", codec: .ffv1, width: 176, height: 144, fpsNum: info.fpsNum, fpsDen: info.fpsDen, overwrite: false)
-        for f in 0..<v.frames { try w.append(v.frame(f)) }
-        try w.finish()
+        try write(v, to: d + "/c.mkv", codec: .ffv1, fpsNum: info.fpsNum, fpsDen: info.fpsDen)
         let (back, binfo) = try VideoReader.read(d + "/c.mkv")
         #expect(back.shape == v.shape)
         let same = back.array == v.array
@@ -46,9 +51,7 @@ func tempDir() -> String {
         let d = tempDir()
         let v = Tensor(shape: [2, 3, 8, 10])
         for i in 0..<v.count { v[i] = Float((i * 7919) % 1000) / 999 }
-        let w = try VideoWriter(path: d + "/deep.mkv", codec: .ffv1_16, width: 10, height: 8, fpsNum: 30, fpsDen: 1, overwrite: false)
-        for f in 0..<2 { try w.append(v.frame(f)) }
-        try w.finish()
+        try write(v, to: d + "/deep.mkv", codec: .ffv1_16, fpsNum: 30, fpsDen: 1)
         let (back, _) = try VideoReader.read(d + "/deep.mkv")
         var worst: Float = 0
         for i in 0..<v.count { worst = max(worst, abs(back[i] - v[i])) }
@@ -58,9 +61,7 @@ func tempDir() -> String {
     @Test func pngSequence() throws {
         let d = tempDir()
         let (v, info) = try VideoReader.read(Samples.path("carphone_pristine.mp4"), selection: FrameSelection(range: 0..<3))
-        let w = try VideoWriter(path: d + "/%05d.png", codec: .png, width: 176, height: 144, fpsNum: info.fpsNum, fpsDen: info.fpsDen, overwrite: false)
-        for f in 0..<v.frames { try w.append(v.frame(f)) }
-        try w.finish()
+        try write(v, to: d + "/%05d.png", codec: .png, fpsNum: info.fpsNum, fpsDen: info.fpsDen)
         #expect(try FileManager.default.contentsOfDirectory(atPath: d).sorted() == ["00000.png", "00001.png", "00002.png"])
         let (back, _) = try VideoReader.read(d + "/00001.png")
         let same = Array(back.array) == Array(v.array[(3 * 176 * 144)..<(6 * 176 * 144)])
