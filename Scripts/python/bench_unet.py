@@ -34,6 +34,66 @@ def rel_l2(a, b):
     return float(np.linalg.norm((a - b).ravel()) / np.linalg.norm(b.ravel()))
 
 
+# Each peer: (model, x, t, threads, work folder) -> a function running one forward pass that
+# returns the output as a numpy array. Preparation (conversion, compilation) is not timed.
+def peer_torch(model, x, t, threads, work):
+    model.to(memory_format=torch.contiguous_format)
+    def run():
+        with torch.no_grad():
+            return model(x, t).contiguous().numpy()
+    return run
+
+
+def peer_torch_cl(model, x, t, threads, work):
+    """Channels-last: weights and input in NHWC memory order."""
+    def run():
+        model.to(memory_format=torch.channels_last)
+        try:
+            with torch.no_grad():
+                return model(x.to(memory_format=torch.channels_last), t).contiguous().numpy()
+        finally:
+            model.to(memory_format=torch.contiguous_format)
+    return run
+
+
+def peer_openvino(model, x, t, threads, work):
+    """OpenVINO: ov.convert_model from the PyTorch module, CPU plugin, f32, `threads` threads."""
+    import openvino as ov
+    core = ov.Core()
+    with torch.no_grad():
+        ovm = ov.convert_model(model, example_input=(x, t))
+    compiled = core.compile_model(ovm, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
+                                                 "PERFORMANCE_HINT": "LATENCY"})
+    req = compiled.create_infer_request()
+    xn, tn = x.numpy(), t.numpy()
+    def run():
+        res = req.infer([xn, tn])
+        return np.array(res[compiled.output(0)])
+    return run
+
+
+def peer_onnxruntime(model, x, t, threads, work):
+    """ONNX Runtime: torch.onnx.export (opset 17, weights as external data), CPU provider, all
+    graph optimisations, `threads` intra-op threads."""
+    import onnxruntime as ort
+    path = os.path.join(work, f"unet-b{x.shape[0]}.onnx")
+    if not os.path.exists(path):
+        with torch.no_grad():
+            torch.onnx.export(model, (x, t), path, opset_version=17, input_names=["x", "t"], output_names=["y"],
+                              dynamo=False, external_data=True)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    feeds = {"x": x.numpy(), "t": t.numpy()}
+    def run():
+        return sess.run(["y"], feeds)[0]
+    return run
+
+
+PEERS = {"torch": peer_torch, "torch_cl": peer_torch_cl, "openvino": peer_openvino, "onnxruntime": peer_onnxruntime}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--svi", required=True)
@@ -42,7 +102,7 @@ def main():
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--peers", default="torch,torch_cl")
+    ap.add_argument("--peers", default="torch,torch_cl,openvino,onnxruntime")
     ap.add_argument("--json-out")
     ap.add_argument("--svi-args", default="", help="extra arguments for svi bench unet (e.g. --reference-kernels)")
     args = ap.parse_args()
@@ -60,6 +120,9 @@ def main():
     print(f"model: {args.preset} ({params:,} parameters), {args.size}x{args.size}, random weights, fp32")
 
     peers = [p for p in args.peers.split(",") if p]
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown:
+        sys.exit(f"unknown peer(s) {unknown}; known: {', '.join(PEERS)}")
     results = {}
     for batch in [int(b) for b in args.batches.split(",")]:
         g = torch.Generator().manual_seed(batch)
@@ -69,27 +132,27 @@ def main():
         yout = os.path.join(work, f"y{batch}.npy")
         times = {"svi": []}
         outputs = {}
-        for name in peers: times[name] = []
+        runners = {}
+        for name in peers:
+            t0 = time.perf_counter()
+            runners[name] = PEERS[name](model, x, t, args.threads, work)
+            print(f"  prepared {name} for batch {batch} in {time.perf_counter() - t0:.1f} s", flush=True)
+            times[name] = []
         core_name = None
         for r in range(args.repeats + 1):   # the first round is the warm-up
             for name in peers:
-                with torch.no_grad():
-                    if name == "torch":
-                        m, xx = model, x
-                    else:  # channels-last: weights and input in NHWC memory order
-                        m, xx = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
-                    t0 = time.perf_counter(); y = m(xx, t); dt = time.perf_counter() - t0
-                    if name == "torch_cl": model.to(memory_format=torch.contiguous_format)
+                t0 = time.perf_counter(); y = runners[name](); dt = time.perf_counter() - t0
                 if r > 0: times[name].append(dt)
-                outputs[name] = y.contiguous().numpy()
+                outputs[name] = y
             cmd = [args.svi, "bench", "unet", "--weights", weights, "--preset", args.preset, "--input", xin, "--output", yout,
                    "--repeats", "1", "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split()
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit("svi failed: " + out.stderr.strip())
             j = json.loads(out.stdout.strip().splitlines()[-1])
-            core_name = j.get("openblas_core"); svi_rss = j.get("peak_rss_mb")
+            core_name = j.get("openblas_core"); svi_rss = j.get("peak_rss_mb"); svi_isa = j.get("isa", "?")
             if r > 0: times["svi"].append(j["seconds_per_frame"] * batch)
+        runners.clear()
         ysvi = np.load(yout)
         row = {"batch": batch, "svi_peak_rss_mb": svi_rss}
         for name, ts in times.items():
@@ -105,9 +168,9 @@ def main():
             print(f"  {name:10s} {row[name + '_s_per_frame']:8.3f}{err}")
         fastest = min(row[p + "_s_per_frame"] for p in peers) if peers else float("nan")
         print(f"  ratio svi / fastest peer: {row['svi_s_per_frame'] / fastest:.3f};  svi / torch: {row['svi_s_per_frame'] / row.get('torch_s_per_frame', float('nan')):.3f}")
-    print(f"\nOpenBLAS core (svi): {core_name}")
+    print(f"\nsvi: vector ISA {svi_isa}, OpenBLAS core {core_name}, {args.threads} threads")
     b1 = results[min(results)]
-    summary = {"machine": cpu, "isa": isa, "openblas_core": core_name, "threads": args.threads, "preset": args.preset,
+    summary = {"machine": cpu, "isa": isa, "svi_isa": svi_isa, "openblas_core": core_name, "threads": args.threads, "preset": args.preset,
                "svi_s": b1["svi_s_per_frame"]}
     for p in peers: summary[p + "_s"] = b1[p + "_s_per_frame"]
     if peers:

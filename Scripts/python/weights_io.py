@@ -18,14 +18,21 @@ def randomise(model, seed, bias_std=0.01):
                 p.copy_(bias_std * torch.randn(p.shape, generator=g, dtype=p.dtype))
 
 
-def save_safetensors(state, path):
+def save_safetensors(state, path, half=False, metadata=None):
+    """Writes `state` as safetensors (F32, or F16 when `half`) through a temporary name."""
+    import os
     header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
+    dtype, tag = (torch.float16, "F16") if half else (torch.float32, "F32")
     for k, v in state.items():
-        a = v.detach().to(torch.float32).contiguous().numpy()
-        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        a = v.detach().to(dtype).contiguous().numpy()
+        header[k] = {"dtype": tag, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         blobs.append(a); offset += a.nbytes
     h = json.dumps(header).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
+    tmp = path + ".partial"
+    with open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(h))); f.write(h)
         for a in blobs: f.write(a.tobytes())
+    os.replace(tmp, path)

@@ -71,7 +71,9 @@ extension RestoreCommand {
                 net = calibrated == nil ? try UNet(config: cfg, randomSeed: 1) : try UNet(shapesOf: cfg)
                 modelName = "\(p) (random weights for calibration)"
             } else {
-                throw SVIError("no model: pass --model WEIGHTS or --preset P (or --prior gaussian) to plan")
+                let weights = try EmbeddedPrior.locate()
+                net = try ModelLoader.load(weights: weights, preset: nil, config: nil).0
+                modelName = "embedded prior \(EmbeddedPrior.fileName)"
             }
             parameters = net.parameterCount
             weightsBytes = 4 * parameters

@@ -49,7 +49,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Method: dds (diffusion), cg (CG alone from Aᵀy) or admm-tv (3-D total variation).")
     var method: RestoreMethod = .dds
 
-    @Option(name: .long, help: "Diffusion model weights (.safetensors or PyTorch .pt) for --method dds.")
+    @Option(name: .long, help: "Diffusion model weights (.safetensors or PyTorch .pt) for --method dds (default: the embedded prior, Models/prior.safetensors; $SVI_PRIOR overrides).")
     var model: String?
 
     @Option(name: .long, help: "Architecture preset of --model (adm-256-uncond, adm-ffhq-256); inferred from the weights when omitted.")

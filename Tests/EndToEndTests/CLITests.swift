@@ -17,10 +17,11 @@ enum CLI {
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
     @discardableResult
-    static func run(_ args: [String]) throws -> Result {
+    static func run(_ args: [String], environment: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()
@@ -108,8 +109,8 @@ enum CLI {
 
 /// Bad input: one clear line naming the problem, a non-zero exit, no output file.
 @Suite struct BadInputTests {
-    func expectFailure(_ args: [String], output: String, says: String) throws {
-        let r = try CLI.run(args)
+    func expectFailure(_ args: [String], output: String, says: String, environment: [String: String] = [:]) throws {
+        let r = try CLI.run(args, environment: environment)
         #expect(r.status != 0 && r.status < 128)
         let lines = r.stderr.split(separator: "\n").filter { !$0.isEmpty }
         #expect(lines.count == 1, "\(r.stderr)")
@@ -134,7 +135,8 @@ enum CLI {
         try expectFailure(["degrade", d + "/x.npy", "-o", out, "--degradation", "temporal=uniform:4"], output: out, says: "odd")
         try expectFailure(["degrade", d + "/x.npy", "-o", d + "/nodir/out.npy", "--degradation", "temporal=uniform:3"], output: d + "/nodir/out.npy", says: "does not exist")
         try expectFailure(["restore", d + "/x.npy", "-o", out, "--prior", "gaussian"], output: out, says: "no degradation given")
-        try expectFailure(["restore", d + "/x.npy", "-o", out, "--degradation", "temporal=uniform:3"], output: out, says: "no model")
+        try expectFailure(["restore", d + "/x.npy", "-o", out, "--degradation", "temporal=uniform:3"], output: out, says: "SVI_PRIOR names no file",
+                          environment: ["SVI_PRIOR": d + "/missing.safetensors"])
         try expectFailure(["restore", d + "/x.npy", "-o", out, "--degradation", "temporal=uniform:3", "--model", d + "/x.npy"], output: out, says: "not a checkpoint")
     }
 

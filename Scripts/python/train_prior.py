@@ -1,0 +1,253 @@
+"""Trains svi's embedded image prior: a small guided-diffusion ADM U-Net (epsilon prediction,
+linear beta schedule 1e-4..0.02 over 1000 steps, the schedule svi samples with) on natural
+photographs from Debian packages and scikit-image. Called by Scripts/train-prior.
+
+Reproducible: the file list below is fixed, every file's SHA-256 goes into the manifest, all
+randomness comes from seeded generators whose states are checkpointed. Resumable: the run
+folder keeps `checkpoint.pt` (model, EMA, optimiser, generators, loss log); running again with
+the same folder continues where it stopped, so a long run can span several sittings.
+"""
+import argparse, csv, hashlib, json, math, os, platform, signal, sys, time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from weights_io import save_safetensors  # noqa: E402
+
+# Photographs only (no drawings or renders). The evaluation footage (bikes, carphone, Big Buck
+# Bunny) is never used for training.
+MATE_NATURE = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird",
+               "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower"]
+PLASMA_PHOTOS = ["BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+                 "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am"]
+SKIMAGE_PHOTOS = ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png",
+                  "grass.png", "gravel.png", "motorcycle_left.png", "rocket.jpg"]
+LICENCES = {
+    "mate-backgrounds": "usr/share/doc/mate-backgrounds/copyright",
+    "plasma-workspace-wallpapers": "usr/share/doc/plasma-workspace-wallpapers/copyright",
+}
+# Short sides the photographs are resized to before cropping: detail at the scales of
+# QCIF-to-720p footage.
+SCALES = (128, 192, 288, 432, 640)
+
+
+def training_files(root):
+    """(package, path) of every training photograph; `root` is where the .debs were unpacked."""
+    import skimage
+    files = []
+    for name in MATE_NATURE:
+        files.append(("mate-backgrounds", os.path.join(root, "usr/share/backgrounds/mate/nature", name + ".jpg")))
+    for name in PLASMA_PHOTOS:
+        d = os.path.join(root, "usr/share/wallpapers", name, "contents/images")
+        def area(f):
+            w, h = f.split(".")[0].split("x")
+            return int(w) * int(h)
+        landscape = [f for f in os.listdir(d) if int(f.split("x")[0]) > int(f.split("x")[1].split(".")[0])]
+        files.append(("plasma-workspace-wallpapers", os.path.join(d, max(landscape, key=area))))
+    data = os.path.join(os.path.dirname(skimage.__file__), "data")
+    for name in SKIMAGE_PHOTOS:
+        files.append(("scikit-image", os.path.join(data, name)))
+    for _, f in files:
+        if not os.path.isfile(f):
+            sys.exit(f"train-prior: missing training photograph {f}")
+    return files
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_pyramid(files):
+    """Every photograph at every scale in SCALES, as uint8 HWC arrays (about 60 MB)."""
+    images = []
+    for _, path in files:
+        im = Image.open(path).convert("RGB")
+        for s in SCALES:
+            w, h = im.size
+            k = s / min(w, h)
+            if k > 1:
+                continue  # never upsample: that would teach blur
+            images.append(np.asarray(im.resize((max(s, round(w * k)), max(s, round(h * k))), Image.LANCZOS)))
+    return images
+
+
+def sample_batch(images, batch, crop, gen):
+    """Random crops with horizontal flips, in [-1, 1], NCHW."""
+    idx = torch.randint(len(images), (batch,), generator=gen).tolist()
+    out = np.empty((batch, crop, crop, 3), dtype=np.uint8)
+    for b, i in enumerate(idx):
+        im = images[i]
+        y = int(torch.randint(im.shape[0] - crop + 1, (1,), generator=gen))
+        x = int(torch.randint(im.shape[1] - crop + 1, (1,), generator=gen))
+        c = im[y:y + crop, x:x + crop]
+        if torch.rand((1,), generator=gen).item() < 0.5:
+            c = c[:, ::-1]
+        out[b] = c
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def model_options(args):
+    return {"image_size": 64, "num_channels": args.channels, "num_res_blocks": args.res_blocks,
+            "channel_mult": args.mult, "attention_resolutions": "", "learn_sigma": False,
+            "use_scale_shift_norm": True, "resblock_updown": False, "num_heads": 1, "dropout": 0.0}
+
+
+def build_model(opts):
+    from guided_diffusion.script_util import create_model
+    kw = dict(opts)
+    if not kw["attention_resolutions"]:
+        kw["attention_resolutions"] = "1"  # attention at downsample 64, never reached: no attention
+        assert len(kw["channel_mult"].split(",")) > 1
+    return create_model(**kw)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", default=".cache/prior-run", help="run folder (checkpoint, loss log, manifest)")
+    ap.add_argument("--data-root", default=".cache/training-data/root", help="where the Debian packages were unpacked")
+    ap.add_argument("--minutes", type=float, default=60, help="stop after this much training time in this sitting")
+    ap.add_argument("--steps", type=int, default=0, help="stop at this total step count (0: no limit)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=48)
+    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--mult", default="1,2,2")
+    ap.add_argument("--res-blocks", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--checkpoint-minutes", type=float, default=5)
+    ap.add_argument("--export-only", action="store_true", help="export the run's checkpoint as it is, without training")
+    ap.add_argument("--export", default="", help="write the EMA weights here (float16 safetensors + .json config + .training.json)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.run, exist_ok=True)
+    ckpt_path = os.path.join(args.run, "checkpoint.pt")
+    opts = model_options(args)
+    files = training_files(args.data_root)
+
+    resumed = os.path.exists(ckpt_path)
+    if resumed:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state["options"] != opts or state["batch"] != args.batch or state["crop"] != args.crop:
+            sys.exit(f"train-prior: {ckpt_path} was made with other settings "
+                     f"({state['options']}, batch {state['batch']}, crop {state['crop']}); use another --run folder")
+        opts, seed = state["options"], state["seed"]
+    else:
+        seed = args.seed
+    torch.manual_seed(seed)
+    model = build_model(opts).to(args.device)
+    ema = build_model(opts).to(args.device)
+    ema.load_state_dict(model.state_dict())
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    data_gen = torch.Generator().manual_seed(seed + 1)
+    noise_gen = torch.Generator(device=args.device).manual_seed(seed + 2)
+    step, log, train_seconds = 0, [], 0.0
+    if resumed:
+        model.load_state_dict(state["model"]); ema.load_state_dict(state["ema"]); opt.load_state_dict(state["opt"])
+        data_gen.set_state(state["data_gen"]); noise_gen.set_state(state["noise_gen"].to(noise_gen.get_state().device) if args.device == "cpu" else state["noise_gen"])
+        step, log, train_seconds = state["step"], state["log"], state["train_seconds"]
+        print(f"resumed {ckpt_path} at step {step} ({train_seconds / 60:.1f} min trained)", flush=True)
+
+    manifest_path = os.path.join(args.run, "manifest.json")
+    if not os.path.exists(manifest_path):
+        manifest = {"seed": seed, "options": opts, "batch": args.batch, "crop": args.crop, "lr": args.lr, "ema": args.ema,
+                    "scales": SCALES, "schedule": "linear beta 1e-4..0.02, 1000 steps, epsilon prediction, MSE",
+                    "files": [{"package": p, "path": os.path.relpath(f, args.data_root) if p != "scikit-image" else "skimage/data/" + os.path.basename(f),
+                               "sha256": sha256(f)} for p, f in files],
+                    "licences": {k: os.path.join(args.data_root, v) for k, v in LICENCES.items()},
+                    "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
+        with open(manifest_path + ".partial", "w") as f:
+            json.dump(manifest, f, indent=1)
+        os.replace(manifest_path + ".partial", manifest_path)
+
+    images = load_pyramid(files)
+    print(f"{len(files)} photographs, {len(images)} scaled copies; model {sum(p.numel() for p in model.parameters()):,} parameters; "
+          f"batch {args.batch} of {args.crop}x{args.crop}; {args.threads} threads on {args.device}", flush=True)
+
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
+    abar = torch.cumprod(1 - betas, 0).float().to(args.device)
+
+    def save():
+        blob = {"options": opts, "batch": args.batch, "crop": args.crop, "seed": seed, "model": model.state_dict(),
+                "ema": ema.state_dict(), "opt": opt.state_dict(), "data_gen": data_gen.get_state(),
+                "noise_gen": noise_gen.get_state(), "step": step, "log": log, "train_seconds": train_seconds}
+        torch.save(blob, ckpt_path + ".partial")
+        os.replace(ckpt_path + ".partial", ckpt_path)
+
+    stop = {"now": False}
+    def on_signal(*_):
+        stop["now"] = True
+    signal.signal(signal.SIGINT, on_signal); signal.signal(signal.SIGTERM, on_signal)
+
+    start = time.time(); last_save = start; smooth = None
+    if args.export_only:
+        if not resumed:
+            sys.exit(f"train-prior: --export-only needs a checkpoint in {args.run}")
+        stop["now"] = True
+    while not stop["now"]:
+        if args.steps and step >= args.steps:
+            break
+        if time.time() - start >= args.minutes * 60:
+            break
+        t0 = time.time()
+        x0 = sample_batch(images, args.batch, args.crop, data_gen).to(args.device)
+        t = torch.randint(1000, (args.batch,), generator=noise_gen, device=args.device)
+        eps = torch.randn(x0.shape, generator=noise_gen, device=args.device)
+        a = abar[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        loss = F.mse_loss(model(xt, t), eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(args.ema).add_(pm, alpha=1 - args.ema)
+        step += 1
+        train_seconds += time.time() - t0
+        smooth = loss.item() if smooth is None else 0.99 * smooth + 0.01 * loss.item()
+        if step % 50 == 0:
+            log.append({"step": step, "loss": round(smooth, 5), "minutes": round(train_seconds / 60, 2)})
+        if step % 200 == 0:
+            print(f"step {step}  loss {smooth:.4f}  {train_seconds / step:.3f} s/step  {train_seconds / 60:.1f} min", flush=True)
+        if time.time() - last_save >= args.checkpoint_minutes * 60:
+            save(); last_save = time.time()
+    if not args.export_only:
+        save()
+        with open(os.path.join(args.run, "loss.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", "loss", "minutes"]); w.writeheader(); w.writerows(log)
+    print(f"stopped at step {step} ({train_seconds / 60:.1f} min trained); checkpoint {ckpt_path}", flush=True)
+
+    if args.export:
+        out = args.export
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        save_safetensors(ema.state_dict(), out, half=True,
+                         metadata={"svi": "embedded prior", "steps": step, "seed": seed})
+        cfg = dict(opts)
+        with open(out + ".json.partial", "w") as f:
+            json.dump(cfg, f, indent=1)
+        os.replace(out + ".json.partial", out + ".json")
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        manifest.update({"steps": step, "train_minutes": round(train_seconds / 60, 1), "final_loss": log[-1]["loss"] if log else None,
+                         "parameters": sum(p.numel() for p in ema.parameters()), "loss_curve": log[::max(1, len(log) // 60)]})
+        manifest.pop("licences", None)
+        with open(out + ".training.json.partial", "w") as f:
+            json.dump(manifest, f, indent=1)
+        os.replace(out + ".training.json.partial", out + ".training.json")
+        print(f"exported {out} (+ .json config, .training.json record)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
