@@ -2,13 +2,61 @@ import Foundation
 import SVICore
 import CBLAS
 
-/// C ← alpha·op(A)·op(B) + beta·C, row-major (OpenBLAS).
+/// Who parallelises a GEMM. By default svi does: OpenBLAS runs one thread per call and svi
+/// splits each GEMM (or hands whole GEMMs, as Winograd's 36) to its own worker threads. That
+/// keeps one set of threads in the process: OpenBLAS's own pool busy-waits, and next to svi's
+/// workers or another process on the same cores it ran ~10× slower (measured: the embedded
+/// prior at 176×144, batch 4, 9.7 s per pass with 2 OpenBLAS threads under load vs 0.9 s with
+/// one). `SVI_GEMM_THREADS=openblas` restores OpenBLAS's threading, for comparison.
+public enum GEMMThreading {
+    public static let ownThreads = ProcessInfo.processInfo.environment["SVI_GEMM_THREADS"] != "openblas"
+
+    /// The OpenBLAS thread count that goes with `ownThreads` (set once per process and again
+    /// whenever `--threads` changes `Parallel.threads`).
+    public static func configureBLAS() {
+        openblas_set_num_threads(Int32(ownThreads ? 1 : Parallel.threads))
+    }
+    static let configured: Void = configureBLAS()
+}
+
+/// One OpenBLAS call on the calling thread (row-major).
 @inline(__always)
+func sgemmSerial(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// C ← alpha·op(A)·op(B) + beta·C, row-major, over all threads: the columns of C (or, for a
+/// narrow C, its rows) in one contiguous block per thread, each block one serial OpenBLAS call.
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    _ = GEMMThreading.configured
+    let t = GEMMThreading.ownThreads ? Parallel.threads : 1
+    let worthSplitting = t > 1 && Double(m) * Double(n) * Double(k) >= 4e6
+    if worthSplitting && n >= 64 * t {
+        let per = ((n + t - 1) / t + 15) / 16 * 16   // whole 64-byte lines per block
+        Parallel.forEach(t) { i in
+            let j0 = i * per, nn = min(per, n - j0)
+            if nn > 0 {
+                sgemmSerial(transA: transA, transB: transB, m: m, n: nn, k: k, alpha: alpha, a: a, lda: lda,
+                            b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
+            }
+        }
+    } else if worthSplitting && m >= 16 * t {
+        let per = (m + t - 1) / t
+        Parallel.forEach(t) { i in
+            let i0 = i * per, mm = min(per, m - i0)
+            if mm > 0 {
+                sgemmSerial(transA: transA, transB: transB, m: mm, n: n, k: k, alpha: alpha,
+                            a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + i0 * ldc, ldc: ldc)
+            }
+        }
+    } else {
+        sgemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
 }
 
 /// Fills each of `rows` rows of length `n` with `bias[row]` (the starting C of a GEMM whose

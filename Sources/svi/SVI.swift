@@ -49,7 +49,7 @@ struct SVI: ParsableCommand {
 
 /// Options every heavy command shares.
 struct RuntimeOptions: ParsableArguments {
-    @Option(name: .long, help: "Threads for svi's kernels and OpenBLAS (default: all cores).")
+    @Option(name: .long, help: "Threads for svi's kernels and OpenBLAS (default: the cores this process may use, shared among the MPI ranks of the node when they are not bound to cores).")
     var threads: Int?
 
     @Flag(name: .long, help: "No progress output.")
@@ -63,8 +63,24 @@ struct RuntimeOptions: ParsableArguments {
         if let t = threads {
             guard t >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threads = t
+        } else {
+            Parallel.threads = RuntimeOptions.defaultThreads(environment: ProcessInfo.processInfo.environment,
+                                                             usable: ProcessInfo.processInfo.activeProcessorCount,
+                                                             machine: ProcessInfo.processInfo.processorCount)
         }
-        openblas_set_num_threads(Int32(Parallel.threads))
+        GEMMThreading.configureBLAS()
+    }
+}
+
+extension RuntimeOptions {
+    /// Threads per process when --threads is not given. A rank the launcher bound to cores
+    /// sees only those (`usable`); unbound ranks on one node would each see the whole machine
+    /// and oversubscribe it — spinning BLAS threads then run ~10× slower — so they split it.
+    static func defaultThreads(environment: [String: String], usable: Int, machine: Int) -> Int {
+        let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE", "PMI_LOCAL_SIZE"]
+            .lazy.compactMap { environment[$0].flatMap { Int($0.split(separator: "(").first ?? "") } }.first ?? 1
+        if usable >= machine && local > 1 { return max(1, machine / local) }
+        return max(1, usable)
     }
 }
 
