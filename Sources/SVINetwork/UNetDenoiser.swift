@@ -73,7 +73,7 @@ public enum ModelLoader {
 }
 
 /// `W.json`, then `config.json`, then `fixture.json` in the folder of the weights `W`.
-func configBeside(_ weights: String) -> String? {
+public func configBeside(_ weights: String) -> String? {
     let url = URL(fileURLWithPath: weights)
     let dir = url.deletingLastPathComponent()
     for candidate in [weights + ".json", dir.appendingPathComponent("config.json").path, dir.appendingPathComponent("fixture.json").path]

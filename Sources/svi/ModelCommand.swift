@@ -11,17 +11,23 @@ struct ModelCommand: ParsableCommand {
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the architecture inferred from a checkpoint, its parameter count and storage dtype.")
+            abstract: "Print a checkpoint's architecture (from the config beside it, else inferred from the weights), parameter count and storage dtype.")
 
-        @Argument(help: "Checkpoint (.safetensors, or PyTorch zip .pt/.pth).")
-        var checkpoint: String
+        @Argument(help: "Checkpoint (.safetensors, or PyTorch zip .pt/.pth); default: the embedded prior.")
+        var checkpointPath: String?
 
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
         func run() throws {
+            let checkpoint = try checkpointPath ?? EmbeddedPrior.locate()
             let ckpt = try Checkpoint.load(checkpoint)
-            let (config, notes) = try UNetConfig.infer(from: ckpt.tensors, source: checkpoint)
+            let (config, notes): (UNetConfig, [String])
+            if let beside = configBeside(checkpoint) {
+                (config, notes) = (try UNetConfig.load(beside), ["architecture from \(beside)"])
+            } else {
+                (config, notes) = try UNetConfig.infer(from: ckpt.tensors, source: checkpoint)
+            }
             let net = try UNet(config: config, tensors: ckpt.tensors, source: checkpoint)
             if json {
                 let obj: [String: Any] = [
