@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--extra", default="", help="extra svi restore options for both svi columns, e.g. '--eta 0.8'")
     ap.add_argument("--report", default="EVALUATION.md")
+    ap.add_argument("--consistent-only", action="store_true", help="skip the batch-independent column (for quick setting studies; no report)")
     ap.add_argument("--baselines-only", action="store_true", help="only tune and run the baselines (cached for the full run)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True); os.makedirs(args.work, exist_ok=True)
@@ -108,11 +109,17 @@ def main():
                 continue
             rows["admm-tv"] = best[2]; times["admm-tv"] = best[3]
             extra = args.extra.split() if args.extra else []
-            for name, flags in (("svi-independent", ["--batch-independent"]), ("svi", [])):
+            columns = (("svi", []),) if args.consistent_only else (("svi-independent", ["--batch-independent"]), ("svi", []))
+            for name, flags in columns:
                 out = os.path.join(w, f"{name}.npy")
                 _, times[name] = run([svi, "restore", y, "-o", out, "--nfe", str(args.nfe), "--seed", str(args.seed), *flags, *extra,
                                       "--overwrite", "--quiet", "--report", out + ".report.json"], log)
                 rows[name] = out
+            if args.consistent_only:
+                sv, tv = score(svi, src, sel, rows["svi"], log), score(svi, src, sel, rows["admm-tv"], log)
+                print(f"{clip:9s} {label:24s} svi {' '.join(extra)}: {sv['mean_psnr']:.2f}/{sv['mean_ssim']:.4f}/{sv['frame_difference_error']:.4f} "
+                      f"({times['svi']:.0f} s)   ADMM-TV: {tv['mean_psnr']:.2f}/{tv['mean_ssim']:.4f}/{tv['frame_difference_error']:.4f}", flush=True)
+                continue
             scores = {k: score(svi, src, sel, p, log) for k, p in rows.items()}
             fig = os.path.join(args.out, f"{clip}-{task}.png")
             run([svi, "compare", rows["measurement"], rows["admm-tv"], rows["svi-independent"], rows["svi"], "--reference", src, *sel,
@@ -127,7 +134,7 @@ def main():
             t = results["clips"][clip]["tasks"][task]["methods"]
             print(f"{clip:9s} {label:24s} " + "  ".join(f"{k} {v['psnr']:.2f}/{v['ssim']:.3f}/{v['frame_diff_err']:.4f}" for k, v in t.items()), flush=True)
             save(results, args)
-    if not args.baselines_only:
+    if not args.baselines_only and not args.consistent_only:
         save(results, args)
         write_report(results, args)
 
@@ -165,8 +172,8 @@ def write_report(results, args):
     verdicts = []
     for clip, c in results["clips"].items():
         lines += [f"## {clip} ({c['file']}, {c['selection']})", "",
-                  "| task | " + " | ".join(lbl for _, lbl in COLUMNS) + " | ADMM λ | wall time TV / svi |",
-                  "|---|" + "---|" * (len(COLUMNS) + 2)]
+                  "| task | " + " | ".join(lbl for _, lbl in COLUMNS) + " | ADMM λ | svi NFE, η | wall time TV / svi (s) |",
+                  "|---|" + "---|" * (len(COLUMNS) + 3)]
         for task, t in c["tasks"].items():
             ms = t["methods"]
             contenders = ["admm-tv", "svi-independent", "svi"]
@@ -180,7 +187,7 @@ def write_report(results, args):
                 if k == best_s: s = f"**{s}**"
                 if k == best_d: d = f"**{d}**"
                 cells.append(f"{p} / {s} / {d}")
-            lines.append(f"| {t['label']} | " + " | ".join(cells) + f" | {t['tv_lambda']}{' (grid edge)' if t['tv_lambda'] in (min(TV_LAMBDAS), max(TV_LAMBDAS)) else ''} | {ms['admm-tv']['seconds']} / {ms['svi']['seconds']} |")
+            lines.append(f"| {t['label']} | " + " | ".join(cells) + f" | {t['tv_lambda']}{' (grid edge)' if t['tv_lambda'] in (min(TV_LAMBDAS), max(TV_LAMBDAS)) else ''} | {t['svi_settings']['nfe']}, {t['svi_settings']['eta']} | {ms['admm-tv']['seconds']} / {ms['svi']['seconds']} |")
             svi, tv, ind = ms["svi"], ms["admm-tv"], ms["svi-independent"]
             verdicts.append((clip, t["label"], svi["psnr"] - tv["psnr"], svi["ssim"] - tv["ssim"], ind["frame_diff_err"] - svi["frame_diff_err"]))
         lines += ["", "Figures (rows: measurement, ADMM-TV, svi batch-independent, svi batch-consistent, truth; frames 0, 5, 10, 15): "

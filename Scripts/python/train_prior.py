@@ -93,6 +93,27 @@ def sample_batch(images, batch, crop, gen):
     return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+def write_loss_svg(log, path):
+    """The loss curve (running mean of the MSE against steps) as a small standalone SVG."""
+    if len(log) < 2:
+        return
+    W, H, L, B = 640, 300, 60, 40
+    steps = [e["step"] for e in log]; loss = [e["loss"] for e in log]
+    lo, hi = 0.0, max(loss[len(loss) // 20:] or loss) * 1.1
+    def xy(s, l):
+        return L + (W - L - 10) * s / steps[-1], H - B - (H - B - 10) * (min(l, hi) - lo) / (hi - lo)
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(s, l) for s, l in zip(steps, loss)))
+    ticks = "".join(f'<text x="{L - 6}" y="{xy(0, v)[1] + 4:.1f}" text-anchor="end">{v:.3f}</text>' for v in (lo, hi / 2, hi))
+    xt = "".join(f'<text x="{xy(v, 0)[0]:.1f}" y="{H - B + 16}" text-anchor="middle">{v}</text>' for v in (0, steps[-1] // 2, steps[-1]))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">'
+           f'<rect width="{W}" height="{H}" fill="white"/><polyline fill="none" stroke="#1f5fa8" stroke-width="1.5" points="{pts}"/>'
+           f'<line x1="{L}" y1="{H - B}" x2="{W - 10}" y2="{H - B}" stroke="black"/><line x1="{L}" y1="10" x2="{L}" y2="{H - B}" stroke="black"/>'
+           f'{ticks}{xt}<text x="{W / 2}" y="{H - 6}" text-anchor="middle">training step (batch 16)</text>'
+           f'<text x="14" y="{H / 2}" transform="rotate(-90 14 {H / 2})" text-anchor="middle">loss (running mean MSE)</text></svg>')
+    with open(path, "w") as f:
+        f.write(svg)
+
+
 def model_options(args):
     return {"image_size": 64, "num_channels": args.channels, "num_res_blocks": args.res_blocks,
             "channel_mult": args.mult, "attention_resolutions": "", "learn_sigma": False,
@@ -246,7 +267,8 @@ def main():
         with open(out + ".training.json.partial", "w") as f:
             json.dump(manifest, f, indent=1)
         os.replace(out + ".training.json.partial", out + ".training.json")
-        print(f"exported {out} (+ .json config, .training.json record)", flush=True)
+        write_loss_svg(log, os.path.splitext(out)[0] + "-loss.svg")
+        print(f"exported {out} (+ .json config, .training.json record, -loss.svg curve)", flush=True)
 
 
 if __name__ == "__main__":

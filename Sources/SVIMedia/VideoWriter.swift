@@ -102,6 +102,12 @@ public final class VideoWriter {
             av_opt_set(e.pointee.priv_data, "preset", "medium", 0)
             e.pointee.color_range = AVCOL_RANGE_MPEG
         }
+        if codecKind == .png {
+            // Per-row best filter and full deflate: about a third smaller than FFmpeg's
+            // unfiltered default on photographs, still lossless.
+            av_opt_set(e.pointee.priv_data, "pred", "mixed", 0)
+            e.pointee.compression_level = 9
+        }
         if let f = fmt, f.pointee.oformat.pointee.flags & svi_avfmt_globalheader() != 0 {
             e.pointee.flags |= svi_codec_flag_global_header()
         }
