@@ -10,6 +10,9 @@ import CBLAS
 /// one). `SVI_GEMM_THREADS=openblas` restores OpenBLAS's threading, for comparison.
 public enum GEMMThreading {
     public static let ownThreads = ProcessInfo.processInfo.environment["SVI_GEMM_THREADS"] != "openblas"
+    /// Blocks per GEMM: the cores this process may use, fixed for its lifetime (fewer threads
+    /// just take several blocks each).
+    public static let parts = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// The OpenBLAS thread count that goes with `ownThreads` (set once per process and again
     /// whenever `--threads` changes `Parallel.threads`).
@@ -28,13 +31,15 @@ func sgemmSerial(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: 
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// C ← alpha·op(A)·op(B) + beta·C, row-major, over all threads: the columns of C (or, for a
-/// narrow C, its rows) in one contiguous block per thread, each block one serial OpenBLAS call.
+/// C ← alpha·op(A)·op(B) + beta·C, row-major, over all threads: C in `GEMMThreading.parts`
+/// contiguous blocks of columns (or, for a narrow C, of rows), each one serial OpenBLAS call.
+/// The partition depends on the machine's core count only, not on --threads or on a thread
+/// count changed at run time, so a process's results are bit-identical from call to call.
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     _ = GEMMThreading.configured
-    let t = GEMMThreading.ownThreads ? Parallel.threads : 1
+    let t = GEMMThreading.ownThreads ? GEMMThreading.parts : 1
     let worthSplitting = t > 1 && Double(m) * Double(n) * Double(k) >= 4e6
     if worthSplitting && n >= 64 * t {
         let per = ((n + t - 1) / t + 15) / 16 * 16   // whole 64-byte lines per block
