@@ -95,19 +95,14 @@ final class Winograd43 {
         while ty0 < th {
             let rows = min(rowsPerBlock, th - ty0), n = rows * tw8
             inputTransform(x, h: h, w: w, tw8: tw8, firstRow: ty0, rows: rows, into: v)
-            // 36 independent GEMMs: whole ones per thread (one synchronisation, not 36).
+            // 36 independent GEMMs: whole ones per thread (one synchronisation, not 36); with
+            // OpenBLAS's threading, one after the other, each on its threads.
             _ = GEMMThreading.configured
-            if GEMMThreading.ownThreads {
-                Parallel.forEach(36) { xi in
-                    sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
-                                beta: 0, c: m + xi * cout * n, ldc: n)
-                }
-            } else {
-                for xi in 0..<36 {
-                    sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
-                                beta: 0, c: m + xi * cout * n, ldc: n)
-                }
+            let gemm = { (xi: Int) in
+                sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
+                            beta: 0, c: m + xi * cout * n, ldc: n)
             }
+            if GEMMThreading.ownThreads { Parallel.forEach(36, gemm) } else { (0..<36).forEach(gemm) }
             outputTransform(m, h: h, w: w, tw8: tw8, firstRow: ty0, rows: rows, bias: bias, into: y, accumulate: accumulate)
             ty0 += rows
         }
