@@ -98,7 +98,7 @@ final class Winograd43 {
             // 36 independent GEMMs: whole ones per thread (one synchronisation, not 36); with
             // OpenBLAS's threading, one after the other, each on its threads.
             _ = GEMMThreading.configured
-            let gemm = { (xi: Int) in
+            let gemm = { [cout = self.cout, cin = self.cin] (xi: Int) in
                 sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
                             beta: 0, c: m + xi * cout * n, ldc: n)
             }
