@@ -17,7 +17,7 @@ public final class DenseTensor<Scalar: BinaryFloatingPoint>: @unchecked Sendable
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * MemoryLayout<Scalar>.stride, alignment: 64)
+        let raw = BufferPool.take(bytes: max(1, count) * MemoryLayout<Scalar>.stride)
         self.data = raw.bindMemory(to: Scalar.self, capacity: max(1, count))
         if zeroed { data.initialize(repeating: 0, count: count) }
     }
@@ -35,7 +35,7 @@ public final class DenseTensor<Scalar: BinaryFloatingPoint>: @unchecked Sendable
         Parallel.forEachChunk(count) { s, e in for i in s..<e { dst[i] = Scalar(src[i]) } }
     }
 
-    deinit { data.deallocate() }
+    deinit { BufferPool.give(UnsafeMutableRawPointer(data), bytes: max(1, count) * MemoryLayout<Scalar>.stride) }
 
     /// Number of frames (first dimension).
     public var frames: Int { shape.first ?? 0 }

@@ -86,8 +86,9 @@ final class AttentionBlock {
         // Query rows in blocks, so the attention matrix held at once is rows×L, not L×L (large
         // frames: 640×272 at ds 2 has L = 43,520, a 7.6 GB matrix).
         let rows = max(1, min(l, AttentionBlock.blockElements / max(l, 1)))
-        let weights = UnsafeMutablePointer<Float>.allocate(capacity: rows * l)
-        defer { weights.deallocate() }
+        let weightBytes = rows * l * 4
+        let weights = BufferPool.take(bytes: weightBytes).bindMemory(to: Float.self, capacity: rows * l)
+        defer { BufferPool.give(UnsafeMutableRawPointer(weights), bytes: weightBytes) }
         let alpha = Float(1 / Double(ch).squareRoot())             // (q·s)ᵀ(k·s) with s = ch^(-1/4)
         for i in 0..<b {
             let base = UnsafePointer(q3.frame(i))

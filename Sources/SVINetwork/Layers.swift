@@ -121,8 +121,9 @@ final class Conv2d {
             }
             let kk = cin * k * k
             let band = max(1, min(ho, (1 << 22) / max(1, kk * wo)))   // ≤ 16 MB of im2col per band
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: kk * band * wo)
-            defer { col.deallocate() }
+            let colBytes = kk * band * wo * 4
+            let col = BufferPool.take(bytes: colBytes).bindMemory(to: Float.self, capacity: kk * band * wo)
+            defer { BufferPool.give(UnsafeMutableRawPointer(col), bytes: colBytes) }
             var y0 = 0
             while y0 < ho {
                 let rows = min(band, ho - y0), n = rows * wo
