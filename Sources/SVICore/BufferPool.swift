@@ -14,7 +14,9 @@ import Foundation
 /// idle memory then exceeds the live peak by at most the slack plus one block. The slack
 /// (`SVI_POOL_MB`, default 256; 0 turns pooling off) holds what a small network needs
 /// entirely (the embedded prior at batch 4: ~150 MB) and the most-used blocks of ADM-256
-/// (measured there: +28 MB peak RSS at batch 1). Idle blocks never exceed 8× the slack.
+/// (measured there: +28 MB peak RSS at batch 1), and grows to two of the largest blocks asked
+/// for so far, so that big batches (whose activations are each larger than 256 MB) reuse them
+/// too. Idle blocks never exceed 8× the slack.
 public enum BufferPool {
     /// Blocks below this size come from malloc's own bins, which already reuse them.
     public static let minimumBytes = 1 << 20
@@ -22,7 +24,8 @@ public enum BufferPool {
         if let s = ProcessInfo.processInfo.environment["SVI_POOL_MB"], let mb = Int(s), mb >= 0 { return mb << 20 }
         return 256 << 20
     }()
-    static var idleLimitBytes: Int { 8 * slackBytes }
+    nonisolated(unsafe) private static var largestBlock = 0
+    private static var slack: Int { slackBytes == 0 ? 0 : max(slackBytes, 2 * largestBlock) }
 
     private static let lock = NSLock()
     /// Idle blocks, oldest first.
@@ -34,6 +37,7 @@ public enum BufferPool {
         guard bytes >= minimumBytes else { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
         var toFree: [UnsafeMutableRawPointer] = []
         lock.lock()
+        largestBlock = max(largestBlock, bytes)
         // The most recently dropped block of this size: its pages are the likeliest in cache.
         if let i = idle.lastIndex(where: { $0.bytes == bytes }) {
             let p = idle.remove(at: i).block
@@ -42,7 +46,7 @@ public enum BufferPool {
             return p
         }
         var freed = 0, n = 0
-        while freed < bytes && idleBytes - freed > slackBytes && n < idle.count { freed += idle[n].bytes; toFree.append(idle[n].block); n += 1 }
+        while freed < bytes && idleBytes - freed > slack && n < idle.count { freed += idle[n].bytes; toFree.append(idle[n].block); n += 1 }
         idle.removeFirst(n)
         idleBytes -= freed
         lock.unlock()
@@ -54,7 +58,7 @@ public enum BufferPool {
     public static func give(_ p: UnsafeMutableRawPointer, bytes: Int) {
         if bytes >= minimumBytes {
             lock.lock()
-            if idleBytes + bytes <= idleLimitBytes {
+            if idleBytes + bytes <= 8 * slack {
                 idle.append((bytes, p))
                 idleBytes += bytes
                 lock.unlock()

@@ -105,7 +105,20 @@ final class Conv2d {
         let plane = ho * wo
         if k == 3 && stride == 1 && !ConvolutionKernels.reference && ((h + 3) / 4) * ((w + 3) / 4) >= Winograd43.minimumTiles {
             if winograd == nil { winograd = Winograd43(weight: weight, cin: cin, cout: cout) }
-            for i in 0..<b { winograd!.forward(x.frame(i), h: h, w: w, bias: bias.data, into: y.frame(i), accumulate: accumulate) }
+            winograd!.forward(x.data, frames: b, h: h, w: w, bias: bias.data, into: y.data, accumulate: accumulate)
+            return y
+        }
+        let kk = cin * k * k
+        // Small frames (deep layers): several frames side by side in one GEMM, so the weights
+        // (up to 36 MB at 1024 channels) stream through the cache once per group, not per frame.
+        if b > 1 && plane < 1024 && !ConvolutionKernels.reference {
+            let group = max(1, min(b, (16 << 20) / max(1, kk * plane)))   // ≤ 64 MB of columns
+            var f0 = 0
+            while f0 < b {
+                let g = min(group, b - f0)
+                gemmFrameGroup(x, y, first: f0, count: g, accumulate: accumulate, h: h, w: w, ho: ho, wo: wo)
+                f0 += g
+            }
             return y
         }
         for i in 0..<b {
@@ -119,7 +132,6 @@ final class Conv2d {
                 sgemm(m: cout, n: plane, k: cin, a: weight.data, lda: cin, b: xi, ldb: plane, beta: 1, c: yi, ldc: plane)
                 continue
             }
-            let kk = cin * k * k
             let band = max(1, min(ho, (1 << 22) / max(1, kk * wo)))   // ≤ 16 MB of im2col per band
             let colBytes = kk * band * wo * 4
             let col = BufferPool.take(bytes: colBytes).bindMemory(to: Float.self, capacity: kk * band * wo)
@@ -127,7 +139,7 @@ final class Conv2d {
             var y0 = 0
             while y0 < ho {
                 let rows = min(band, ho - y0), n = rows * wo
-                im2col(xi, h: h, w: w, y0: y0, rows: rows, wo: wo, col: col)
+                im2col(xi, h: h, w: w, y0: y0, rows: rows, wo: wo, col: col, ld: n)
                 sgemm(m: cout, n: n, k: kk, a: weight.data, lda: kk, b: col, ldb: n, beta: 1, c: yi + y0 * wo, ldc: plane)
                 y0 += rows
             }
@@ -135,9 +147,42 @@ final class Conv2d {
         return y
     }
 
-    /// col[(c·k + ky)·k + kx][r·wo + ox] = x[c][(y0+r)·s + ky − pad][ox·s + kx − pad] (0 outside).
-    private func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, y0: Int, rows: Int, wo: Int, col: UnsafeMutablePointer<Float>) {
-        let n = rows * wo, k = self.k, s = stride, pad = self.pad
+    /// Frames first..<first+count in one GEMM: their im2col columns (or, for 1×1, their
+    /// activations) side by side in [cin·k·k][count·plane], the product in [cout][count·plane],
+    /// then bias (and the residual, when accumulating) added on the way back to [frame][cout][plane].
+    private func gemmFrameGroup(_ x: Tensor, _ y: Tensor, first: Int, count g: Int, accumulate: Bool,
+                                h: Int, w: Int, ho: Int, wo: Int) {
+        let plane = ho * wo, kk = cin * k * k, n = g * plane
+        let colBytes = kk * n * 4, outBytes = cout * n * 4
+        let col = BufferPool.take(bytes: colBytes).bindMemory(to: Float.self, capacity: kk * n)
+        let out = BufferPool.take(bytes: outBytes).bindMemory(to: Float.self, capacity: cout * n)
+        defer {
+            BufferPool.give(UnsafeMutableRawPointer(col), bytes: colBytes)
+            BufferPool.give(UnsafeMutableRawPointer(out), bytes: outBytes)
+        }
+        for f in 0..<g {
+            let xf = UnsafePointer(x.frame(first + f))
+            if k == 1 && stride == 1 {
+                let cin = self.cin
+                Parallel.forEach(cin) { c in (col + c * n + f * plane).update(from: xf + c * plane, count: plane) }
+            } else {
+                im2col(xf, h: h, w: w, y0: 0, rows: ho, wo: wo, col: col + f * plane, ld: n)
+            }
+        }
+        sgemm(m: cout, n: n, k: kk, a: weight.data, lda: kk, b: col, ldb: n, beta: 0, c: out, ldc: n)
+        let bias = self.bias
+        Parallel.forEach(g * cout) { job in
+            let f = job / cout, co = job % cout
+            let src = out + co * n + f * plane, dst = y.frame(first + f) + co * plane
+            let bv = bias[co]
+            if accumulate { for j in 0..<plane { dst[j] += src[j] + bv } } else { for j in 0..<plane { dst[j] = src[j] + bv } }
+        }
+    }
+
+    /// col[(c·k + ky)·k + kx][r·wo + ox] = x[c][(y0+r)·s + ky − pad][ox·s + kx − pad] (0 outside),
+    /// rows of `col` `ld` apart.
+    private func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, y0: Int, rows: Int, wo: Int, col: UnsafeMutablePointer<Float>, ld n: Int) {
+        let k = self.k, s = stride, pad = self.pad
         Parallel.forEach(cin) { c in
             let xc = x + c * h * w
             for ky in 0..<k { for kx in 0..<k {

@@ -40,6 +40,8 @@ final class Winograd43 {
     /// Below this many 4×4 tiles per image the GEMMs are too thin (N = tiles) to pay for the
     /// 4× larger transformed weights: such layers (≤ 16×16 frames) use im2col + GEMM.
     static let minimumTiles = 64
+    /// Bound on V and M per block, in floats (32 MB); tests lower it to cut blocks across frames.
+    nonisolated(unsafe) static var blockFloats = 8 << 20
 
     init(weight: Tensor, cin: Int, cout: Int) {
         self.cin = cin; self.cout = cout; self.weight = weight
@@ -76,25 +78,30 @@ final class Winograd43 {
         return u
     }
 
-    /// y[co] (+)= conv(x)[co] + bias[co] for one image [cin][h][w] → [cout][h][w].
+    /// y[f][co] (+)= conv(x[f])[co] + bias[co] for `frames` images [cin][h][w] → [cout][h][w]
+    /// stored one after the other.
     ///
     /// Tiles are laid on a grid whose rows are padded to a multiple of 8 tiles, so the
-    /// transforms work on 8 tiles at a time in vector registers; blocks of whole tile rows
-    /// bound the transformed data (V, M ≤ 32 MB each, in buffers shared by all layers).
-    func forward(_ x: UnsafePointer<Float>, h: Int, w: Int, bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    /// transforms work on 8 tiles at a time in vector registers. The tile rows of all frames
+    /// form one sequence, cut into blocks that bound the transformed data (V, M ≤ 32 MB each,
+    /// in buffers shared by all layers): the frames of a batch share each GEMM (N grows with
+    /// the batch where frames are small) and each weight transform.
+    func forward(_ x: UnsafePointer<Float>, frames: Int, h: Int, w: Int, bias: UnsafePointer<Float>,
+                 into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         // The scratch buffers are shared: one Winograd convolution at a time per process
         // (each one already uses every core).
         WinogradScratch.lock.lock()
         defer { WinogradScratch.lock.unlock() }
         let th = (h + 3) / 4, tw = (w + 3) / 4, tw8 = (tw + 7) / 8 * 8
+        let totalRows = frames * th
         let u = transformed()
-        let rowsPerBlock = max(1, min(th, (8 << 20) / (36 * max(cin, cout) * tw8)))
+        let rowsPerBlock = max(1, min(totalRows, Winograd43.blockFloats / (36 * max(cin, cout) * tw8)))
         let v = WinogradScratch.v(36 * cin * rowsPerBlock * tw8)
         let m = WinogradScratch.m(36 * cout * rowsPerBlock * tw8)
-        var ty0 = 0
-        while ty0 < th {
-            let rows = min(rowsPerBlock, th - ty0), n = rows * tw8
-            inputTransform(x, h: h, w: w, tw8: tw8, firstRow: ty0, rows: rows, into: v)
+        var row0 = 0
+        while row0 < totalRows {
+            let rows = min(rowsPerBlock, totalRows - row0), n = rows * tw8
+            inputTransform(x, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, into: v)
             // 36 independent GEMMs: whole ones per thread (one synchronisation, not 36); with
             // OpenBLAS's threading, one after the other, each on its threads.
             _ = GEMMThreading.configured
@@ -103,8 +110,8 @@ final class Winograd43 {
                             beta: 0, c: m + xi * cout * n, ldc: n)
             }
             if GEMMThreading.ownThreads { Parallel.forEach(36, gemm) } else { (0..<36).forEach(gemm) }
-            outputTransform(m, h: h, w: w, tw8: tw8, firstRow: ty0, rows: rows, bias: bias, into: y, accumulate: accumulate)
-            ty0 += rows
+            outputTransform(m, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, bias: bias, into: y, accumulate: accumulate)
+            row0 += rows
         }
     }
 
@@ -115,13 +122,15 @@ final class Winograd43 {
                                 into v: UnsafeMutablePointer<Float>) {
         let cin = self.cin, n = rows * tw8
         let lp = 4 * tw8 + 32
+        let th = (h + 3) / 4
         Parallel.forEach(cin) { ci in
-            let xc = x + ci * h * w
             let pr = UnsafeMutablePointer<Float>.allocate(capacity: 12 * lp)
             defer { pr.deallocate() }
             let tr = pr + 6 * lp
             for r in 0..<rows {
-                let ty = firstRow + r
+                // Global tile row → frame and tile row within it.
+                let f = (firstRow + r) / th, ty = (firstRow + r) % th
+                let xc = x + (f * cin + ci) * h * w
                 // Six input rows, shifted right by one (the left zero padding), zero outside.
                 for i in 0..<6 {
                     let row = pr + i * lp, yy = 4 * ty - 1 + i
@@ -167,13 +176,13 @@ final class Winograd43 {
     /// y tile = Aᵀ M A + bias for 8 tiles at a time, cropped at the frame edge.
     private func outputTransform(_ m: UnsafePointer<Float>, h: Int, w: Int, tw8: Int, firstRow: Int, rows: Int,
                                  bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let cout = self.cout, n = rows * tw8
+        let cout = self.cout, n = rows * tw8, th = (h + 3) / 4
         Parallel.forEach(cout) { co in
-            let yc = y + co * h * w
             let b = bias[co]
             let mc = m + co * n, s = cout * n
             for r in 0..<rows {
-                let ty = firstRow + r
+                let f = (firstRow + r) / th, ty = (firstRow + r) % th
+                let yc = y + (f * cout + co) * h * w
                 var tx0 = 0
                 while tx0 < tw8 {
                     let p = r * tw8 + tx0
