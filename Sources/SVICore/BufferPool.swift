@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reuse of large tensor allocations. A U-Net pass makes and drops hundreds of activations
 /// of the same few sizes; fresh ones come from `mmap` (glibc maps every block over its 32 MB
@@ -35,7 +38,7 @@ public enum BufferPool {
     /// A 64-byte-aligned block of `bytes` bytes (contents undefined).
     public static func take(bytes: Int) -> UnsafeMutableRawPointer {
         guard bytes >= minimumBytes else { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
-        var toFree: [UnsafeMutableRawPointer] = []
+        var toFree: [(bytes: Int, block: UnsafeMutableRawPointer)] = []
         lock.lock()
         largestBlock = max(largestBlock, bytes)
         // The most recently dropped block of this size: its pages are the likeliest in cache.
@@ -46,12 +49,52 @@ public enum BufferPool {
             return p
         }
         var freed = 0, n = 0
-        while freed < bytes && idleBytes - freed > slack && n < idle.count { freed += idle[n].bytes; toFree.append(idle[n].block); n += 1 }
+        while freed < bytes && idleBytes - freed > slack && n < idle.count { freed += idle[n].bytes; toFree.append(idle[n]); n += 1 }
         idle.removeFirst(n)
         idleBytes -= freed
         lock.unlock()
-        for p in toFree { p.deallocate() }
+        for (b, p) in toFree { release(p, b) }
+        return allocate(bytes)
+    }
+
+    /// Blocks from this size on are mapped on their own, 2 MB aligned, and marked for
+    /// transparent huge pages (Linux): a fresh block then faults once per 2 MB instead of once
+    /// per 4 KB, and GEMMs and transforms that stream through it miss the TLB less.
+    static let hugeBytes = 4 << 20
+    private static let hugePage = 2 << 20
+    /// `SVI_HUGE_PAGES=0` maps large blocks through malloc as before (for comparisons).
+    static let hugePages = ProcessInfo.processInfo.environment["SVI_HUGE_PAGES"] != "0"
+
+    private static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+        #if os(Linux)
+        if hugePages && bytes >= hugeBytes {
+            let size = (bytes + hugePage - 1) / hugePage * hugePage
+            guard let raw = mmap(nil, size + hugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                  raw != MAP_FAILED else {
+                fatalError("out of memory: could not map \(bytes >> 20) MB")
+            }
+            // Trim the mapping to a 2 MB-aligned [start, start + size).
+            let addr = UInt(bitPattern: raw)
+            let start = (addr + UInt(hugePage) - 1) / UInt(hugePage) * UInt(hugePage)
+            let head = Int(start - addr), tail = hugePage - head
+            if head > 0 { munmap(raw, head) }
+            let block = UnsafeMutableRawPointer(bitPattern: start)!
+            if tail > 0 { munmap(block + size, tail) }
+            _ = madvise(block, size, 14 /* MADV_HUGEPAGE */)
+            return block
+        }
+        #endif
         return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    }
+
+    private static func release(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
+        #if os(Linux)
+        if hugePages && bytes >= hugeBytes {
+            munmap(p, (bytes + hugePage - 1) / hugePage * hugePage)
+            return
+        }
+        #endif
+        p.deallocate()
     }
 
     /// Gives back a block from `take(bytes:)`.
@@ -66,16 +109,16 @@ public enum BufferPool {
             }
             lock.unlock()
         }
-        p.deallocate()
+        release(p, bytes)
     }
 
     /// Frees every idle block.
     public static func drain() {
         lock.lock()
-        let blocks = idle.map(\.block)
+        let blocks = idle
         idle = []; idleBytes = 0
         lock.unlock()
-        for p in blocks { p.deallocate() }
+        for (b, p) in blocks { release(p, b) }
     }
 
     /// Bytes held idle now.
