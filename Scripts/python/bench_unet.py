@@ -36,6 +36,8 @@ def rel_l2(a, b):
 
 # Each peer: (model, x, t, threads, work folder) -> a function running one forward pass that
 # returns the output as a numpy array. Preparation (conversion, compilation) is not timed.
+# Each runs in a worker process of its own (below), so one peer's prepared model and buffers
+# never share a process with another's: at batch 4, all of them in one process passed 22 GB.
 def peer_torch(model, x, t, threads, work):
     model.to(memory_format=torch.contiguous_format)
     def run():
@@ -45,14 +47,11 @@ def peer_torch(model, x, t, threads, work):
 
 
 def peer_torch_cl(model, x, t, threads, work):
-    """Channels-last: weights and input in NHWC memory order."""
+    """Channels-last: weights converted once when prepared, the input on each run."""
+    model.to(memory_format=torch.channels_last)
     def run():
-        model.to(memory_format=torch.channels_last)
-        try:
-            with torch.no_grad():
-                return model(x.to(memory_format=torch.channels_last), t).contiguous().numpy()
-        finally:
-            model.to(memory_format=torch.contiguous_format)
+        with torch.no_grad():
+            return model(x.to(memory_format=torch.channels_last), t).contiguous().numpy()
     return run
 
 
@@ -64,6 +63,7 @@ def peer_openvino(model, x, t, threads, work):
         ovm = ov.convert_model(model, example_input=(x, t))
     compiled = core.compile_model(ovm, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
                                                  "PERFORMANCE_HINT": "LATENCY"})
+    del ovm
     req = compiled.create_infer_request()
     xn, tn = x.numpy(), t.numpy()
     def run():
@@ -92,6 +92,64 @@ def peer_onnxruntime(model, x, t, threads, work):
 
 
 PEERS = {"torch": peer_torch, "torch_cl": peer_torch_cl, "openvino": peer_openvino, "onnxruntime": peer_onnxruntime}
+# Peers that keep their own copy of the weights: the PyTorch module is dropped once prepared.
+OWN_COPY = {"openvino", "onnxruntime"}
+
+
+def worker(args):
+    """One peer in a process of its own, driven line by line over stdin/stdout:
+    `run` → `time SECONDS`, `save PATH` → `saved PEAK_RSS_MB`, `quit`."""
+    import gc, resource
+    torch.set_num_threads(args.threads)
+    model = create_model(**PRESETS[args.preset]).eval()
+    model.load_state_dict(torch.load(os.path.join(args.work, "weights.pt")))
+    x = torch.from_numpy(np.load(os.path.join(args.work, f"x{args.batch}.npy")))
+    t = torch.full((args.batch,), 500, dtype=torch.long)
+    t0 = time.perf_counter()
+    run = PEERS[args.worker](model, x, t, args.threads, args.work)
+    if args.worker in OWN_COPY:
+        del model; gc.collect()
+    print(f"ready {time.perf_counter() - t0:.1f}", flush=True)
+    y = None
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == "quit":
+            break
+        if cmd[0] == "run":
+            t0 = time.perf_counter(); y = run(); dt = time.perf_counter() - t0
+            print(f"time {dt:.6f}", flush=True)
+        elif cmd[0] == "save":
+            save_npy(y, cmd[1])
+            print(f"saved {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}", flush=True)
+
+
+class Worker:
+    def __init__(self, name, args, work, batch):
+        self.name = name
+        cmd = [sys.executable, os.path.abspath(__file__), "--svi", args.svi, "--worker", name, "--work", work,
+               "--batch", str(batch), "--preset", args.preset, "--threads", str(args.threads)]
+        env = dict(os.environ, PYTHONWARNINGS="ignore")   # the reference package's deprecation noise
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.prep = float(self.expect("ready"))
+
+    def expect(self, word):
+        line = self.proc.stdout.readline()
+        if not line.startswith(word + " "):
+            self.proc.kill()
+            sys.exit(f"peer {self.name} failed (see its messages above)")
+        return line.split()[1]
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n"); self.proc.stdin.flush()
+
+    def run(self):
+        self.send("run"); return float(self.expect("time"))
+
+    def save(self, path):
+        self.send(f"save {path}"); return float(self.expect("saved"))
+
+    def close(self):
+        self.send("quit"); self.proc.wait()
 
 
 def main():
@@ -105,9 +163,13 @@ def main():
     ap.add_argument("--peers", default="torch,torch_cl,openvino,onnxruntime")
     ap.add_argument("--json-out")
     ap.add_argument("--svi-args", default="", help="extra arguments for svi bench unet (e.g. --reference-kernels)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return worker(args)
 
-    torch.set_num_threads(args.threads)
     cpu, isa = machine()
     opts = PRESETS[args.preset]
     model = create_model(**opts).eval()
@@ -116,34 +178,34 @@ def main():
     work = tempfile.mkdtemp(prefix="svi-bench-")
     weights = os.path.join(work, "weights.safetensors")
     save_safetensors(model.state_dict(), weights)
+    torch.save(model.state_dict(), os.path.join(work, "weights.pt"))
+    del model
+    weights_mb = params * 4 / 2**20
     print(f"machine: {cpu}, ISA {isa}, {os.cpu_count()} cores; threads {args.threads}; torch {torch.__version__}")
     print(f"model: {args.preset} ({params:,} parameters), {args.size}x{args.size}, random weights, fp32")
+    print(f"OPENBLAS_CORETYPE: {os.environ.get('OPENBLAS_CORETYPE', '(not set)')}; svi arguments: {args.svi_args or '(none)'}")
 
     peers = [p for p in args.peers.split(",") if p]
     unknown = [p for p in peers if p not in PEERS]
     if unknown:
         sys.exit(f"unknown peer(s) {unknown}; known: {', '.join(PEERS)}")
     results = {}
+    svi_isa = core_name = None
     for batch in [int(b) for b in args.batches.split(",")]:
         g = torch.Generator().manual_seed(batch)
         x = torch.randn(batch, 3, args.size, args.size, generator=g)
-        t = torch.full((batch,), 500, dtype=torch.long)
         xin = os.path.join(work, f"x{batch}.npy"); save_npy(x.numpy(), xin)
         yout = os.path.join(work, f"y{batch}.npy")
         times = {"svi": []}
-        outputs = {}
-        runners = {}
+        workers = {}
         for name in peers:
-            t0 = time.perf_counter()
-            runners[name] = PEERS[name](model, x, t, args.threads, work)
-            print(f"  prepared {name} for batch {batch} in {time.perf_counter() - t0:.1f} s", flush=True)
+            workers[name] = Worker(name, args, work, batch)
+            print(f"  prepared {name} for batch {batch} in {workers[name].prep:.1f} s (own process)", flush=True)
             times[name] = []
-        core_name = None
         for r in range(args.repeats + 1):   # the first round is the warm-up
             for name in peers:
-                t0 = time.perf_counter(); y = runners[name](); dt = time.perf_counter() - t0
+                dt = workers[name].run()
                 if r > 0: times[name].append(dt)
-                outputs[name] = y
             cmd = [args.svi, "bench", "unet", "--weights", weights, "--preset", args.preset, "--input", xin, "--output", yout,
                    "--repeats", "1", "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split()
             out = subprocess.run(cmd, capture_output=True, text=True)
@@ -152,23 +214,30 @@ def main():
             j = json.loads(out.stdout.strip().splitlines()[-1])
             core_name = j.get("openblas_core"); svi_rss = j.get("peak_rss_mb"); svi_isa = j.get("isa", "?")
             if r > 0: times["svi"].append(j["seconds_per_frame"] * batch)
-        runners.clear()
+            print(f"  round {r}{' (warm-up)' if r == 0 else ''}: " + ", ".join(
+                f"{n} {times[n][-1]:.2f} s" for n in times if r > 0 and times[n]), flush=True)
         ysvi = np.load(yout)
         row = {"batch": batch, "svi_peak_rss_mb": svi_rss}
+        for name, wk in workers.items():
+            ypath = os.path.join(work, f"y{batch}-{name}.npy")
+            row[name + "_peak_rss_mb"] = wk.save(ypath)
+            row[name + "_rel_l2_vs_svi"] = rel_l2(np.load(ypath), ysvi)
+            wk.close()
         for name, ts in times.items():
-            med = float(np.median(ts))
-            row[name + "_s_per_frame"] = med / batch
+            row[name + "_s_per_frame"] = float(np.median(ts)) / batch
             row[name + "_runs_s"] = ts
-            if name != "svi":
-                row[name + "_rel_l2_vs_svi"] = rel_l2(outputs[name], ysvi)
         results[batch] = row
         print(f"\nbatch {batch}: seconds per frame (median of {args.repeats}, alternating)")
         for name in times:
-            err = f"   rel. L2 vs svi {row[name + '_rel_l2_vs_svi']:.1e}" if name != "svi" else f"   peak RSS {svi_rss:.0f} MB"
-            print(f"  {name:10s} {row[name + '_s_per_frame']:8.3f}{err}")
+            err = f"   rel. L2 vs svi {row[name + '_rel_l2_vs_svi']:.1e}" if name != "svi" else \
+                f"   (weights {weights_mb:.0f} MB + {(svi_rss - weights_mb) / 1024:.2f} GiB)"
+            print(f"  {name:12s} {row[name + '_s_per_frame']:8.3f}   peak RSS {row[name + '_peak_rss_mb']:6.0f} MB{err}")
         fastest = min(row[p + "_s_per_frame"] for p in peers) if peers else float("nan")
         print(f"  ratio svi / fastest peer: {row['svi_s_per_frame'] / fastest:.3f};  svi / torch: {row['svi_s_per_frame'] / row.get('torch_s_per_frame', float('nan')):.3f}")
     print(f"\nsvi: vector ISA {svi_isa}, OpenBLAS core {core_name}, {args.threads} threads")
+    if len(results) > 1:
+        bs = sorted(results)
+        print(f"svi per frame, batch {bs[-1]} / batch {bs[0]}: {results[bs[-1]]['svi_s_per_frame'] / results[bs[0]]['svi_s_per_frame']:.3f}")
     b1 = results[min(results)]
     summary = {"machine": cpu, "isa": isa, "svi_isa": svi_isa, "openblas_core": core_name, "threads": args.threads, "preset": args.preset,
                "svi_s": b1["svi_s_per_frame"]}
