@@ -212,7 +212,7 @@ def main():
             if out.returncode != 0:
                 sys.exit("svi failed: " + out.stderr.strip())
             j = json.loads(out.stdout.strip().splitlines()[-1])
-            core_name = j.get("openblas_core"); svi_rss = j.get("peak_rss_mb"); svi_isa = j.get("isa", "?")
+            core_name = j.get("openblas_core"); svi_rss = j.get("peak_rss_mb"); svi_isa = j.get("kernels_isa", "?")
             if r > 0: times["svi"].append(j["seconds_per_frame"] * batch)
             print(f"  round {r}{' (warm-up)' if r == 0 else ''}: " + ", ".join(
                 f"{n} {times[n][-1]:.2f} s" for n in times if r > 0 and times[n]), flush=True)
@@ -234,7 +234,7 @@ def main():
             print(f"  {name:12s} {row[name + '_s_per_frame']:8.3f}   peak RSS {row[name + '_peak_rss_mb']:6.0f} MB{err}")
         fastest = min(row[p + "_s_per_frame"] for p in peers) if peers else float("nan")
         print(f"  ratio svi / fastest peer: {row['svi_s_per_frame'] / fastest:.3f};  svi / torch: {row['svi_s_per_frame'] / row.get('torch_s_per_frame', float('nan')):.3f}")
-    print(f"\nsvi: vector ISA {svi_isa}, OpenBLAS core {core_name}, {args.threads} threads")
+    print(f"\nsvi: kernels ISA {svi_isa} (machine {isa}), OpenBLAS core {core_name}, {args.threads} threads")
     if len(results) > 1:
         bs = sorted(results)
         print(f"svi per frame, batch {bs[-1]} / batch {bs[0]}: {results[bs[-1]]['svi_s_per_frame'] / results[bs[0]]['svi_s_per_frame']:.3f}")

@@ -5,7 +5,10 @@ import Foundation
 public enum Profiler {
     public enum Kind: String, CaseIterable, Sendable {
         case conv3x3 = "3×3 conv", conv1x1 = "1×1 conv", groupNorm = "GroupNorm(+SiLU)", attention = "attention",
-             upDown = "up/down", elementwise = "elementwise", linear = "linear"
+             upDown = "up/down", elementwise = "elementwise", linear = "linear",
+             winogradTransforms = "  Winograd transforms"
+        /// Parts of another kind's time (printed under it, not added to the total).
+        var isPart: Bool { self == .winogradTransforms }
     }
     public struct Entry: Sendable { public var seconds = 0.0; public var flops = 0.0; public var calls = 0 }
 
@@ -17,7 +20,7 @@ public enum Profiler {
 
     public static var entries: [Kind: Entry] { lock.lock(); defer { lock.unlock() }; return table }
     public static func reset() { lock.lock(); table = [:]; lock.unlock() }
-    public static var totalFlops: Double { entries.values.reduce(0) { $0 + $1.flops } }
+    public static var totalFlops: Double { entries.filter { !$0.key.isPart }.values.reduce(0) { $0 + $1.flops } }
 
     /// Runs `body`, charging its FLOPs (and, when enabled, its time) to `kind`.
     @inline(__always)
@@ -35,11 +38,13 @@ public enum Profiler {
 
     /// A table: kind, seconds, share, GFLOP, GFLOP/s.
     public static func report() -> String {
-        let total = entries.values.reduce(0) { $0 + $1.seconds }
+        let total = entries.filter { !$0.key.isPart }.values.reduce(0) { $0 + $1.seconds }
         var lines = ["layer kind            time (s)   share    GFLOP   GFLOP/s"]
         func pad(_ s: String) -> String { s.count >= 20 ? s : s + String(repeating: " ", count: 20 - s.count) }
         let all = entries
-        for k in Kind.allCases {
+        // Parts print right after the kind they belong to (Winograd transforms: 3×3 conv).
+        let order: [Kind] = Kind.allCases.filter { !$0.isPart }.flatMap { $0 == .conv3x3 ? [$0, .winogradTransforms] : [$0] }
+        for k in order {
             guard let e = all[k] else { continue }
             lines.append(pad(k.rawValue) + String(format: " %9.3f  %5.1f%%  %8.1f  %8.1f", e.seconds,
                                 total > 0 ? 100 * e.seconds / total : 0, e.flops / 1e9, e.seconds > 0 ? e.flops / 1e9 / e.seconds : 0))

@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import CKernels
 
 /// Which convolution kernels run. The plain path (im2col + GEMM) is the reference; the fast
 /// path replaces stride-1 3×3 convolutions with Winograd F(4×4, 3×3).
@@ -13,14 +14,6 @@ public enum ConvolutionKernels {
 /// products over channels become 36 GEMMs [Cout×Cin]·[Cin×tiles], a quarter of the direct
 /// method's multiplications. Weights are transformed once (in float64) when the layer loads.
 final class Winograd43 {
-    static let bt: [[Float]] = [
-        [4, 0, -5, 0, 1, 0],
-        [0, -4, -4, 1, 1, 0],
-        [0, 4, -4, -1, 1, 0],
-        [0, -2, -1, 2, 1, 0],
-        [0, 2, -1, -2, 1, 0],
-        [0, 4, 0, -5, 0, 1],
-    ]
     static let g: [[Double]] = [
         [1.0 / 4, 0, 0],
         [-1.0 / 6, -1.0 / 6, -1.0 / 6],
@@ -101,7 +94,9 @@ final class Winograd43 {
         var row0 = 0
         while row0 < totalRows {
             let rows = min(rowsPerBlock, totalRows - row0), n = rows * tw8
-            inputTransform(x, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, into: v)
+            Profiler.measure(.winogradTransforms, flops: 0) {
+                inputTransform(x, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, into: v)
+            }
             // 36 independent GEMMs: whole ones per thread (one synchronisation, not 36); with
             // OpenBLAS's threading, one after the other, each on its threads.
             _ = GEMMThreading.configured
@@ -110,121 +105,33 @@ final class Winograd43 {
                             beta: 0, c: m + xi * cout * n, ldc: n)
             }
             if GEMMThreading.ownThreads { Parallel.forEach(36, gemm) } else { (0..<36).forEach(gemm) }
-            outputTransform(m, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, bias: bias, into: y, accumulate: accumulate)
+            Profiler.measure(.winogradTransforms, flops: 0) {
+                outputTransform(m, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, bias: bias, into: y, accumulate: accumulate)
+            }
             row0 += rows
         }
     }
 
-    /// V[ξ][ci][p] = (Bᵀ d B)[ξ] for the tiles of `rows` tile rows, zero padding outside the
-    /// frame. Rows first (Bᵀ along y, vectorised along x), then columns (B along x) for 8 tiles
-    /// at once, their columns picked out of the row with stride-4 deinterleaves.
+    /// V[ξ][ci][p] = (Bᵀ d B)[ξ] for the tiles of `rows` tile rows (of all frames), zero
+    /// padding outside the frame: rows first (Bᵀ along y, vectorised along x), then columns
+    /// (B along x) for 8 or 16 tiles at once (C kernel, AVX2 or AVX-512 chosen at run time).
     private func inputTransform(_ x: UnsafePointer<Float>, h: Int, w: Int, tw8: Int, firstRow: Int, rows: Int,
                                 into v: UnsafeMutablePointer<Float>) {
-        let cin = self.cin, n = rows * tw8
+        let cin = self.cin, th = (h + 3) / 4
         let lp = 4 * tw8 + 32
-        let th = (h + 3) / 4
         Parallel.forEach(cin) { ci in
-            let pr = UnsafeMutablePointer<Float>.allocate(capacity: 12 * lp)
-            defer { pr.deallocate() }
-            let tr = pr + 6 * lp
-            for r in 0..<rows {
-                // Global tile row → frame and tile row within it.
-                let f = (firstRow + r) / th, ty = (firstRow + r) % th
-                let xc = x + (f * cin + ci) * h * w
-                // Six input rows, shifted right by one (the left zero padding), zero outside.
-                for i in 0..<6 {
-                    let row = pr + i * lp, yy = 4 * ty - 1 + i
-                    row.update(repeating: 0, count: lp)
-                    if yy >= 0 && yy < h { (row + 1).update(from: xc + yy * w, count: w) }
-                }
-                var q = 0
-                while q < lp {
-                    let p0 = F8.load(pr + q), p1 = F8.load(pr + lp + q), p2 = F8.load(pr + 2 * lp + q)
-                    let p3 = F8.load(pr + 3 * lp + q), p4 = F8.load(pr + 4 * lp + q), p5 = F8.load(pr + 5 * lp + q)
-                    (4 * p0 - 5 * p2 + p4).store(tr + q)
-                    (-4 * p1 - 4 * p2 + p3 + p4).store(tr + lp + q)
-                    (4 * p1 - 4 * p2 - p3 + p4).store(tr + 2 * lp + q)
-                    (-2 * p1 - p2 + 2 * p3 + p4).store(tr + 3 * lp + q)
-                    (2 * p1 - p2 - 2 * p3 + p4).store(tr + 4 * lp + q)
-                    (4 * p1 - 5 * p3 + p5).store(tr + 5 * lp + q)
-                    q += 8
-                }
-                var tx0 = 0
-                while tx0 < tw8 {
-                    let p = r * tw8 + tx0
-                    for i in 0..<6 {
-                        let base = tr + i * lp + 4 * tx0
-                        @inline(__always) func col(_ j: Int) -> F8 {
-                            UnsafeRawPointer(base + j).loadUnaligned(as: SIMD32<Float>.self).evenHalf.evenHalf
-                        }
-                        let c0 = col(0), c1 = col(1), c2 = col(2), c3 = col(3), c4 = col(4), c5 = col(5)
-                        let out = v + (i * 6 * cin + ci) * n + p
-                        let s = cin * n
-                        (4 * c0 - 5 * c2 + c4).store(out)
-                        (-4 * c1 - 4 * c2 + c3 + c4).store(out + s)
-                        (4 * c1 - 4 * c2 - c3 + c4).store(out + 2 * s)
-                        (-2 * c1 - c2 + 2 * c3 + c4).store(out + 3 * s)
-                        (2 * c1 - c2 - 2 * c3 + c4).store(out + 4 * s)
-                        (4 * c1 - 5 * c3 + c5).store(out + 5 * s)
-                    }
-                    tx0 += 8
-                }
-            }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 12 * lp)
+            defer { scratch.deallocate() }
+            svi_winograd_input(x, cin, ci, h, w, th, tw8, firstRow, rows, v, scratch)
         }
     }
 
-    /// y tile = Aᵀ M A + bias for 8 tiles at a time, cropped at the frame edge.
+    /// y tile = Aᵀ M A + bias for 8 or 16 tiles at a time, cropped at the frame edge (C kernel).
     private func outputTransform(_ m: UnsafePointer<Float>, h: Int, w: Int, tw8: Int, firstRow: Int, rows: Int,
                                  bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let cout = self.cout, n = rows * tw8, th = (h + 3) / 4
+        let cout = self.cout, th = (h + 3) / 4
         Parallel.forEach(cout) { co in
-            let b = bias[co]
-            let mc = m + co * n, s = cout * n
-            for r in 0..<rows {
-                let f = (firstRow + r) / th, ty = (firstRow + r) % th
-                let yc = y + (f * cout + co) * h * w
-                var tx0 = 0
-                while tx0 < tw8 {
-                    let p = r * tw8 + tx0
-                    // t = Aᵀ M: four rows of six columns.
-                    var t = (F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(),
-                             F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8(), F8())
-                    withUnsafeMutableBytes(of: &t) { raw in
-                        let tp = raw.baseAddress!.assumingMemoryBound(to: F8.self)
-                        for j in 0..<6 {
-                            let m0 = F8.load(mc + j * s + p), m1 = F8.load(mc + (6 + j) * s + p), m2 = F8.load(mc + (12 + j) * s + p)
-                            let m3 = F8.load(mc + (18 + j) * s + p), m4 = F8.load(mc + (24 + j) * s + p), m5 = F8.load(mc + (30 + j) * s + p)
-                            let a = m1 + m2, bb = m1 - m2, c = m3 + m4, d = m3 - m4
-                            tp[j] = m0 + a + c
-                            tp[6 + j] = bb + 2 * d
-                            tp[12 + j] = a + 4 * c
-                            tp[18 + j] = bb + 8 * d + m5
-                        }
-                        let bv = F8(repeating: b)
-                        for i in 0..<4 {
-                            let yy = 4 * ty + i
-                            if yy >= h { break }
-                            let t0 = tp[i * 6], t1 = tp[i * 6 + 1], t2 = tp[i * 6 + 2], t3 = tp[i * 6 + 3], t4 = tp[i * 6 + 4], t5 = tp[i * 6 + 5]
-                            let a = t1 + t2, bb = t1 - t2, c = t3 + t4, d = t3 - t4
-                            let o0 = t0 + a + c + bv, o1 = bb + 2 * d + bv, o2 = a + 4 * c + bv, o3 = bb + 8 * d + t5 + bv
-                            let row = yc + yy * w
-                            for k in 0..<8 {
-                                let x0 = 4 * (tx0 + k)
-                                if x0 >= w { break }
-                                let dst = row + x0
-                                if x0 + 4 <= w {
-                                    if accumulate { dst[0] += o0[k]; dst[1] += o1[k]; dst[2] += o2[k]; dst[3] += o3[k] }
-                                    else { dst[0] = o0[k]; dst[1] = o1[k]; dst[2] = o2[k]; dst[3] = o3[k] }
-                                } else {
-                                    let o = [o0[k], o1[k], o2[k], o3[k]]
-                                    for j in 0..<(w - x0) { if accumulate { dst[j] += o[j] } else { dst[j] = o[j] } }
-                                }
-                            }
-                        }
-                    }
-                    tx0 += 8
-                }
-            }
+            svi_winograd_output(m, cout, co, h, w, th, tw8, firstRow, rows, bias[co], y, accumulate ? 1 : 0)
         }
     }
 }

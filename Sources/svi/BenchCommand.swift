@@ -92,7 +92,7 @@ struct BenchCommand: ParsableCommand {
             let median = times.sorted()[times.count / 2]
             let m = MachineInfo.current
             print("svi bench unet: \(label), \(net.parameterCount) parameters, input \(x.shape)")
-            print("machine: \(m.cpu), \(m.cores) cores, ISA \(m.isa), OpenBLAS core \(m.openblasCore), threads \(Parallel.threads)")
+            print("machine: \(m.cpu), \(m.cores) cores, ISA \(m.isa), svi kernels \(m.kernelsISA), OpenBLAS core \(m.openblasCore), threads \(Parallel.threads)")
             print(String(format: "median %.3f s per pass, %.3f s per frame, %.1f GFLOP per frame, %.1f GFLOP/s, peak RSS %.0f MB",
                          median, median / Double(frames), flopsPerRun / 1e9 / Double(frames), flopsPerRun / 1e9 / median, peakResidentMB() ?? -1))
             print("runs (s): " + times.map { String(format: "%.3f", $0) }.joined(separator: " "))
@@ -103,7 +103,7 @@ struct BenchCommand: ParsableCommand {
             if json {
                 let obj: [String: Any] = ["seconds_per_frame": median / Double(frames), "batch": frames, "gflops": flopsPerRun / 1e9 / median,
                                           "runs": times, "peak_rss_mb": peakResidentMB() ?? -1, "threads": Parallel.threads,
-                                          "cpu": m.cpu, "isa": m.isa, "openblas_core": m.openblasCore]
+                                          "cpu": m.cpu, "isa": m.isa, "kernels_isa": m.kernelsISA, "openblas_core": m.openblasCore]
                 print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
             }
         }

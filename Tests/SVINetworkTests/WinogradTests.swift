@@ -1,5 +1,6 @@
 import Testing
 import SVICore
+import CKernels
 @testable import SVINetwork
 
 /// Winograd F(4×4,3×3) equals the direct convolution on awkward sizes (partial tiles, partial
@@ -16,6 +17,20 @@ import SVICore
         Winograd43.blockFloats = 36 * 9 * 16 * 4     // 4 tile rows of 16 padded tiles: blocks straddle frames (6 rows each)
         defer { Winograd43.blockFloats = saved }
         try check(h: 21, w: 37)
+    }
+
+    /// Both builds of the transform kernels (AVX2, and AVX-512 where the CPU has it) give the
+    /// direct convolution's result; the 16-tile path needs tile rows of ≥ 16 tiles (w ≥ 61).
+    @Test func bothInstructionSetsMatch() throws {
+        let saved = String(cString: svi_kernels_isa())
+        defer { _ = svi_kernels_use(saved) }
+        #expect(svi_kernels_use("avx2") == 1)
+        try check(h: 19, w: 130)
+        if svi_kernels_use("avx512") == 1 {
+            #expect(String(cString: svi_kernels_isa()) == "avx512")
+            try check(h: 19, w: 130)
+        }
+        #expect(svi_kernels_use("sse9") == 0)
     }
 
     private func check(h: Int, w: Int) throws {
