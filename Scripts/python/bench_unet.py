@@ -163,12 +163,20 @@ def main():
     ap.add_argument("--peers", default="torch,torch_cl,openvino,onnxruntime")
     ap.add_argument("--json-out")
     ap.add_argument("--svi-args", default="", help="extra arguments for svi bench unet (e.g. --reference-kernels)")
+    ap.add_argument("--emulate-avx2", action="store_true",
+                    help="on an AVX-512 machine, run every engine on its AVX2 code where it has a switch: svi's kernels "
+                         "(SVI_ISA=avx2), OpenBLAS (OPENBLAS_CORETYPE=Haswell), oneDNN in PyTorch and OpenVINO "
+                         "(ONEDNN_MAX_CPU_ISA=AVX2); ONNX Runtime's MLAS has no such switch and keeps AVX-512")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
+    if args.emulate_avx2:
+        # Set before any child starts (svi and the peer workers inherit it); PyTorch in this
+        # process only makes and saves the weights.
+        os.environ.update(SVI_ISA="avx2", OPENBLAS_CORETYPE="Haswell", ONEDNN_MAX_CPU_ISA="AVX2", DNNL_MAX_CPU_ISA="AVX2")
 
     cpu, isa = machine()
     opts = PRESETS[args.preset]
@@ -183,7 +191,9 @@ def main():
     weights_mb = params * 4 / 2**20
     print(f"machine: {cpu}, ISA {isa}, {os.cpu_count()} cores; threads {args.threads}; torch {torch.__version__}")
     print(f"model: {args.preset} ({params:,} parameters), {args.size}x{args.size}, random weights, fp32")
-    print(f"OPENBLAS_CORETYPE: {os.environ.get('OPENBLAS_CORETYPE', '(not set)')}; svi arguments: {args.svi_args or '(none)'}")
+    env_of = lambda k: os.environ.get(k, "(not set)")
+    print(f"OPENBLAS_CORETYPE {env_of('OPENBLAS_CORETYPE')}, SVI_ISA {env_of('SVI_ISA')}, "
+          f"ONEDNN_MAX_CPU_ISA {env_of('ONEDNN_MAX_CPU_ISA')}; svi arguments: {args.svi_args or '(none)'}")
 
     peers = [p for p in args.peers.split(",") if p]
     unknown = [p for p in peers if p not in PEERS]
@@ -197,37 +207,47 @@ def main():
         xin = os.path.join(work, f"x{batch}.npy"); save_npy(x.numpy(), xin)
         yout = os.path.join(work, f"y{batch}.npy")
         times = {"svi": []}
-        workers = {}
-        for name in peers:
-            workers[name] = Worker(name, args, work, batch)
-            print(f"  prepared {name} for batch {batch} in {workers[name].prep:.1f} s (own process)", flush=True)
-            times[name] = []
-        for r in range(args.repeats + 1):   # the first round is the warm-up
-            for name in peers:
-                dt = workers[name].run()
-                if r > 0: times[name].append(dt)
+        row = {"batch": batch}
+
+        def run_svi():
             cmd = [args.svi, "bench", "unet", "--weights", weights, "--preset", args.preset, "--input", xin, "--output", yout,
                    "--repeats", "1", "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split()
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit("svi failed: " + out.stderr.strip())
-            j = json.loads(out.stdout.strip().splitlines()[-1])
-            core_name = j.get("openblas_core"); svi_rss = j.get("peak_rss_mb"); svi_isa = j.get("kernels_isa", "?")
-            if r > 0: times["svi"].append(j["seconds_per_frame"] * batch)
-            print(f"  round {r}{' (warm-up)' if r == 0 else ''}: " + ", ".join(
-                f"{n} {times[n][-1]:.2f} s" for n in times if r > 0 and times[n]), flush=True)
-        ysvi = np.load(yout)
-        row = {"batch": batch, "svi_peak_rss_mb": svi_rss}
-        for name, wk in workers.items():
-            ypath = os.path.join(work, f"y{batch}-{name}.npy")
-            row[name + "_peak_rss_mb"] = wk.save(ypath)
-            row[name + "_rel_l2_vs_svi"] = rel_l2(np.load(ypath), ysvi)
-            wk.close()
+            return json.loads(out.stdout.strip().splitlines()[-1])
+
+        # Peers one at a time, each alternating with svi (peer, svi, peer, svi, ...; the first
+        # pair is the warm-up): only one peer's prepared model is in memory at once (OpenVINO
+        # alone held 10.8 GB at batch 4), and every peer is timed in the same minutes as the
+        # svi runs it is compared with. svi's median is over all its timed runs.
+        for name in peers or [None]:
+            wk = None
+            if name:
+                wk = Worker(name, args, work, batch)
+                print(f"  prepared {name} for batch {batch} in {wk.prep:.1f} s (own process)", flush=True)
+                times[name] = []
+            for r in range(args.repeats + 1):
+                dt = wk.run() if wk else None
+                j = run_svi()
+                core_name = j.get("openblas_core"); svi_isa = j.get("kernels_isa", "?")
+                row["svi_peak_rss_mb"] = max(row.get("svi_peak_rss_mb", 0), j.get("peak_rss_mb", 0))
+                if r > 0:
+                    times["svi"].append(j["seconds_per_frame"] * batch)
+                    if wk: times[name].append(dt)
+                    print(f"  {name or 'svi'} round {r}: " + (f"{name} {dt:.2f} s, " if wk else "") +
+                          f"svi {j['seconds_per_frame'] * batch:.2f} s", flush=True)
+            if wk:
+                ypath = os.path.join(work, f"y{batch}-{name}.npy")
+                row[name + "_peak_rss_mb"] = wk.save(ypath)
+                row[name + "_rel_l2_vs_svi"] = rel_l2(np.load(ypath), np.load(yout))
+                wk.close()
         for name, ts in times.items():
             row[name + "_s_per_frame"] = float(np.median(ts)) / batch
             row[name + "_runs_s"] = ts
         results[batch] = row
-        print(f"\nbatch {batch}: seconds per frame (median of {args.repeats}, alternating)")
+        print(f"\nbatch {batch}: seconds per frame (median of {args.repeats} per peer, svi of all its runs; alternating)")
+        svi_rss = row["svi_peak_rss_mb"]
         for name in times:
             err = f"   rel. L2 vs svi {row[name + '_rel_l2_vs_svi']:.1e}" if name != "svi" else \
                 f"   (weights {weights_mb:.0f} MB + {(svi_rss - weights_mb) / 1024:.2f} GiB)"
@@ -239,7 +259,7 @@ def main():
         bs = sorted(results)
         print(f"svi per frame, batch {bs[-1]} / batch {bs[0]}: {results[bs[-1]]['svi_s_per_frame'] / results[bs[0]]['svi_s_per_frame']:.3f}")
     b1 = results[min(results)]
-    summary = {"machine": cpu, "isa": isa, "svi_isa": svi_isa, "openblas_core": core_name, "threads": args.threads, "preset": args.preset,
+    summary = {"machine": cpu, "isa": isa, "emulated_avx2": args.emulate_avx2, "svi_isa": svi_isa, "openblas_core": core_name, "threads": args.threads, "preset": args.preset,
                "svi_s": b1["svi_s_per_frame"]}
     for p in peers: summary[p + "_s"] = b1[p + "_s_per_frame"]
     if peers:
