@@ -109,18 +109,6 @@ final class Conv2d {
             return y
         }
         let kk = cin * k * k
-        // Small frames (deep layers): several frames side by side in one GEMM, so the weights
-        // (up to 36 MB at 1024 channels) stream through the cache once per group, not per frame.
-        if b > 1 && plane < 1024 && !ConvolutionKernels.reference {
-            let group = max(1, min(b, (16 << 20) / max(1, kk * plane)))   // ≤ 64 MB of columns
-            var f0 = 0
-            while f0 < b {
-                let g = min(group, b - f0)
-                gemmFrameGroup(x, y, first: f0, count: g, accumulate: accumulate, h: h, w: w, ho: ho, wo: wo)
-                f0 += g
-            }
-            return y
-        }
         for i in 0..<b {
             let xi = UnsafePointer(x.frame(i)), yi = y.frame(i)
             if accumulate {
@@ -145,38 +133,6 @@ final class Conv2d {
             }
         }
         return y
-    }
-
-    /// Frames first..<first+count in one GEMM: their im2col columns (or, for 1×1, their
-    /// activations) side by side in [cin·k·k][count·plane], the product in [cout][count·plane],
-    /// then bias (and the residual, when accumulating) added on the way back to [frame][cout][plane].
-    private func gemmFrameGroup(_ x: Tensor, _ y: Tensor, first: Int, count g: Int, accumulate: Bool,
-                                h: Int, w: Int, ho: Int, wo: Int) {
-        let plane = ho * wo, kk = cin * k * k, n = g * plane
-        let colBytes = kk * n * 4, outBytes = cout * n * 4
-        let col = BufferPool.take(bytes: colBytes).bindMemory(to: Float.self, capacity: kk * n)
-        let out = BufferPool.take(bytes: outBytes).bindMemory(to: Float.self, capacity: cout * n)
-        defer {
-            BufferPool.give(UnsafeMutableRawPointer(col), bytes: colBytes)
-            BufferPool.give(UnsafeMutableRawPointer(out), bytes: outBytes)
-        }
-        for f in 0..<g {
-            let xf = UnsafePointer(x.frame(first + f))
-            if k == 1 && stride == 1 {
-                let cin = self.cin
-                Parallel.forEach(cin) { c in (col + c * n + f * plane).update(from: xf + c * plane, count: plane) }
-            } else {
-                im2col(xf, h: h, w: w, y0: 0, rows: ho, wo: wo, col: col + f * plane, ld: n)
-            }
-        }
-        sgemm(m: cout, n: n, k: kk, a: weight.data, lda: kk, b: col, ldb: n, beta: 0, c: out, ldc: n)
-        let bias = self.bias
-        Parallel.forEach(g * cout) { job in
-            let f = job / cout, co = job % cout
-            let src = out + co * n + f * plane, dst = y.frame(first + f) + co * plane
-            let bv = bias[co]
-            if accumulate { for j in 0..<plane { dst[j] += src[j] + bv } } else { for j in 0..<plane { dst[j] = src[j] + bv } }
-        }
     }
 
     /// col[(c·k + ky)·k + kx][r·wo + ox] = x[c][(y0+r)·s + ky − pad][ox·s + kx − pad] (0 outside),

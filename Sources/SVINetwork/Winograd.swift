@@ -75,10 +75,11 @@ final class Winograd43 {
     /// stored one after the other.
     ///
     /// Tiles are laid on a grid whose rows are padded to a multiple of 8 tiles, so the
-    /// transforms work on 8 tiles at a time in vector registers. The tile rows of all frames
-    /// form one sequence, cut into blocks that bound the transformed data (V, M ≤ 32 MB each,
-    /// in buffers shared by all layers): the frames of a batch share each GEMM (N grows with
-    /// the batch where frames are small) and each weight transform.
+    /// transforms work on 8 or 16 tiles at a time in vector registers; blocks of whole tile rows
+    /// bound the transformed data (V, M ≤ 32 MB each, in buffers shared by all layers). The
+    /// weights are transformed once per call for all frames, but each frame is cut into the same
+    /// blocks as when it comes alone: GEMM shapes (and so every rounding) never depend on the
+    /// batch, which keeps restorations identical at any MPI rank count (frames per rank vary).
     func forward(_ x: UnsafePointer<Float>, frames: Int, h: Int, w: Int, bias: UnsafePointer<Float>,
                  into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         // The scratch buffers are shared: one Winograd convolution at a time per process
@@ -86,29 +87,30 @@ final class Winograd43 {
         WinogradScratch.lock.lock()
         defer { WinogradScratch.lock.unlock() }
         let th = (h + 3) / 4, tw = (w + 3) / 4, tw8 = (tw + 7) / 8 * 8
-        let totalRows = frames * th
         let u = transformed()
-        let rowsPerBlock = max(1, min(totalRows, Winograd43.blockFloats / (36 * max(cin, cout) * tw8)))
+        let rowsPerBlock = max(1, min(th, Winograd43.blockFloats / (36 * max(cin, cout) * tw8)))
         let v = WinogradScratch.v(36 * cin * rowsPerBlock * tw8)
         let m = WinogradScratch.m(36 * cout * rowsPerBlock * tw8)
-        var row0 = 0
-        while row0 < totalRows {
-            let rows = min(rowsPerBlock, totalRows - row0), n = rows * tw8
-            Profiler.measure(.winogradTransforms, flops: 0) {
-                inputTransform(x, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, into: v)
+        for f in 0..<frames {
+            var ty0 = 0
+            while ty0 < th {
+                let rows = min(rowsPerBlock, th - ty0), n = rows * tw8, row0 = f * th + ty0
+                Profiler.measure(.winogradTransforms, flops: 0) {
+                    inputTransform(x, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, into: v)
+                }
+                // 36 independent GEMMs: whole ones per thread (one synchronisation, not 36); with
+                // OpenBLAS's threading, one after the other, each on its threads.
+                _ = GEMMThreading.configured
+                let gemm = { [cout = self.cout, cin = self.cin] (xi: Int) in
+                    sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
+                                beta: 0, c: m + xi * cout * n, ldc: n)
+                }
+                if GEMMThreading.ownThreads { Parallel.forEach(36, gemm) } else { (0..<36).forEach(gemm) }
+                Profiler.measure(.winogradTransforms, flops: 0) {
+                    outputTransform(m, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, bias: bias, into: y, accumulate: accumulate)
+                }
+                ty0 += rows
             }
-            // 36 independent GEMMs: whole ones per thread (one synchronisation, not 36); with
-            // OpenBLAS's threading, one after the other, each on its threads.
-            _ = GEMMThreading.configured
-            let gemm = { [cout = self.cout, cin = self.cin] (xi: Int) in
-                sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
-                            beta: 0, c: m + xi * cout * n, ldc: n)
-            }
-            if GEMMThreading.ownThreads { Parallel.forEach(36, gemm) } else { (0..<36).forEach(gemm) }
-            Profiler.measure(.winogradTransforms, flops: 0) {
-                outputTransform(m, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, bias: bias, into: y, accumulate: accumulate)
-            }
-            row0 += rows
         }
     }
 

@@ -5,18 +5,34 @@ import CKernels
 
 /// Winograd F(4×4,3×3) equals the direct convolution on awkward sizes (partial tiles, partial
 /// tile rows, one-pixel frames), with and without the fused residual sum, for a batch of
-/// frames transformed together — also when a block of tile rows ends inside a frame.
+/// frames — also when a frame takes several blocks of tile rows.
 @Suite(.serialized) struct WinogradTests {
     @Test(arguments: [(1, 1), (5, 7), (24, 40), (37, 53), (64, 64), (33, 130)])
     func matchesDirectConvolution(h: Int, w: Int) throws {
         try check(h: h, w: w)
     }
 
-    @Test func blocksCutAcrossFrames() throws {
+    @Test func framesCutIntoSeveralBlocks() throws {
         let saved = Winograd43.blockFloats
-        Winograd43.blockFloats = 36 * 9 * 16 * 4     // 4 tile rows of 16 padded tiles: blocks straddle frames (6 rows each)
+        Winograd43.blockFloats = 36 * 9 * 16 * 4     // 4 tile rows of 16 padded tiles per block, 6 rows per frame
         defer { Winograd43.blockFloats = saved }
         try check(h: 21, w: 37)
+    }
+
+    /// A frame's result does not depend on the other frames of its batch, to the bit (the
+    /// restoration must not depend on how frames are spread over MPI ranks).
+    @Test func frameResultsIndependentOfBatch() throws {
+        let p = ParameterSource(randomSeed: 7)
+        let conv = Conv2d(p, "c", cin: 9, cout: 5, k: 3)
+        for (h, w) in [(37, 53), (9, 11)] {        // Winograd and im2col sizes
+            let x = Tensor(shape: [3, 9, h, w])
+            RandomStream(seed: 3, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+            let all = withKernels(reference: false) { conv.forward(x) }
+            let one = Tensor(shape: [1, 9, h, w])
+            one.data.update(from: x.frame(2), count: one.count)
+            let alone = withKernels(reference: false) { conv.forward(one) }
+            #expect((0..<alone.count).allSatisfy { alone[$0] == all.frame(2)[$0] })
+        }
     }
 
     /// Both builds of the transform kernels (AVX2, and AVX-512 where the CPU has it) give the
@@ -66,26 +82,5 @@ import CKernels
         let blocked = block.forward(x)
         AttentionBlock.blockElements = saved
         #expect(relativeL2(blocked, whole) < 1e-6)
-    }
-}
-
-/// Small frames of a batch share one GEMM (columns side by side): the same result as the
-/// plain per-frame path, for 1×1 and 3×3 kernels, strides 1 and 2, with and without the
-/// fused residual sum.
-@Suite struct FrameGroupGEMMTests {
-    @Test(arguments: [(1, 1), (3, 1), (3, 2)])
-    func groupedFramesMatchPerFrame(k: Int, stride: Int) throws {
-        let p = ParameterSource(randomSeed: 11)
-        let conv = Conv2d(p, "c", cin: 6, cout: 7, k: k, stride: stride)
-        let x = Tensor(shape: [3, 6, 9, 11])
-        RandomStream(seed: 12, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
-        let plain = withKernels(reference: true) { conv.forward(x) }
-        let grouped = withKernels(reference: false) { conv.forward(x) }
-        #expect(relativeL2(grouped, plain) < 1e-6)
-        let base = Tensor(shape: plain.shape)
-        RandomStream(seed: 13, purpose: .initial).normals(offset: 0, count: base.count, into: base.data)
-        let acc = withKernels(reference: false) { conv.forward(x, into: base.copy(), accumulate: true) }
-        for i in 0..<acc.count { acc[i] -= base[i] }
-        #expect(relativeL2(acc, plain) < 1e-6)
     }
 }
