@@ -1,7 +1,7 @@
 /* Winograd transforms with run-time choice of vector width. One body per kernel, written
  * for a vector type of W lanes (GCC/Clang vector extensions), is instantiated in functions
- * compiled for AVX-512 (16 lanes) and for AVX2 (8 lanes); svi_kernels_isa() picks one on the
- * first call from the CPU's features. 8 tiles are handled per AVX2 vector and 16 per AVX-512
+ * compiled for AVX-512 (16 lanes) and for AVX2 (8 lanes); one is picked on the first call from
+ * the CPU's features. 8 tiles are handled per AVX2 vector and 16 per AVX-512
  * vector (falling back to 8 at the end of a tile row whose width is not a multiple of 16). */
 #include "svikernels.h"
 #include <stdlib.h>
@@ -50,13 +50,12 @@ INLINE16 v16 splat16(float s) { return (v16){s, s, s, s, s, s, s, s, s, s, s, s,
 INLINE8 void input_cols8(const float *base, float *out, long s) {
     v8 a0 = ld8(base), a1 = ld8(base + 8), a2 = ld8(base + 16), a3 = ld8(base + 24);
     v8 b0 = ld8(base + 4), b1 = ld8(base + 12), b2 = ld8(base + 20), b3 = ld8(base + 28);
-    /* tiles 0..3 from a0,a1 and 4..7 from a2,a3, joined */
-    v8 c0 = __builtin_shufflevector(__builtin_shufflevector(a0, a1, 0, 4, 8, 12), __builtin_shufflevector(a2, a3, 0, 4, 8, 12), 0, 1, 2, 3, 4, 5, 6, 7);
-    v8 c1 = __builtin_shufflevector(__builtin_shufflevector(a0, a1, 1, 5, 9, 13), __builtin_shufflevector(a2, a3, 1, 5, 9, 13), 0, 1, 2, 3, 4, 5, 6, 7);
-    v8 c2 = __builtin_shufflevector(__builtin_shufflevector(a0, a1, 2, 6, 10, 14), __builtin_shufflevector(a2, a3, 2, 6, 10, 14), 0, 1, 2, 3, 4, 5, 6, 7);
-    v8 c3 = __builtin_shufflevector(__builtin_shufflevector(a0, a1, 3, 7, 11, 15), __builtin_shufflevector(a2, a3, 3, 7, 11, 15), 0, 1, 2, 3, 4, 5, 6, 7);
-    v8 c4 = __builtin_shufflevector(__builtin_shufflevector(b0, b1, 0, 4, 8, 12), __builtin_shufflevector(b2, b3, 0, 4, 8, 12), 0, 1, 2, 3, 4, 5, 6, 7);
-    v8 c5 = __builtin_shufflevector(__builtin_shufflevector(b0, b1, 1, 5, 9, 13), __builtin_shufflevector(b2, b3, 1, 5, 9, 13), 0, 1, 2, 3, 4, 5, 6, 7);
+    /* column j of tiles 0..3 from x0,x1 and of tiles 4..7 from x2,x3, joined */
+#define J8(x0, x1, x2, x3, j) __builtin_shufflevector(__builtin_shufflevector(x0, x1, j, j + 4, j + 8, j + 12), \
+                                                      __builtin_shufflevector(x2, x3, j, j + 4, j + 8, j + 12), 0, 1, 2, 3, 4, 5, 6, 7)
+    v8 c0 = J8(a0, a1, a2, a3, 0), c1 = J8(a0, a1, a2, a3, 1), c2 = J8(a0, a1, a2, a3, 2), c3 = J8(a0, a1, a2, a3, 3);
+    v8 c4 = J8(b0, b1, b2, b3, 0), c5 = J8(b0, b1, b2, b3, 1);
+#undef J8
     v8 o0, o1, o2, o3, o4, o5;
     BT6(v8, c0, c1, c2, c3, c4, c5, o0, o1, o2, o3, o4, o5);
     st8(out, o0); st8(out + s, o1); st8(out + 2 * s, o2); st8(out + 3 * s, o3); st8(out + 4 * s, o4); st8(out + 5 * s, o5);
@@ -79,8 +78,8 @@ INLINE16 void input_cols16(const float *base, float *out, long s) {
     long lp = 4 * tw8 + 32, n = rows * tw8, s = cin * n;                                                  \
     float *pr = scratch, *tr = scratch + 6 * lp;                                                          \
     for (long r = 0; r < rows; r++) {                                                                     \
-        long f = (first_row + r) / th, ty = (first_row + r) % th;                                        \
-        const float *xc = x + (f * cin + ci) * h * w;                                                     \
+        long ty = first_row + r;                                                                          \
+        const float *xc = x + ci * h * w;                                                                 \
         /* six input rows, shifted right by one (the left zero padding), zero outside the frame */       \
         for (int i = 0; i < 6; i++) {                                                                     \
             float *row = pr + i * lp; long yy = 4 * ty - 1 + i;                                           \
@@ -106,9 +105,9 @@ INLINE16 void input_cols16(const float *base, float *out, long s) {
                 input_cols8(tr + i * lp + 4 * tx0, v + (i * 6 * cin + ci) * n + r * tw8 + tx0, s);        \
     }
 
-TARGET_AVX512 static void input_avx512(const float *x, long cin, long ci, long h, long w, long th, long tw8,
+TARGET_AVX512 static void input_avx512(const float *x, long cin, long ci, long h, long w, long tw8,
                                        long first_row, long rows, float *v, float *scratch) { INPUT_BODY(1) }
-TARGET_AVX2 static void input_avx2(const float *x, long cin, long ci, long h, long w, long th, long tw8,
+TARGET_AVX2 static void input_avx2(const float *x, long cin, long ci, long h, long w, long tw8,
                                    long first_row, long rows, float *v, float *scratch) { INPUT_BODY(0) }
 
 /* ---- output transform --------------------------------------------------------------- */
@@ -181,8 +180,8 @@ INLINE16 void store_interleaved16(float *dst, v16 o0, v16 o1, v16 o2, v16 o3, in
     long n = rows * tw8, s = cout * n;                                                                   \
     const float *mc = m + co * n;                                                                        \
     for (long r = 0; r < rows; r++) {                                                                    \
-        long f = (first_row + r) / th, ty = (first_row + r) % th;                                       \
-        float *yc = y + (f * cout + co) * h * w;                                                         \
+        long ty = first_row + r;                                                                         \
+        float *yc = y + co * h * w;                                                                      \
         long tx0 = 0;                                                                                    \
         if (WIDE) for (; tx0 + 16 <= tw8 && 4 * tx0 < w; tx0 += 16) {                                    \
             long p = r * tw8 + tx0;                                                                      \
@@ -194,25 +193,30 @@ INLINE16 void store_interleaved16(float *dst, v16 o0, v16 o1, v16 o2, v16 o3, in
         }                                                                                                \
     }
 
-TARGET_AVX512 static void output_avx512(const float *m, long cout, long co, long h, long w, long th, long tw8,
+TARGET_AVX512 static void output_avx512(const float *m, long cout, long co, long h, long w, long tw8,
                                         long first_row, long rows, float bias, float *y, int accumulate) { OUTPUT_BODY(1) }
-TARGET_AVX2 static void output_avx2(const float *m, long cout, long co, long h, long w, long th, long tw8,
+TARGET_AVX2 static void output_avx2(const float *m, long cout, long co, long h, long w, long tw8,
                                     long first_row, long rows, float bias, float *y, int accumulate) { OUTPUT_BODY(0) }
 
 /* ---- dispatch ----------------------------------------------------------------------- */
 
 static int chosen = -1;   /* 2: AVX-512, 1: AVX2 */
 
-static int choose(void) {
-    int isa = 1;
+/* The AVX-512 subsets the 16-lane code is compiled for. */
+static int has_avx512(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) isa = 2;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+#else
+    return 0;
 #endif
+}
+
+static int choose(void) {
     const char *force = getenv("SVI_ISA");
-    if (force && strcmp(force, "avx2") == 0) isa = 1;
-    return isa;
+    if (force && strcmp(force, "avx2") == 0) return 1;
+    return has_avx512() ? 2 : 1;
 }
 
 static inline int isa(void) {
@@ -224,29 +228,21 @@ static inline int isa(void) {
 int svi_kernels_use(const char *name) {
     int want = strcmp(name, "avx512") == 0 ? 2 : strcmp(name, "avx2") == 0 ? 1 : 0;
     if (want == 0) return 0;
-    if (want == 2) {
-#if defined(__x86_64__)
-        __builtin_cpu_init();
-        if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))) return 0;
-#else
-        return 0;
-#endif
-    }
+    if (want == 2 && !has_avx512()) return 0;
     __atomic_store_n(&chosen, want, __ATOMIC_RELAXED);
     return 1;
 }
 
 const char *svi_kernels_isa(void) { return isa() == 2 ? "avx512" : "avx2"; }
 
-void svi_winograd_input(const float *x, long cin, long ci, long h, long w, long th, long tw8,
+void svi_winograd_input(const float *x, long cin, long ci, long h, long w, long tw8,
                         long first_row, long rows, float *v, float *scratch) {
-    if (isa() == 2) input_avx512(x, cin, ci, h, w, th, tw8, first_row, rows, v, scratch);
-    else input_avx2(x, cin, ci, h, w, th, tw8, first_row, rows, v, scratch);
+    if (isa() == 2) input_avx512(x, cin, ci, h, w, tw8, first_row, rows, v, scratch);
+    else input_avx2(x, cin, ci, h, w, tw8, first_row, rows, v, scratch);
 }
 
-void svi_winograd_output(const float *m, long cout, long co, long h, long w, long th, long tw8,
+void svi_winograd_output(const float *m, long cout, long co, long h, long w, long tw8,
                          long first_row, long rows, float bias, float *y, int accumulate) {
-    if (isa() == 2) output_avx512(m, cout, co, h, w, th, tw8, first_row, rows, bias, y, accumulate);
-    else output_avx2(m, cout, co, h, w, th, tw8, first_row, rows, bias, y, accumulate);
+    if (isa() == 2) output_avx512(m, cout, co, h, w, tw8, first_row, rows, bias, y, accumulate);
+    else output_avx2(m, cout, co, h, w, tw8, first_row, rows, bias, y, accumulate);
 }

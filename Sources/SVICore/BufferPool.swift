@@ -111,16 +111,4 @@ public enum BufferPool {
         }
         release(p, bytes)
     }
-
-    /// Frees every idle block.
-    public static func drain() {
-        lock.lock()
-        let blocks = idle
-        idle = []; idleBytes = 0
-        lock.unlock()
-        for (b, p) in blocks { release(p, b) }
-    }
-
-    /// Bytes held idle now.
-    public static var idleByteCount: Int { lock.lock(); defer { lock.unlock() }; return idleBytes }
 }

@@ -108,7 +108,6 @@ final class Conv2d {
             winograd!.forward(x.data, frames: b, h: h, w: w, bias: bias.data, into: y.data, accumulate: accumulate)
             return y
         }
-        let kk = cin * k * k
         for i in 0..<b {
             let xi = UnsafePointer(x.frame(i)), yi = y.frame(i)
             if accumulate {
@@ -120,6 +119,7 @@ final class Conv2d {
                 sgemm(m: cout, n: plane, k: cin, a: weight.data, lda: cin, b: xi, ldb: plane, beta: 1, c: yi, ldc: plane)
                 continue
             }
+            let kk = cin * k * k
             let band = max(1, min(ho, (1 << 22) / max(1, kk * wo)))   // ≤ 16 MB of im2col per band
             let colBytes = kk * band * wo * 4
             let col = BufferPool.take(bytes: colBytes).bindMemory(to: Float.self, capacity: kk * band * wo)
@@ -127,7 +127,7 @@ final class Conv2d {
             var y0 = 0
             while y0 < ho {
                 let rows = min(band, ho - y0), n = rows * wo
-                im2col(xi, h: h, w: w, y0: y0, rows: rows, wo: wo, col: col, ld: n)
+                im2col(xi, h: h, w: w, y0: y0, rows: rows, wo: wo, col: col)
                 sgemm(m: cout, n: n, k: kk, a: weight.data, lda: kk, b: col, ldb: n, beta: 1, c: yi + y0 * wo, ldc: plane)
                 y0 += rows
             }
@@ -135,10 +135,9 @@ final class Conv2d {
         return y
     }
 
-    /// col[(c·k + ky)·k + kx][r·wo + ox] = x[c][(y0+r)·s + ky − pad][ox·s + kx − pad] (0 outside),
-    /// rows of `col` `ld` apart.
-    private func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, y0: Int, rows: Int, wo: Int, col: UnsafeMutablePointer<Float>, ld n: Int) {
-        let k = self.k, s = stride, pad = self.pad
+    /// col[(c·k + ky)·k + kx][r·wo + ox] = x[c][(y0+r)·s + ky − pad][ox·s + kx − pad] (0 outside).
+    private func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, y0: Int, rows: Int, wo: Int, col: UnsafeMutablePointer<Float>) {
+        let n = rows * wo, k = self.k, s = stride, pad = self.pad
         Parallel.forEach(cin) { c in
             let xc = x + c * h * w
             for ky in 0..<k { for kx in 0..<k {

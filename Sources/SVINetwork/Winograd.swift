@@ -33,7 +33,7 @@ final class Winograd43 {
     /// Below this many 4×4 tiles per image the GEMMs are too thin (N = tiles) to pay for the
     /// 4× larger transformed weights: such layers (≤ 16×16 frames) use im2col + GEMM.
     static let minimumTiles = 64
-    /// Bound on V and M per block, in floats (32 MB); tests lower it to cut blocks across frames.
+    /// Bound on V and M per block, in floats (32 MB); tests lower it to cut frames into several blocks.
     nonisolated(unsafe) static var blockFloats = 8 << 20
 
     init(weight: Tensor, cin: Int, cout: Int) {
@@ -94,9 +94,10 @@ final class Winograd43 {
         for f in 0..<frames {
             var ty0 = 0
             while ty0 < th {
-                let rows = min(rowsPerBlock, th - ty0), n = rows * tw8, row0 = f * th + ty0
+                let rows = min(rowsPerBlock, th - ty0), n = rows * tw8
+                let xf = x + f * cin * h * w, yf = y + f * cout * h * w
                 Profiler.measure(.winogradTransforms, flops: 0) {
-                    inputTransform(x, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, into: v)
+                    inputTransform(xf, h: h, w: w, tw8: tw8, firstRow: ty0, rows: rows, into: v)
                 }
                 // 36 independent GEMMs: whole ones per thread (one synchronisation, not 36); with
                 // OpenBLAS's threading, one after the other, each on its threads.
@@ -107,33 +108,33 @@ final class Winograd43 {
                 }
                 if GEMMThreading.ownThreads { Parallel.forEach(36, gemm) } else { (0..<36).forEach(gemm) }
                 Profiler.measure(.winogradTransforms, flops: 0) {
-                    outputTransform(m, h: h, w: w, tw8: tw8, firstRow: row0, rows: rows, bias: bias, into: y, accumulate: accumulate)
+                    outputTransform(m, h: h, w: w, tw8: tw8, firstRow: ty0, rows: rows, bias: bias, into: yf, accumulate: accumulate)
                 }
                 ty0 += rows
             }
         }
     }
 
-    /// V[ξ][ci][p] = (Bᵀ d B)[ξ] for the tiles of `rows` tile rows (of all frames), zero
+    /// V[ξ][ci][p] = (Bᵀ d B)[ξ] for the tiles of `rows` tile rows of one frame, zero
     /// padding outside the frame: rows first (Bᵀ along y, vectorised along x), then columns
     /// (B along x) for 8 or 16 tiles at once (C kernel, AVX2 or AVX-512 chosen at run time).
     private func inputTransform(_ x: UnsafePointer<Float>, h: Int, w: Int, tw8: Int, firstRow: Int, rows: Int,
                                 into v: UnsafeMutablePointer<Float>) {
-        let cin = self.cin, th = (h + 3) / 4
+        let cin = self.cin
         let lp = 4 * tw8 + 32
         Parallel.forEach(cin) { ci in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 12 * lp)
             defer { scratch.deallocate() }
-            svi_winograd_input(x, cin, ci, h, w, th, tw8, firstRow, rows, v, scratch)
+            svi_winograd_input(x, cin, ci, h, w, tw8, firstRow, rows, v, scratch)
         }
     }
 
     /// y tile = Aᵀ M A + bias for 8 or 16 tiles at a time, cropped at the frame edge (C kernel).
     private func outputTransform(_ m: UnsafePointer<Float>, h: Int, w: Int, tw8: Int, firstRow: Int, rows: Int,
                                  bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let cout = self.cout, th = (h + 3) / 4
+        let cout = self.cout
         Parallel.forEach(cout) { co in
-            svi_winograd_output(m, cout, co, h, w, th, tw8, firstRow, rows, bias[co], y, accumulate ? 1 : 0)
+            svi_winograd_output(m, cout, co, h, w, tw8, firstRow, rows, bias[co], y, accumulate ? 1 : 0)
         }
     }
 }
