@@ -10,7 +10,11 @@ let targetCPU = ["-target-cpu", "haswell"]
 #else
 let targetCPU: [String] = []
 #endif
-let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + targetCPU, .when(configuration: .release))]
+// Debug builds (what `swift test` runs, the end-to-end tests' `svi` included) still optimise the
+// numerical code, with every check kept: unoptimised, one 32×32 adm-tiny restore took ~90 s
+// instead of ~1 s, and the end-to-end tests could not cover the network's kernel paths.
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + targetCPU, .when(configuration: .release)),
+                                .unsafeFlags(["-O"] + targetCPU, .when(configuration: .debug))]
 
 let package = Package(
     name: "svi",
@@ -31,7 +35,8 @@ let package = Package(
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         // Hand-written vector kernels in C, each built for AVX-512 and for AVX2 and chosen at run
         // time (Swift has no per-function target attributes).
-        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release)),
+                                                                        .unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "SVICore", dependencies: ["CBLAS"], swiftSettings: optimise),
         .target(name: "SVICluster", dependencies: ["SVICore", "CMPI"], swiftSettings: optimise),
         .target(name: "SVIOperators", dependencies: ["SVICore", "SVICluster"], swiftSettings: optimise),

@@ -182,11 +182,18 @@ final class Linear {
         return Profiler.measure(.linear, flops: 2.0 * Double(b * inFeatures * outFeatures)) { gemm(x, b) }
     }
 
+    /// One GEMM per row (m = 1), never one for the whole batch: OpenBLAS picks its kernel and
+    /// edge handling by m as well as by CPU, so a batched call rounded a frame's row differently
+    /// at batch 1, 2 or 5 than at 3 or 4 on Zen/Haswell kernels (4e-5 in a restoration). The
+    /// layer is a few kFLOP per frame; per-row calls cost nothing measurable.
     private func gemm(_ x: Tensor, _ b: Int) -> Tensor {
         let y = Tensor(shape: [b, outFeatures], zeroed: false)
-        for r in 0..<b { y.frame(r).update(from: bias.data, count: outFeatures) }
-        sgemm(transB: true, m: b, n: outFeatures, k: inFeatures, a: x.data, lda: inFeatures, b: weight.data, ldb: inFeatures,
-              beta: 1, c: y.data, ldc: outFeatures)
+        for r in 0..<b {
+            let yr = y.frame(r)
+            yr.update(from: bias.data, count: outFeatures)
+            sgemm(transB: true, m: 1, n: outFeatures, k: inFeatures, a: UnsafePointer(x.frame(r)), lda: inFeatures,
+                  b: weight.data, ldb: inFeatures, beta: 1, c: yr, ldc: outFeatures)
+        }
         return y
     }
 }

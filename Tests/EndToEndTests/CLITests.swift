@@ -17,9 +17,10 @@ enum CLI {
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
     @discardableResult
-    static func run(_ args: [String], environment: [String: String] = [:]) throws -> Result {
+    /// `svi ARGS`, or `executable ARGS` (a wrapper such as taskset that runs svi itself).
+    static func run(_ args: [String], executable: String? = nil, environment: [String: String] = [:]) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable ?? binary)
         p.arguments = args
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()

@@ -10,12 +10,14 @@ enum MPI {
     }
 
     /// `mpirun -np N svi ARGS` with what a root container needs.
-    static func run(ranks: Int, _ args: [String], timeout: TimeInterval = 300) throws -> CLI.Result {
+    /// `environment` is added to the launcher's environment and exported to every rank.
+    static func run(ranks: Int, _ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> CLI.Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: mpirun)
+        let exports = environment.keys.sorted().flatMap { ["-x", $0] }
         p.arguments = ["--oversubscribe", "-np", String(ranks), "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none",
-                       "-x", "OMP_NUM_THREADS=1", CLI.binary] + args + ["--threads", "1"]
-        var env = ProcessInfo.processInfo.environment
+                       "-x", "OMP_NUM_THREADS=1"] + exports + [CLI.binary] + args + ["--threads", "1"]
+        var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
         p.environment = env
@@ -54,7 +56,7 @@ enum MPI {
     @Test func networkRestorationIsIndependentOfRankCount() throws {
         let outs = try restoreAtRankCounts(spec: "temporal=uniform:9,sr=2",
                                            extra: ["--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--nfe", "3", "--batch", "2"])
-        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) <= 1e-5) }
+        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) == 0) }
     }
 
     @Test(arguments: [
@@ -64,14 +66,14 @@ enum MPI {
     ])
     func everySpatialCombination(spec: String) throws {
         let outs = try restoreAtRankCounts(spec: spec, extra: ["--prior", "gaussian", "--nfe", "4"])
-        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) <= 1e-5, "\(spec)") }
+        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) == 0, "\(spec)") }
     }
 
     @Test(arguments: ["cg", "admm-tv"])
     func baselinesAreIndependentOfRankCount(method: String) throws {
         let extra = method == "cg" ? ["--method", "cg", "--cg-steps", "30"] : ["--method", "admm-tv", "--tv-iterations", "10"]
         let outs = try restoreAtRankCounts(spec: "temporal=uniform:9,boundary=replicate,sr=2", extra: extra, ranks: [1, 3, 4])
-        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) <= 1e-5) }
+        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) == 0) }
     }
 
     /// An error on rank 1 in the middle of the run ends the 3-rank job promptly, non-zero, and

@@ -1,0 +1,82 @@
+import Testing
+import Foundation
+import SVICore
+
+/// The determinism contract (ARCHITECTURE.md, "Determinism"): a restoration is bit-identical
+/// whatever `--batch`, whatever the MPI rank count and whatever the cores a process sees — on
+/// this machine's own kernels and on the other kernels it can run. OpenBLAS chooses its
+/// kernels by CPU *and* by shape, so the contract can only hold if no GEMM a frame goes through
+/// changes shape with the batch or the ranks; a CPU whose kernels round differently is where a
+/// violation shows (CI on an AVX2 EPYC once failed when a batched GEMM slipped in).
+@Suite(.serialized) struct DeterminismTests {
+    /// The kernel environments each run is repeated under, set only in the child processes:
+    /// the machine's own; svi's AVX2 kernels; OpenBLAS on a core of the other family (AVX2
+    /// kernels on an AVX-512 machine, AVX-only Sandy Bridge kernels on an AVX2 machine: the
+    /// older family is the one an AVX2 CPU can run).
+    static let environments: [[String: String]] = [
+        [:],
+        ["SVI_ISA": "avx2"],
+        ["OPENBLAS_CORETYPE": hasAVX512 ? "Haswell" : "Sandybridge"],
+    ]
+
+    static var hasAVX512: Bool {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        return info.contains(" avx512f")
+    }
+
+    static let taskset: String? = ["/usr/bin/taskset", "/bin/taskset"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// 23 frames of 32×32 through `adm-tiny` (temporal k=9 + SR×2, NFE 4): level 0 (32×32, 64
+    /// 4×4 tiles) runs Winograd, level 1 (16×16) im2col + GEMM and attention over 256
+    /// positions, plus the 1×1 skips, the timestep MLP and GroupNorm. Batches 1–5 cut the 23
+    /// frames into different groups (5 leaves 3, 4 leaves 3, 3 leaves 2); ranks 1–4 give
+    /// blocks of 23, 12/11, 8/8/7 and 6/6/6/5, and `mpirun` binds 1 and 2 ranks to one core
+    /// each (GEMMs split for one core instead of two); one more run is pinned to one core.
+    @Test(arguments: environments)
+    func restorationIsBitIdenticalAcrossBatchesRanksAndCores(environment: [String: String]) throws {
+        let label = environment.isEmpty ? "machine's own kernels" : environment.map { "\($0)=\($1)" }.joined()
+        let d = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        try NPY.write(CLI.clip(frames: 23, height: 32, width: 32), to: d + "/x.npy")
+        let g = try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:9,sr=2", "--quiet", "--seed", "3"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let common = ["restore", d + "/y.npy", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--nfe", "4", "--seed", "5", "--quiet"]
+
+        var runs: [(name: String, file: String)] = []
+        for b in 1...5 {
+            let out = d + "/b\(b).npy"
+            let r = try CLI.run(common + ["-o", out, "--batch", String(b), "--report", out + ".json"], environment: environment)
+            #expect(r.status == 0, "\(label), batch \(b): \(r.stderr)")
+            runs.append(("--batch \(b)", out))
+        }
+        for n in 1...4 {
+            let out = d + "/n\(n).npy"
+            let r = try MPI.run(ranks: n, common + ["-o", out, "--report", out + ".json"], environment: environment)
+            #expect(r.status == 0, "\(label), \(n) ranks: \(r.stderr)")
+            runs.append(("\(n) ranks", out))
+        }
+        if let taskset = DeterminismTests.taskset {
+            let out = d + "/core.npy"
+            let r = try CLI.run(["-c", "0", CLI.binary] + common + ["-o", out], executable: taskset, environment: environment)
+            #expect(r.status == 0, "\(label), one core: \(r.stderr)")
+            runs.append(("one core", out))
+        }
+
+        // The child processes really ran the kernels asked for.
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/n3.npy.json"))) as? [String: Any]
+        let machine = report?["machine"] as? [String: Any]
+        if let core = environment["OPENBLAS_CORETYPE"] { #expect((machine?["openblas_core"] as? String)?.lowercased() == core.lowercased(), "\(machine ?? [:])") }
+        if environment["SVI_ISA"] != nil { #expect(machine?["kernels_isa"] as? String == "avx2", "\(machine ?? [:])") }
+
+        let reference = try NPY.readFloat32(runs[3].file)      // --batch 4, the default
+        for run in runs {
+            let x = try NPY.readFloat32(run.file)
+            #expect(x.shape == reference.shape)
+            var differing = 0, worst: Float = 0
+            for i in 0..<min(x.count, reference.count) where x[i] != reference[i] {
+                differing += 1; worst = max(worst, abs(x[i] - reference[i]))
+            }
+            #expect(differing == 0, "\(label): \(run.name) differs from --batch 4 in \(differing) values (max \(worst))")
+        }
+    }
+}
