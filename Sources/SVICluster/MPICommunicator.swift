@@ -15,9 +15,11 @@ public final class MPICommunicator: Communicator {
     public private(set) var reductions = 0
 
     /// True when this process was started by an MPI launcher (OpenMPI, PMIx, Slurm's PMI).
-    public static var launchedByMPI: Bool {
-        let env = ProcessInfo.processInfo.environment
-        return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"].contains { env[$0] != nil }
+    public static var launchedByMPI: Bool { launchedByMPI(ProcessInfo.processInfo.environment) }
+
+    /// Whether an MPI launcher (mpirun, or srun with a PMI plugin) started a process with this environment.
+    public static func launchedByMPI(_ env: [String: String]) -> Bool {
+        ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"].contains { env[$0] != nil }
     }
 
     public init() throws {

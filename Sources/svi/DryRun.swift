@@ -15,6 +15,9 @@ struct DryRunPlan: Encodable {
     var weightsMB: Double, winogradCacheMB: Double, activationsMB: Double, videoStateMB: Double, totalPerRankMB: Double
     var secondsPerFrame: Double, secondsPerFrameSource: String, dataConsistencySecondsPerStep: Double
     var secondsPerStep: Double, secondsForJob: Double, bytesExchangedPerStepPerRank: Int
+    /// Seconds of warning a scheduler should give before a time limit (`--signal=B:USR1@N`):
+    /// the step under way must finish and its checkpoint be written.
+    var signalMarginSeconds: Int
     var warnings: [String]
     var machine = MachineInfo.current
 
@@ -25,6 +28,7 @@ struct DryRunPlan: Encodable {
         case videoStateMB = "video_state_mb", totalPerRankMB = "total_per_rank_mb", secondsPerFrame = "seconds_per_frame"
         case secondsPerFrameSource = "seconds_per_frame_source", dataConsistencySecondsPerStep = "data_consistency_seconds_per_step"
         case secondsPerStep = "seconds_per_step", secondsForJob = "seconds_for_job", bytesExchangedPerStepPerRank = "bytes_exchanged_per_step_per_rank"
+        case signalMarginSeconds = "signal_margin_s"
     }
 }
 
@@ -106,6 +110,11 @@ extension RestoreCommand {
         let videoState = most * frame.count * (3 * 4 + 7 * 8) + most * op.outputShape.count * 8
         let exchanged = ranks > 1 ? (2 * settings.cgSteps + 2) * 2 * halo * frame.count * 8 : 0   // 2(M+1) exchanges of 2h frames
         let perStep = Double(most) * perFrame + dcSeconds
+        // The warning before a time limit: a whole step (the signal may come just after one
+        // starts) with 50% to spare, the checkpoint (rank 0 gathers and writes every frame's
+        // x_t; 100 MB/s for a shared file system), and a minute for the job script.
+        let checkpointSeconds = Double(frames * frame.count * 4) / 100e6
+        let margin = Int((1.5 * perStep + checkpointSeconds + 60).rounded(.up))
         let mb = { (b: Int) in Double(b) / 1_048_576 }
         let total = weightsBytes + cacheBytes + activationBytes + videoState
         let memTotal = ((try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? "").split(separator: "\n")
@@ -119,7 +128,7 @@ extension RestoreCommand {
                               activationsMB: mb(activationBytes), videoStateMB: mb(videoState), totalPerRankMB: mb(total),
                               secondsPerFrame: perFrame, secondsPerFrameSource: source, dataConsistencySecondsPerStep: dcSeconds,
                               secondsPerStep: perStep, secondsForJob: perStep * Double(settings.nfe),
-                              bytesExchangedPerStepPerRank: exchanged, warnings: warnings)
+                              bytesExchangedPerStepPerRank: exchanged, signalMarginSeconds: margin, warnings: warnings)
         print("svi restore --dry-run: \(input)")
         print("  job:        \(frames) frames \(frame), \(spec.canonical), \(settings.nfe) steps × \(settings.cgSteps) CG, batch \(batch)")
         print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)"); temporal halo \(halo) frame(s) each side")
@@ -129,6 +138,7 @@ extension RestoreCommand {
         print(String(format: "  time:       %.3f s per frame (%@); data consistency %.3f s per step", perFrame, source, dcSeconds))
         print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job", perStep, plan.secondsForJob, plan.secondsForJob / 3600))
         print(String(format: "  exchange:   %.1f MB per step per rank (halo frames, float64)", Double(exchanged) / 1e6))
+        print(String(format: "  scheduler:  sbatch --signal=B:USR1@%d (one step %.1f s × 1.5 + checkpoint %.0f s + 60 s); Cluster/slurm.sbatch also passes --deadline", margin, perStep, checkpointSeconds))
         for w in warnings { print("  warning:    \(w)") }
         if let r = report { try writeJSON(plan, to: r) }
     }

@@ -76,7 +76,7 @@ struct RestoreCommand: ParsableCommand {
     @Flag(name: .long, help: "Draw independent noise per frame (the ablation) instead of one image shared by all frames.")
     var batchIndependent = false
 
-    @Option(name: .long, help: "Seed of all sampler noise (default: random, recorded in the report).")
+    @Option(name: .long, help: "Seed of all sampler noise (default: the seed of the checkpoint this run continues from, else random; recorded in the report and the checkpoints).")
     var seed: UInt64?
 
     @Option(name: .long, help: "Frames per denoiser call (default 4).")
@@ -103,6 +103,8 @@ struct RestoreCommand: ParsableCommand {
         if let n = nfe, !(1...1000).contains(n) { throw ValidationError("--nfe must be between 1 and 1000") }
         if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
         if (checkpointDir != nil || resume != nil) && method != .dds { throw ValidationError("checkpoints are for --method dds") }
+        if deadline != nil && checkpointDir == nil { throw ValidationError("--deadline needs --checkpoint-dir (stopping early without one would lose the work)") }
+        if let d = deadline, !d.isFinite || d <= 0 { throw ValidationError("--deadline must be a time in Unix seconds") }
         if let m = cgSteps, m < 0 { throw ValidationError("--cg-steps must be ≥ 0") }
         if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
@@ -117,6 +119,9 @@ struct RestoreCommand: ParsableCommand {
 
     @Option(name: .long, help: "Steps between checkpoints (default 1).")
     var checkpointEvery: Int = 1
+
+    @Option(name: .long, help: "Stop with a checkpoint (exit 85) before this time (Unix seconds) when the next step might not finish by then, judged from the longest step so far; needs --checkpoint-dir. Cluster/slurm.sbatch passes the job's end time.")
+    var deadline: Double?
 
     @Option(name: .long, help: "Continue from the newest checkpoint in this folder (the run's other options must match it; any rank count).")
     var resume: String?
@@ -156,6 +161,7 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         try runtime.apply()
+        try SchedulerCheck.refuseTasksWithoutMPI()
         let comm: Communicator = MPICommunicator.launchedByMPI ? try MPICommunicator() : LocalCommunicator()
         let mpi = comm as? MPICommunicator
         defer { mpi?.finalize() }
@@ -206,7 +212,7 @@ struct RestoreCommand: ParsableCommand {
                 let frame = try originalFrame(measurement: y, spec: spec, sidecar: sidecar)
                 plan = Plan(spec: spec.canonical, maskSeed: maskSeed ?? sidecar?.maskSeed ?? 0, frames: y.frames,
                             original: [frame.channels, frame.height, frame.width],
-                            seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), error: nil)
+                            seed: seed ?? checkpointSeed() ?? UInt64.random(in: 0...UInt64(UInt32.max)), error: nil)
                 let op = try makeOperator(plan)
                 let mshape = [op.outputShape.channels, op.outputShape.height, op.outputShape.width]
                 guard Array(y.shape.dropFirst()) == mshape else {
@@ -271,17 +277,24 @@ struct RestoreCommand: ParsableCommand {
                                              measurementHash: plan.measurementHash, model: denoiser!.name)
             try resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
             rep.resumedFromStep = sampler.stepIndex > 0 ? sampler.stepIndex : nil
-            progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical), \(settings.nfe) steps, \(denoiser!.name)")
+            progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical), \(settings.nfe) steps, \(denoiser!.name), seed \(plan.seed)")
             StopRequest.install()
             let firstStep = sampler.stepIndex
+            var longestStep = 0.0
+            let checkpointSeconds = Double(plan.frames * frame.count * 4) / 100e6 + 5   // a shared file system at 100 MB/s
             while !sampler.isFinished {
+                let stepStart = Date()
                 if let r = failOnRank, r == rank, sampler.stepIndex + 1 == failAtStep {
                     throw SVIError("injected failure at step \(failAtStep) (--fail-on-rank)")
                 }
                 try sampler.step()
                 progress.step("step", sampler.stepIndex, of: sampler.steps.count, first: firstStep)
-                // Every rank stops at the same step when any of them was signalled.
-                let stop = comm.size > 1 ? comm.allreduceMax([StopRequest.requested ? 1 : 0])[0] > 0 : StopRequest.requested
+                longestStep = max(longestStep, seconds(since: stepStart))
+                // --deadline: stop now if another step and its checkpoint might not fit before it.
+                let late = deadline.map { Date().timeIntervalSince1970 + 1.25 * longestStep + checkpointSeconds > $0 } ?? false
+                // Every rank stops at the same step when any of them was signalled (or is late).
+                let stopHere = StopRequest.requested || late
+                let stop = comm.size > 1 ? comm.allreduceMax([stopHere ? 1 : 0])[0] > 0 : stopHere
                 if sampler.isFinished { break }
                 if let dir = checkpointDir, stop || sampler.stepIndex % checkpointEvery == 0 {
                     var meta = identity
@@ -290,7 +303,7 @@ struct RestoreCommand: ParsableCommand {
                 }
                 if stop {
                     if let dir = checkpointDir {
-                        progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); checkpoint in \(dir): run the same command to continue")
+                        progress.note("stopped \(StopRequest.requested ? "by a signal" : "before --deadline") after step \(sampler.stepIndex)/\(sampler.steps.count); checkpoint in \(dir): run the same command to continue")
                     } else {
                         progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
                     }
@@ -423,6 +436,14 @@ struct RestoreCommand: ParsableCommand {
         let block = comm.scatter(state, partition: dist.partition, frameShape: Array(sampler.x.shape.dropFirst()))
         sampler.resume(x: block, stepsDone: done)
         progress.note("resuming from \(decision.folder ?? dir) after step \(done)")
+    }
+
+    /// Without `--seed`, a run that continues from a checkpoint takes the seed the checkpoint
+    /// was made with (the first run drew it at random and recorded it there and in the report),
+    /// so running the same command again resumes — what a requeued Slurm job does.
+    func checkpointSeed() -> UInt64? {
+        guard method == .dds, let dir = resume ?? checkpointDir, let found = try? SamplerCheckpoint.latest(in: dir) else { return nil }
+        return found.0.seed
     }
 
     func makeOperator(_ plan: Plan) throws -> DegradationOperator {

@@ -1,4 +1,6 @@
 import Foundation
+import SVICore
+import SVICluster
 
 /// SIGTERM, SIGUSR1 (what Slurm sends before a time limit or pre-emption) and SIGINT ask a
 /// running restore to stop after the current step, write a checkpoint and exit with
@@ -22,4 +24,16 @@ enum StopRequest {
     }
 
     static var requested: Bool { signalled != 0 }
+}
+
+/// What svi checks of the scheduler that started it.
+enum SchedulerCheck {
+    /// `srun` started several tasks of one step but none of them joined an MPI job (the site's
+    /// default `MpiDefault=none`, or `srun` without `--mpi=pmix`): every task would run the
+    /// whole job alone and they would all write the same output and checkpoints. Refuse.
+    static func refuseTasksWithoutMPI(environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard !MPICommunicator.launchedByMPI(env), env["SLURM_PROCID"] != nil,
+              let tasks = env["SLURM_STEP_NUM_TASKS"].flatMap({ Int($0) }), tasks > 1 else { return }
+        throw SVIError("srun started \(tasks) tasks but MPI is not initialised in them (each would run the whole job alone): launch with srun --mpi=pmix, or mpirun")
+    }
 }

@@ -81,6 +81,63 @@ import SVICore
         #expect(try maxDifference(d + "/sig.npy", d + "/full.npy") == 0)
     }
 
+    /// The first users' defect: without --seed the seed was drawn anew on every run, so the
+    /// command that the stop message (and Slurm's requeue) runs again refused the checkpoint.
+    /// Now the run continues with the seed recorded in the checkpoint.
+    @Test func sameCommandWithoutSeedResumes() throws {
+        let d = try setUp()
+        let ck = d + "/ck"
+        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--model", model, "--nfe", "10", "--quiet", "--checkpoint-dir", ck, "--report", d + "/r.json"]
+        let p = process(CLI.binary, args)
+        try interrupt(p, dir: ck, step: 2, signal: SIGUSR1, marker: d + "/r.npy")
+        #expect(p.terminationStatus == 85)
+        let newest = try FileManager.default.contentsOfDirectory(atPath: ck).filter { $0.hasPrefix("step-") }.sorted().last!
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ck + "/" + newest + "/state.json"))) as! [String: Any]
+        let seed = try #require(state["seed"] as? Int)
+        let r = try CLI.run(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rep = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/r.json"))) as! [String: Any]
+        #expect((rep["settings"] as? [String: Any])?["seed"] as? Int == seed)
+        #expect((rep["resumed_from_step"] as? Int ?? 0) >= 2)
+        // The same as a run never interrupted, with that seed.
+        #expect(try CLI.run(["restore", d + "/y.npy", "-o", d + "/full.npy", "--model", model, "--nfe", "10", "--quiet", "--seed", String(seed)]).status == 0)
+        #expect(try maxDifference(d + "/r.npy", d + "/full.npy") == 0)
+    }
+
+    /// --deadline: a run that could not finish another step (and its checkpoint) before the
+    /// deadline stops after the step with a checkpoint and exit 85; the same command without
+    /// the deadline finishes it, equal to an uninterrupted run.
+    @Test func deadlineStopsWithACheckpointAndTheRunContinues() throws {
+        let d = try setUp()
+        #expect(try CLI.run(restoreArgs(d, out: "full.npy")).status == 0)
+        let ck = d + "/ck"
+        let soon = String(Int(Date().timeIntervalSince1970) + 3)     // less than one step and a checkpoint's allowance
+        let stopped = try CLI.run(restoreArgs(d, out: "r.npy") + ["--checkpoint-dir", ck, "--deadline", soon])
+        #expect(stopped.status == 85, "\(stopped.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ck).contains("step-000001"))
+        let r = try CLI.run(restoreArgs(d, out: "r.npy") + ["--checkpoint-dir", ck])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try maxDifference(d + "/r.npy", d + "/full.npy") == 0)
+        // Without a checkpoint folder a deadline would throw the work away: refused up front.
+        let bad = try CLI.run(restoreArgs(d, out: "s.npy") + ["--deadline", soon])
+        #expect(bad.status != 0 && bad.stderr.contains("--deadline needs --checkpoint-dir"), "\(bad.stderr)")
+    }
+
+    /// srun started several tasks without MPI (a site default of MpiDefault=none): svi
+    /// refuses with one line instead of running the whole job once per task.
+    @Test func severalSlurmTasksWithoutMPIAreRefused() throws {
+        let d = try setUp()
+        let r = try CLI.run(restoreArgs(d, out: "r.npy"), environment: ["SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "2"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("srun started 2 tasks but MPI is not initialised"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        // One task (srun -n1, or a plain batch script) is fine.
+        let one = try CLI.run(restoreArgs(d, out: "r.npy"), environment: ["SLURM_PROCID": "0", "SLURM_STEP_NUM_TASKS": "1"])
+        #expect(one.status == 0, "\(one.stderr)")
+    }
+
     @Test func threeRanksKilledThenResumedOnTwoAndThree() throws {
         let d = try setUp()
         #expect(try MPI.run(ranks: 1, restoreArgs(d, out: "full.npy")).status == 0)
@@ -144,5 +201,11 @@ import SVICore
         #expect(plan["parameters"] as? Int == 828_358)
         #expect((plan["seconds_per_frame"] as? Double ?? 0) > 0)
         #expect((plan["bytes_exchanged_per_step_per_rank"] as? Int ?? 0) == (2 * 5 + 2) * 2 * 3 * (3 * 16 * 16) * 8)
+        // The scheduler's warning margin, derived from the step time (a fixed 120 s was shorter
+        // than one step of the README's own 1,000-frame example).
+        let margin = try #require(plan["signal_margin_s"] as? Int)
+        let perStep = try #require(plan["seconds_per_step"] as? Double)
+        #expect(Double(margin) >= 1.5 * perStep + 60)
+        #expect(r.stdout.contains("sbatch --signal=B:USR1@\(margin)"))
     }
 }
