@@ -130,6 +130,8 @@ public enum NPY {
 public final class NPYStreamWriter {
     public let path: String
     let temporary: String
+    /// Where the data goes until `finish` renames it into place.
+    public var temporaryPath: String { temporary }
     let handle: FileHandle
     let expectedFloats: Int
     private var written = 0

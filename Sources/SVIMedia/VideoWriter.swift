@@ -26,6 +26,9 @@ public enum VideoCodec: String, CaseIterable, Sendable {
 public final class VideoWriter {
     public let path: String
     let temporary: String
+    /// The container file being written until `finish` renames it (PNG sequences: nil, their
+    /// frames are written at the end).
+    public var temporaryPath: String? { codecKind == .png ? nil : temporary }
     let codecKind: VideoCodec
     let width: Int, height: Int
     let rate: AVRational

@@ -53,6 +53,10 @@ enum MediaIO {
             try npy?.finish()
             try video?.finish()
         }
+
+        /// The file being written until `finish` renames it (nil for PNG sequences, whose
+        /// frames are written at the end).
+        var temporaryPath: String? { npy?.temporaryPath ?? video?.temporaryPath }
     }
 }
 

@@ -194,7 +194,7 @@ struct RestoreCommand: ParsableCommand {
         // Rank 0 reads the measurement and settles A; every rank learns the plan (or the error).
         var whole: Tensor?
         var info: VideoInfo?
-        var sidecarSeen: Sidecar?
+        var sink: MediaIO.Sink?
         var plan = Plan(spec: "", maskSeed: 0, frames: 0, original: [], seed: 0, error: nil)
         if rank == 0 {
             do {
@@ -204,7 +204,6 @@ struct RestoreCommand: ParsableCommand {
                 guard y.shape.count == 4, y.frames > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(y.shape)") }
                 info = videoInfo
                 let sidecar = try Sidecar.load(for: input)
-                sidecarSeen = sidecar
                 guard let specText = degradation ?? sidecar?.degradation else {
                     throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
                 }
@@ -219,6 +218,13 @@ struct RestoreCommand: ParsableCommand {
                     throw SVIError.file(input, "measurement frames are \(Array(y.shape.dropFirst())) but \(spec.canonical) of \(frame) frames gives \(mshape)")
                 }
                 plan.measurementHash = SamplerCheckpoint.hash(y)
+                // Everything that could fail after the solve is tried before the first step:
+                // the output is opened (type, size, folder, --overwrite), the reference's shape
+                // and the checkpoint folder are checked.
+                if let r = reference { try checkReference(r, shape: [plan.frames] + plan.original, progress: progress) }
+                if let dir = checkpointDir, method == .dds { try checkCheckpointFolder(dir) }
+                sink = try openSink(plan: plan, info: info, sidecar: sidecar, progress: progress)
+                StopRequest.temporaryFile = sink?.temporaryPath
                 whole = y
             } catch {
                 plan.error = "\(error)"
@@ -278,7 +284,7 @@ struct RestoreCommand: ParsableCommand {
             try resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
             rep.resumedFromStep = sampler.stepIndex > 0 ? sampler.stepIndex : nil
             progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical), \(settings.nfe) steps, \(denoiser!.name), seed \(plan.seed)")
-            StopRequest.install()
+            StopRequest.install(exitAtOnce: checkpointDir == nil)
             let firstStep = sampler.stepIndex
             var longestStep = 0.0
             let checkpointSeconds = Double(plan.frames * frame.count * 4) / 100e6 + 5   // a shared file system at 100 MB/s
@@ -310,6 +316,8 @@ struct RestoreCommand: ParsableCommand {
                     throw SilentFailure(code: StopRequest.exitStatus)
                 }
             }
+            // From here on output files get written: a signal waits for them to be cleaned up.
+            StopRequest.exitAtOnce = 0
             denoiseSeconds = sampler.denoiseSeconds
             dcSeconds = sampler.dataConsistencySeconds
             rep.residual = sampler.residual()
@@ -337,27 +345,12 @@ struct RestoreCommand: ParsableCommand {
 
         // Rank 0 writes the frames in order as they arrive (and scores them against --reference).
         let writeStart = Date()
-        var sink: MediaIO.Sink?
         var ref: Tensor?
-        if rank == 0 {
-            if let r = reference {
-                ref = try MediaIO.read(r, selection: FrameSelection(), progress: progress).0
-                guard ref!.shape == [plan.frames] + plan.original else {
-                    throw SVIError.file(r, "reference has shape \(ref!.shape), the restored video \([plan.frames] + plan.original)")
-                }
+        if rank == 0, let r = reference {
+            ref = try MediaIO.read(r, selection: FrameSelection(), progress: progress).0
+            guard ref!.shape == [plan.frames] + plan.original else {
+                throw SVIError.file(r, "reference has shape \(ref!.shape), the restored video \([plan.frames] + plan.original)")
             }
-            var outInfo = info
-            if outInfo == nil, let s = sidecarSeen, let n = s.fpsNum, let d = s.fpsDen {
-                outInfo = VideoInfo(width: plan.original[2], height: plan.original[1], fpsNum: n, fpsDen: d, source: s.source,
-                                    startSeconds: s.startSeconds ?? 0, durationSeconds: Double(plan.frames) * Double(d) / Double(n), frames: plan.frames)
-            }
-            var audio: (path: String, start: Double, duration: Double)?
-            if !noAudio, let i = outInfo {
-                if info != nil { audio = (input, 0, i.durationSeconds) }
-                else if let s = sidecarSeen, !MediaIO.isNPY(s.source), FileManager.default.fileExists(atPath: s.source) { audio = (s.source, i.startSeconds, i.durationSeconds) }
-            }
-            sink = try MediaIO.Sink(path: output, shape: [plan.frames] + plan.original, info: outInfo, codec: codec, crf: crf,
-                                    audioFrom: audio, overwrite: overwrite, progress: progress)
         }
         let frameSize = result.frameSize
         var psnr: [Double] = [], ssim: [Double] = []
@@ -436,6 +429,46 @@ struct RestoreCommand: ParsableCommand {
         let block = comm.scatter(state, partition: dist.partition, frameShape: Array(sampler.x.shape.dropFirst()))
         sampler.resume(x: block, stepsDone: done)
         progress.note("resuming from \(decision.folder ?? dir) after step \(done)")
+    }
+
+    /// The output, opened under its temporary name (type, frame size, folder and --overwrite
+    /// are checked here, before any step runs).
+    func openSink(plan: Plan, info: VideoInfo?, sidecar: Sidecar?, progress: Progress) throws -> MediaIO.Sink {
+        var outInfo = info
+        if outInfo == nil, let s = sidecar, let n = s.fpsNum, let d = s.fpsDen {
+            outInfo = VideoInfo(width: plan.original[2], height: plan.original[1], fpsNum: n, fpsDen: d, source: s.source,
+                                startSeconds: s.startSeconds ?? 0, durationSeconds: Double(plan.frames) * Double(d) / Double(n), frames: plan.frames)
+        }
+        var audio: (path: String, start: Double, duration: Double)?
+        if !noAudio, let i = outInfo {
+            if info != nil { audio = (input, 0, i.durationSeconds) }
+            else if let s = sidecar, !MediaIO.isNPY(s.source), FileManager.default.fileExists(atPath: s.source) { audio = (s.source, i.startSeconds, i.durationSeconds) }
+        }
+        return try MediaIO.Sink(path: output, shape: [plan.frames] + plan.original, info: outInfo, codec: codec, crf: crf,
+                                audioFrom: audio, overwrite: overwrite, progress: progress)
+    }
+
+    /// --reference must have the restored video's shape: an `.npy` by its header, a video file
+    /// by its first frame's size here (its frame count is checked when it is read for scoring).
+    func checkReference(_ path: String, shape: [Int], progress: Progress) throws {
+        if MediaIO.isNPY(path) {
+            let s = try NPY.shapeOfFloat32(path)
+            guard s == shape else { throw SVIError.file(path, "reference has shape \(s), the restored video \(shape)") }
+            return
+        }
+        var first = FrameSelection()
+        first.range = 0..<1
+        let (t, _) = try VideoReader.read(path, selection: first)
+        guard Array(t.shape.dropFirst()) == Array(shape.dropFirst()) else {
+            throw SVIError.file(path, "reference frames are \(Array(t.shape.dropFirst())), the restored video's \(Array(shape.dropFirst()))")
+        }
+    }
+
+    /// The checkpoint folder exists (or can be made) and is writable.
+    func checkCheckpointFolder(_ dir: String) throws {
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        catch { throw SVIError.file(dir, "cannot create the checkpoint folder") }
+        guard FileManager.default.isWritableFile(atPath: dir) else { throw SVIError.file(dir, "checkpoint folder is not writable") }
     }
 
     /// Without `--seed`, a run that continues from a checkpoint takes the seed the checkpoint

@@ -10,9 +10,25 @@ enum StopRequest {
     static let exitStatus: Int32 = 85
 
     nonisolated(unsafe) static var signalled: sig_atomic_t = 0
+    /// Set while the steps run without a checkpoint folder: there is nothing to save, so a
+    /// signal ends the process at once (128 + signal) instead of after the step under way, which
+    /// can take minutes on large frames. Nothing of the output exists yet then.
+    nonisolated(unsafe) static var exitAtOnce: sig_atomic_t = 0
 
-    static func install() {
+    /// The output's temporary file, removed by a signal that ends the process at once.
+    nonisolated(unsafe) private static var temporaryCString: UnsafeMutablePointer<CChar>?
+    static var temporaryFile: String? {
+        get { temporaryCString.map { String(cString: $0) } }
+        set { let old = temporaryCString; temporaryCString = newValue.map { strdup($0) }; free(old) }
+    }
+
+    static func install(exitAtOnce atOnce: Bool = false) {
+        exitAtOnce = atOnce ? 1 : 0
         let handler: @convention(c) (Int32) -> Void = { sig in
+            if StopRequest.exitAtOnce != 0 {
+                if let t = StopRequest.temporaryCString { unlink(t) }     // async-signal-safe
+                _exit(128 + sig)
+            }
             if sig == SIGINT && StopRequest.signalled != 0 { _exit(130) }
             StopRequest.signalled = sig_atomic_t(sig)
         }

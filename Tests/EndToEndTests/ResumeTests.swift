@@ -124,6 +124,31 @@ import SVICore
         #expect(bad.status != 0 && bad.stderr.contains("--deadline needs --checkpoint-dir"), "\(bad.stderr)")
     }
 
+    /// Without a checkpoint folder there is nothing to save: SIGTERM ends the run at once
+    /// (status 143), not after the step under way, and leaves no output.
+    @Test func signalWithoutCheckpointFolderExitsAtOnce() throws {
+        let d = CLI.tempDir()
+        try NPY.write(CLI.clip(frames: 8, height: 96, width: 96), to: d + "/x.npy")
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3", "--quiet"]).status == 0)
+        let p = process(CLI.binary, ["restore", d + "/y.npy", "-o", d + "/r.npy", "--model", model, "--nfe", "200", "--batch", "8", "--report", d + "/r.json"])
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        // Wait for the first step to be under way (the progress line), then signal.
+        var seen = Data()
+        while p.isRunning && !String(decoding: seen, as: UTF8.self).contains("svi restore:") {
+            seen.append(err.fileHandleForReading.availableData)
+        }
+        usleep(300_000)
+        let sent = Date()
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 143)
+        #expect(Date().timeIntervalSince(sent) < 2, "took \(Date().timeIntervalSince(sent)) s")
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.json"))
+    }
+
     /// srun started several tasks without MPI (a site default of MpiDefault=none): svi
     /// refuses with one line instead of running the whole job once per task.
     @Test func severalSlurmTasksWithoutMPIAreRefused() throws {

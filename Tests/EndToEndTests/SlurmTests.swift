@@ -157,6 +157,21 @@ import SVICore
         }
     }
 
+    /// The scaling study with srun as its launcher (as Cluster/README.md suggests): it used to
+    /// pass mpirun's -np and -x, which srun refuses or reads as "exclude nodes".
+    @Test func scalingStudyRunsUnderSrun() throws {
+        try withCluster { env, dir in
+            var e = env
+            e["MPIRUN"] = "/usr/bin/srun --mpi=pmix"
+            let r = try Shell.run(SlurmTests.repo + "/Scripts/scaling-study",
+                                  ["--ranks", "1,2", "--threads", "1", "--frames", "4", "--size", "16", "--nfe", "2", "--repeats", "1", "--out", dir], environment: e)
+            #expect(r.status == 0, "\(r.stderr)")
+            let csv = (try? String(contentsOfFile: dir + "/scaling.csv", encoding: .utf8)) ?? ""
+            let rows = csv.split(separator: "\n").filter { $0.first?.isNumber == true }.map { $0.split(separator: ",").first.map(String.init) ?? "" }
+            #expect(rows == ["1", "2"], "\(csv)")
+        }
+    }
+
     /// scancel ends the job: CANCELLED, not requeued, no output, the checkpoints kept.
     @Test func scancelCancelsAndKeepsTheCheckpoint() throws {
         try withCluster { env, dir in
