@@ -81,7 +81,7 @@ def main():
                 m = read_npy_float32(y).repeat(f, axis=2).repeat(f, axis=3)
                 np.save(os.path.join(w, "measurement.npy"), m)
             else:
-                run([svi, "restore", y, "-o", os.path.join(w, "measurement.npy"), "--method", "cg", "--cg-steps", "0", "--overwrite", "--quiet"], log)
+                run([svi, "restore", y, "-o", os.path.join(w, "measurement.npy"), "--method", "cg", "--cg-iterations", "0", "--overwrite", "--quiet"], log)
             rows["measurement"] = os.path.join(w, "measurement.npy")
             _, times["cg"] = run([svi, "restore", y, "-o", os.path.join(w, "cg.npy"), "--method", "cg", "--overwrite", "--quiet"], log)
             rows["cg"] = os.path.join(w, "cg.npy")

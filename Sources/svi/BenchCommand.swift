@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "unet",
             abstract: "Time U-Net forward passes: seconds per frame, GFLOP/s, peak memory.",
-            discussion: "Without --weights the network gets random weights made in-process (the architecture is what matters for speed).")
+            discussion: "Without --model the network gets random weights made in-process (the architecture is what matters for speed).")
 
         @Option(name: .long, help: "Architecture preset (adm-256-uncond, adm-ffhq-256). Default adm-256-uncond.")
         var preset: String?
@@ -22,15 +22,18 @@ struct BenchCommand: ParsableCommand {
         var config: String?
 
         @Option(name: .long, help: "Checkpoint to time instead of random weights.")
+        var model: String?
+
+        @Option(name: .long, help: .hidden)
         var weights: String?
 
-        @Option(name: .long, help: "Frame size HxW (default 256x256).")
+        @Option(name: .long, help: "Frame size WxH, as everywhere.")
         var size: String = "256x256"
 
-        @Option(name: .long, help: "Frames per forward pass (default 1).")
+        @Option(name: .long, help: "Frames per forward pass.")
         var batch: Int = 1
 
-        @Option(name: .long, help: "Timed runs after one warm-up (default 3); the median is reported.")
+        @Option(name: .long, help: "Timed runs after one warm-up; the median is reported.")
         var repeats: Int = 3
 
         @Flag(name: .long, help: "Print time and GFLOP/s per kind of layer.")
@@ -45,15 +48,18 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .long, help: "Output .npy of the last run (with --input).")
         var output: String?
 
-        @Option(name: .long, help: "Timestep of the runs (default 500).")
+        @Option(name: .long, help: "Timestep of the runs.")
         var timestep: Int = 500
 
         @OptionGroup var runtime: RuntimeOptions
+        @OptionGroup var kernels: KernelOptions
 
         func run() throws {
             try runtime.apply()
-            let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ValidationError("--size must be HxW, e.g. 256x256") }
+            kernels.apply()
+            guard let (sw, sh) = parseSizeWxH(size) else { throw ValidationError("--size must be WxH, e.g. 256x256") }
+            let parts = [sh, sw]
+            let weights = try modelOption(model: model, weights: self.weights)
             let (h, w) = (parts[0], parts[1])
             let net: UNet
             var label: String

@@ -32,7 +32,7 @@ struct DegradeCommand: ParsableCommand {
     @Option(name: .long, help: "Output codec: h264, ffv1, ffv1-16 or png (default: from the extension).")
     var codec: String?
 
-    @Option(name: .long, help: "H.264 quality (CRF, default 18).")
+    @Option(name: .long, help: "H.264 quality (CRF: lower is better and larger).")
     var crf: Int = 18
 
     @Flag(name: .long, help: "Do not copy the source's audio and subtitle streams.")
@@ -41,7 +41,7 @@ struct DegradeCommand: ParsableCommand {
     @Option(name: .long, help: "Degradation spec, e.g. temporal=uniform:13 or temporal=uniform:7,sr=4.")
     var degradation: String
 
-    @Option(name: .long, help: "Seed of the measurement noise (default 0).")
+    @Option(name: .long, help: "Seed of the measurement noise.")
     var seed: UInt64 = 0
 
     @Option(name: .long, help: "Seed of the inpainting mask (default: the --seed value).")

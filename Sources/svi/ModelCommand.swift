@@ -16,11 +16,15 @@ struct ModelCommand: ParsableCommand {
         @Argument(help: "Checkpoint (.safetensors, or PyTorch zip .pt/.pth); default: the embedded prior.")
         var checkpointPath: String?
 
+        @Option(name: .long, help: "The checkpoint, as restore and bench name it (instead of the argument).")
+        var model: String?
+
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
         func run() throws {
-            let checkpoint = try checkpointPath ?? EmbeddedPrior.locate()
+            if checkpointPath != nil && model != nil { throw ValidationError("give the checkpoint once: as the argument or with --model") }
+            let checkpoint = try model ?? checkpointPath ?? EmbeddedPrior.locate()
             let ckpt = try Checkpoint.load(checkpoint)
             let (config, notes): (UNetConfig, [String])
             if let beside = configBeside(checkpoint) {
@@ -55,7 +59,10 @@ struct ModelCommand: ParsableCommand {
             abstract: "Run the network once: raw output (ε, plus σ channels when learned) for a batch of frames.")
 
         @Option(name: .long, help: "Checkpoint (.safetensors or .pt).")
-        var weights: String
+        var model: String?
+
+        @Option(name: .long, help: .hidden)
+        var weights: String?
 
         @Option(name: .long, help: "Architecture preset (adm-256-uncond, adm-ffhq-256).")
         var preset: String?
@@ -76,6 +83,7 @@ struct ModelCommand: ParsableCommand {
         var overwrite = false
 
         @OptionGroup var runtime: RuntimeOptions
+        @OptionGroup var kernels: KernelOptions
 
         func validate() throws {
             if preset != nil && config != nil { throw ValidationError("give --preset or --config, not both") }
@@ -83,7 +91,9 @@ struct ModelCommand: ParsableCommand {
 
         func run() throws {
             try runtime.apply()
+            kernels.apply()
             try AtomicFile.checkWritable(output, overwrite: overwrite)
+            guard let weights = try modelOption(model: model, weights: self.weights) else { throw ValidationError("give the checkpoint with --model") }
             let (net, _, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)
             let progress = Progress(quiet: runtime.quiet)
             for n in notes { progress.note("note: \(n)") }

@@ -31,7 +31,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Output codec: h264, ffv1, ffv1-16 or png (default: from the extension).")
     var codec: String?
 
-    @Option(name: .long, help: "H.264 quality (CRF, default 18).")
+    @Option(name: .long, help: "H.264 quality (CRF: lower is better and larger).")
     var crf: Int = 18
 
     @Flag(name: .long, help: "Do not copy the measurement's (or source's) audio and subtitles into the output.")
@@ -64,8 +64,14 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Diffusion steps N (NFE). Default 20, or 100 with a spatial part.")
     var nfe: Int?
 
-    @Option(name: .long, help: "CG iterations per diffusion step (default 5); for --method cg, total iterations (default 100); for admm-tv, inner iterations (default 8).")
+    @Option(name: .long, help: "CG iterations per diffusion step (default 5).")
     var cgSteps: Int?
+
+    @Option(name: .long, help: "--method cg: CG iterations in all (default 100).")
+    var cgIterations: Int?
+
+    @Option(name: .long, help: "--method admm-tv: CG iterations inside each ADMM iteration (default 8).")
+    var tvInnerCg: Int?
 
     @Option(name: .long, help: "DDIM η, share of fresh noise (default 0.15, or 0.8 with a spatial part).")
     var eta: Double?
@@ -79,16 +85,16 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of all sampler noise (default: the seed of the checkpoint this run continues from, else random; recorded in the report and the checkpoints).")
     var seed: UInt64?
 
-    @Option(name: .long, help: "Frames per denoiser call (default 4).")
+    @Option(name: .long, help: "Frames per denoiser call.")
     var batch: Int = 4
 
     @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements — the best of 0.0001…0.03 on 8 of the 10 clip-tasks of EVALUATION.md — and 0.003 with noise, not re-tuned).")
     var tvLambda: Double?
 
-    @Option(name: .long, help: "ADMM-TV: penalty ρ (default 0.05).")
+    @Option(name: .long, help: "ADMM-TV: penalty ρ.")
     var tvRho: Double = 0.05
 
-    @Option(name: .long, help: "ADMM-TV: outer iterations (default 60).")
+    @Option(name: .long, help: "ADMM-TV: outer iterations.")
     var tvIterations: Int = 60
 
     @Option(name: .long, help: "Write a JSON report (settings, per-stage times, residual) here.")
@@ -98,6 +104,7 @@ struct RestoreCommand: ParsableCommand {
     var overwrite = false
 
     @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var kernels: KernelOptions
 
     func validate() throws {
         if let n = nfe, !(1...1000).contains(n) { throw ValidationError("--nfe must be between 1 and 1000") }
@@ -106,6 +113,10 @@ struct RestoreCommand: ParsableCommand {
         if deadline != nil && checkpointDir == nil { throw ValidationError("--deadline needs --checkpoint-dir (stopping early without one would lose the work)") }
         if let d = deadline, !d.isFinite || d <= 0 { throw ValidationError("--deadline must be a time in Unix seconds") }
         if let m = cgSteps, m < 0 { throw ValidationError("--cg-steps must be ≥ 0") }
+        if let m = cgIterations, m < 0 { throw ValidationError("--cg-iterations must be ≥ 0") }
+        if let m = tvInnerCg, m < 0 { throw ValidationError("--tv-inner-cg must be ≥ 0") }
+        if cgIterations != nil && method != .cg { throw ValidationError("--cg-iterations is for --method cg") }
+        if tvInnerCg != nil && method != .admmTV { throw ValidationError("--tv-inner-cg is for --method admm-tv") }
         if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
@@ -117,7 +128,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Write a resumable checkpoint (x_t of every frame, step, settings) into this folder during the run; the same command continues from it.")
     var checkpointDir: String?
 
-    @Option(name: .long, help: "Steps between checkpoints (default 1).")
+    @Option(name: .long, help: "Steps between checkpoints.")
     var checkpointEvery: Int = 1
 
     @Option(name: .long, help: "Stop with a checkpoint (exit 85) before this time (Unix seconds) when the next step might not finish by then, judged from the longest step so far; needs --checkpoint-dir. Cluster/slurm.sbatch passes the job's end time.")
@@ -135,7 +146,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "With --dry-run: seconds per frame of one denoiser call, instead of timing one call here.")
     var calibrated: Double?
 
-    @Option(name: .long, help: "With --dry-run: ranks sharing one node's memory (default 1).")
+    @Option(name: .long, help: "With --dry-run: ranks sharing one node's memory.")
     var ranksPerNode: Int = 1
 
     @Option(name: .long, help: .hidden)
@@ -161,6 +172,7 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         try runtime.apply()
+        kernels.apply()
         try SchedulerCheck.refuseTasksWithoutMPI()
         let comm: Communicator = MPICommunicator.launchedByMPI ? try MPICommunicator() : LocalCommunicator()
         let mpi = comm as? MPICommunicator
@@ -325,12 +337,12 @@ struct RestoreCommand: ParsableCommand {
         case .cg, .admmTV:
             let u: Tensor64
             if method == .cg {
-                let iterations = cgSteps ?? 100
+                let iterations = cgIterations ?? legacyCGSteps("--cg-iterations") ?? 100
                 rep.baseline = ["cg_iterations": Double(iterations)]
                 u = Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
             } else {
                 var tv = Baselines.TVSettings()
-                tv.lambda = tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = tvRho; tv.iterations = tvIterations; tv.innerCG = cgSteps ?? 8
+                tv.lambda = tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = tvRho; tv.iterations = tvIterations; tv.innerCG = tvInnerCg ?? legacyCGSteps("--tv-inner-cg") ?? 8
                 rep.baseline = ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
                 u = Baselines.admmTV(op: op, measurement: y, settings: tv, dist: dist)
             }
@@ -429,6 +441,14 @@ struct RestoreCommand: ParsableCommand {
         let block = comm.scatter(state, partition: dist.partition, frameShape: Array(sampler.x.shape.dropFirst()))
         sampler.resume(x: block, stepsDone: done)
         progress.note("resuming from \(decision.folder ?? dir) after step \(done)")
+    }
+
+    /// `--cg-steps` given to a baseline: its old meaning there, with a warning (one name, one
+    /// meaning: --cg-steps is per diffusion step; kept for one release).
+    func legacyCGSteps(_ newName: String) -> Int? {
+        guard let m = cgSteps else { return nil }
+        log.warning("--cg-steps with --method \(method.rawValue) is now \(newName) (--cg-steps means CG iterations per diffusion step); the old spelling goes in the next release")
+        return m
     }
 
     /// The output, opened under its temporary name (type, frame size, folder and --overwrite

@@ -22,7 +22,9 @@ struct SVI: ParsableCommand {
         commandName: "svi",
         abstract: "Restore degraded video with a pre-trained image diffusion model (batch-consistent DDS).",
         discussion: """
-        Pixel values are in [0,1]; videos are float32 .npy tensors shaped [T][C][H][W].
+        Videos are any file FFmpeg reads (mp4, mkv, PNG sequences, …) or float32 .npy tensors
+        shaped [T][C][H][W]; pixel values are in [0,1]. Sizes are WIDTHxHEIGHT and frame
+        ranges a:b in every command.
         A degradation is a spec string such as temporal=uniform:13 or temporal=gaussian:1.0,sr=4
         (keys: temporal, boundary, blur, sr, inpaint, noise; see `svi degrade --help`).
         """,
@@ -48,6 +50,7 @@ struct SVI: ParsableCommand {
 }
 
 /// Options every heavy command shares.
+/// Threads and progress output: every command that computes.
 struct RuntimeOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for svi's kernels and OpenBLAS (default: the cores this process may use, shared among the MPI ranks of the node when they are not bound to cores).")
     var threads: Int?
@@ -55,11 +58,7 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(name: .long, help: "No progress output.")
     var quiet = false
 
-    @Flag(name: .long, help: "Run the plain convolution kernels (im2col + GEMM) instead of the fast path (Winograd), for comparison.")
-    var referenceKernels = false
-
     func apply() throws {
-        ConvolutionKernels.reference = referenceKernels
         if let t = threads {
             guard t >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threads = t
@@ -70,6 +69,14 @@ struct RuntimeOptions: ParsableArguments {
         }
         GEMMThreading.configureBLAS()
     }
+}
+
+/// The network's kernels: only for the commands that run a network (restore, model run, bench).
+struct KernelOptions: ParsableArguments {
+    @Flag(name: .long, help: "Run the plain convolution kernels (im2col + GEMM) instead of the fast path (Winograd), for comparison.")
+    var referenceKernels = false
+
+    func apply() { ConvolutionKernels.reference = referenceKernels }
 }
 
 extension RuntimeOptions {
@@ -139,4 +146,21 @@ func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     try AtomicFile.write(try enc.encode(value), to: path, overwrite: true)
+}
+
+/// WIDTHxHEIGHT, both positive: the one way svi spells a frame size.
+func parseSizeWxH(_ text: String) -> (width: Int, height: Int)? {
+    let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+    guard parts.count == 2, let w = parts[0], let h = parts[1], w > 0, h > 0 else { return nil }
+    return (w, h)
+}
+
+/// `--model`, or the old spelling `--weights` with a warning (kept for one release).
+func modelOption(model: String?, weights: String?) throws -> String? {
+    if let w = weights {
+        if model != nil { throw ValidationError("give --model only (--weights is its old spelling)") }
+        log.warning("--weights is now --model (as in svi restore); the old spelling goes in the next release")
+        return w
+    }
+    return model
 }

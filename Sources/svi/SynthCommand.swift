@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SVICore
+import SVIMedia
 
 /// A synthetic clip with known content, for demos and quick checks without footage.
 struct SynthCommand: ParsableCommand {
@@ -11,29 +12,35 @@ struct SynthCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output .npy [T][3][H][W], values in [0,1].")
     var output: String
 
-    @Option(name: .long, help: "Number of frames (default 16).")
-    var frames: Int = 16
+    @Option(name: .long, help: "Frames a:b of the synthetic motion (half-open, as --frames everywhere; a plain count N, the old spelling, means 0:N).")
+    var frames: String = "0:16"
 
-    @Option(name: .long, help: "Frame size HxW (default 64x64).")
+    @Option(name: .long, help: "Frame size WxH, as everywhere.")
     var size: String = "64x64"
 
-    @Option(name: .long, help: "Pixels moved per frame (default 1.5).")
+    @Option(name: .long, help: "Pixels moved per frame.")
     var speed: Double = 1.5
 
     @Flag(name: .long, help: "Replace OUT if it exists.")
     var overwrite = false
 
     func run() throws {
-        let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ValidationError("--size must be HxW, e.g. 64x64") }
-        guard frames > 0 else { throw ValidationError("--frames must be positive") }
-        let (h, w) = (parts[0], parts[1])
-        let v = Tensor(shape: [frames, 3, h, w])
+        guard let (w, h) = parseSizeWxH(size), w <= 16384, h <= 16384 else { throw ValidationError("--size must be WxH, e.g. 64x64") }
+        let range: Range<Int>
+        if let n = Int(frames) {
+            guard n > 0 else { throw ValidationError("--frames must be a:b with 0 ≤ a < b") }
+            log.warning("synth --frames \(n): a count is the old spelling; --frames is a range a:b in every command (here 0:\(n))")
+            range = 0..<n
+        } else {
+            guard let r = FrameSelection.parseRange(frames), r.upperBound != Int.max else { throw ValidationError("--frames must be a:b with 0 ≤ a < b, got '\(frames)'") }
+            range = r
+        }
+        let v = Tensor(shape: [range.count, 3, h, w])
         let discs: [(Double, Double, Double, [Double])] = [   // centre x, y (fractions), radius, colour
             (0.3, 0.35, 0.18, [0.9, 0.3, 0.2]), (0.65, 0.6, 0.22, [0.2, 0.6, 0.9]), (0.45, 0.8, 0.12, [0.95, 0.85, 0.3]),
         ]
-        for f in 0..<frames {
-            let shift = Double(f) * speed
+        for f in 0..<range.count {
+            let shift = Double(range.lowerBound + f) * speed
             for y in 0..<h { for x in 0..<w {
                 let fx = Double(x) / Double(w), fy = Double(y) / Double(h)
                 var rgb = [0.25 + 0.3 * fy, 0.3 + 0.2 * fx, 0.35 + 0.15 * (1 - fy)]

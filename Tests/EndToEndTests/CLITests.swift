@@ -156,7 +156,7 @@ enum CLI {
     @Test func modelRunMatchesTheFixture() throws {
         let d = CLI.tempDir()
         let f = CLI.fixtures + "/adm-plain/"
-        let r = try CLI.run(["model", "run", "--weights", f + "weights.safetensors", "--config", f + "fixture.json",
+        let r = try CLI.run(["model", "run", "--model", f + "weights.safetensors", "--config", f + "fixture.json",
                              "--input", f + "input0.npy", "--timesteps", f + "timesteps0.npy", "-o", d + "/y.npy", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
         let y = try NPY.readFloat32(d + "/y.npy"), ref = try NPY.readFloat32(f + "output0.npy")

@@ -71,7 +71,7 @@ enum MPI {
 
     @Test(arguments: ["cg", "admm-tv"])
     func baselinesAreIndependentOfRankCount(method: String) throws {
-        let extra = method == "cg" ? ["--method", "cg", "--cg-steps", "30"] : ["--method", "admm-tv", "--tv-iterations", "10"]
+        let extra = method == "cg" ? ["--method", "cg", "--cg-iterations", "30"] : ["--method", "admm-tv", "--tv-iterations", "10"]
         let outs = try restoreAtRankCounts(spec: "temporal=uniform:9,boundary=replicate,sr=2", extra: extra, ranks: [1, 3, 4])
         for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) == 0) }
     }
