@@ -27,6 +27,9 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Frame indices to show, comma-separated (default: 4 evenly spaced).")
     var show: String?
 
+    @Option(name: .long, help: "Row labels, comma-separated, one per row (default: the file names, and 'truth' for --reference).")
+    var labels: String?
+
     @Option(name: .shortAndLong, help: "The PNG to write.")
     var output: String
 
@@ -65,17 +68,42 @@ struct CompareCommand: ParsableCommand {
         for (path, t) in rows where tileH % t.shape[2] != 0 || tileW % t.shape[3] != 0 {
             throw SVIError.file(path, "frame size \(t.shape[3])x\(t.shape[2]) does not divide \(tileW)x\(tileH); give videos whose sizes are integer ratios")
         }
+        // Row labels on the left, frame numbers above the columns (5×7 font, scaled with the tiles).
+        let names: [String]
+        if let l = labels {
+            names = l.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard names.count == rows.count else { throw ValidationError("--labels has \(names.count) label(s) for \(rows.count) row(s)") }
+        } else {
+            names = rows.enumerated().map { i, row in
+                reference != nil && i == rows.count - 1 ? "truth" : URL(fileURLWithPath: row.0).deletingPathExtension().lastPathComponent
+            }
+        }
+        let shown = names.map { String($0.prefix(28)) }
+        let scale = max(1, min(4, tileH / 48))
+        let pad = 3 * scale
+        let labelW = (shown.map { BitmapFont.width($0, scale: scale) }.max() ?? 0) + 2 * pad
+        let headerH = BitmapFont.glyphHeight * scale + 2 * pad
         let gutter = 2
-        var width = columns.count * tileW + (columns.count - 1) * gutter
-        var height = rows.count * tileH + (rows.count - 1) * gutter
+        var width = labelW + columns.count * tileW + (columns.count - 1) * gutter
+        var height = headerH + rows.count * tileH + (rows.count - 1) * gutter
         width += width % 2; height += height % 2
         let sheet = Tensor(shape: [1, 3, height, width], zeroed: false)
         sheet.data.initialize(repeating: 1, count: sheet.count)
+        for (c, f) in columns.enumerated() {
+            let long = "frame \(f)"
+            let text = BitmapFont.width(long, scale: scale) <= tileW ? long : "\(f)"
+            let x = labelW + c * (tileW + gutter) + (tileW - BitmapFont.width(text, scale: scale)) / 2
+            BitmapFont.draw(text, into: sheet.data, channels: 3, height: height, width: width, x: x, y: pad, scale: scale, value: 0)
+        }
+        for (r, text) in shown.enumerated() {
+            let y = headerH + r * (tileH + gutter) + (tileH - BitmapFont.glyphHeight * scale) / 2
+            BitmapFont.draw(text, into: sheet.data, channels: 3, height: height, width: width, x: pad, y: y, scale: scale, value: 0)
+        }
         for (r, (_, video)) in rows.enumerated() {
             let h = video.shape[2], w = video.shape[3], sy = tileH / h, sx = tileW / w
             for (c, f) in columns.enumerated() {
                 let src = video.frame(f)
-                let y0 = r * (tileH + gutter), x0 = c * (tileW + gutter)
+                let y0 = headerH + r * (tileH + gutter), x0 = labelW + c * (tileW + gutter)
                 for ch in 0..<3 {
                     for y in 0..<tileH {
                         let srow = src + ch * h * w + (y / sy) * w

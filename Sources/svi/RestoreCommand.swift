@@ -110,7 +110,8 @@ struct RestoreCommand: ParsableCommand {
         if let n = nfe, !(1...1000).contains(n) { throw ValidationError("--nfe must be between 1 and 1000") }
         if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
         if (checkpointDir != nil || resume != nil) && method != .dds { throw ValidationError("checkpoints are for --method dds") }
-        if deadline != nil && checkpointDir == nil { throw ValidationError("--deadline needs --checkpoint-dir (stopping early without one would lose the work)") }
+        if let a = checkpointDir, let b = resume, a != b { throw ValidationError("--resume is the old spelling of --checkpoint-dir: give one folder") }
+        if deadline != nil && checkpointFolder == nil { throw ValidationError("--deadline needs --checkpoint-dir (stopping early without one would lose the work)") }
         if let d = deadline, !d.isFinite || d <= 0 { throw ValidationError("--deadline must be a time in Unix seconds") }
         if let m = cgSteps, m < 0 { throw ValidationError("--cg-steps must be ≥ 0") }
         if let m = cgIterations, m < 0 { throw ValidationError("--cg-iterations must be ≥ 0") }
@@ -134,7 +135,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Stop with a checkpoint (exit 85) before this time (Unix seconds) when the next step might not finish by then, judged from the longest step so far; needs --checkpoint-dir. Cluster/slurm.sbatch passes the job's end time.")
     var deadline: Double?
 
-    @Option(name: .long, help: "Continue from the newest checkpoint in this folder (the run's other options must match it; any rank count).")
+    @Option(name: .long, help: "Old spelling of --checkpoint-dir (warns; the folder must hold a checkpoint already).")
     var resume: String?
 
     @Flag(name: .long, help: "Print the plan (frames and memory per rank, time per step and for the job, bytes exchanged, warnings) without running the restoration.")
@@ -169,8 +170,15 @@ struct RestoreCommand: ParsableCommand {
     /// Rank 0's answer about a checkpoint to resume from, sent to every rank.
     struct ResumeDecision: Codable { var stepsDone: Int?; var folder: String?; var error: String? }
 
+    /// Where checkpoints are read and written: --checkpoint-dir, or its old spelling --resume
+    /// (which also insists that the folder holds a checkpoint already).
+    var checkpointFolder: String? { checkpointDir ?? resume }
+
     func run() throws {
         let started = Date()
+        if resume != nil {
+            log.warning("--resume DIR is the old spelling of --checkpoint-dir DIR, which continues from the newest checkpoint there and keeps writing them; it goes in the next release")
+        }
         try runtime.apply()
         kernels.apply()
         try SchedulerCheck.refuseTasksWithoutMPI()
@@ -234,7 +242,8 @@ struct RestoreCommand: ParsableCommand {
                 // the output is opened (type, size, folder, --overwrite), the reference's shape
                 // and the checkpoint folder are checked.
                 if let r = reference { try checkReference(r, shape: [plan.frames] + plan.original, progress: progress) }
-                if let dir = checkpointDir, method == .dds { try checkCheckpointFolder(dir) }
+                if let dir = resume, !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
+                if let dir = checkpointFolder, method == .dds { try checkCheckpointFolder(dir) }
                 sink = try openSink(plan: plan, info: info, sidecar: sidecar, progress: progress)
                 StopRequest.temporaryFile = sink?.temporaryPath
                 whole = y
@@ -296,7 +305,7 @@ struct RestoreCommand: ParsableCommand {
             try resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
             rep.resumedFromStep = sampler.stepIndex > 0 ? sampler.stepIndex : nil
             progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical), \(settings.nfe) steps, \(denoiser!.name), seed \(plan.seed)")
-            StopRequest.install(exitAtOnce: checkpointDir == nil)
+            StopRequest.install(exitAtOnce: checkpointFolder == nil)
             let firstStep = sampler.stepIndex
             var longestStep = 0.0
             let checkpointSeconds = Double(plan.frames * frame.count * 4) / 100e6 + 5   // a shared file system at 100 MB/s
@@ -314,13 +323,13 @@ struct RestoreCommand: ParsableCommand {
                 let stopHere = StopRequest.requested || late
                 let stop = comm.size > 1 ? comm.allreduceMax([stopHere ? 1 : 0])[0] > 0 : stopHere
                 if sampler.isFinished { break }
-                if let dir = checkpointDir, stop || sampler.stepIndex % checkpointEvery == 0 {
+                if let dir = checkpointFolder, stop || sampler.stepIndex % checkpointEvery == 0 {
                     var meta = identity
                     meta.stepsDone = sampler.stepIndex
                     try meta.write(x: sampler.x, dist: dist, to: dir)
                 }
                 if stop {
-                    if let dir = checkpointDir {
+                    if let dir = checkpointFolder {
                         progress.note("stopped \(StopRequest.requested ? "by a signal" : "before --deadline") after step \(sampler.stepIndex)/\(sampler.steps.count); checkpoint in \(dir): run the same command to continue")
                     } else {
                         progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
@@ -404,7 +413,7 @@ struct RestoreCommand: ParsableCommand {
     /// With --resume DIR (or a --checkpoint-dir holding snapshots), continues from the newest
     /// snapshot: rank 0 checks it against this run and scatters its x_t over the ranks.
     func resumeIfAsked(_ sampler: DDSSampler, identity: SamplerCheckpoint, comm: Communicator, dist: Distribution, progress: Progress) throws {
-        guard let dir = resume ?? checkpointDir else { return }
+        guard let dir = checkpointFolder else { return }
         var decision = ResumeDecision()
         var state: Tensor?
         if comm.rank == 0 {
@@ -495,7 +504,7 @@ struct RestoreCommand: ParsableCommand {
     /// was made with (the first run drew it at random and recorded it there and in the report),
     /// so running the same command again resumes — what a requeued Slurm job does.
     func checkpointSeed() -> UInt64? {
-        guard method == .dds, let dir = resume ?? checkpointDir, let found = try? SamplerCheckpoint.latest(in: dir) else { return nil }
+        guard method == .dds, let dir = checkpointFolder, let found = try? SamplerCheckpoint.latest(in: dir) else { return nil }
         return found.0.seed
     }
 

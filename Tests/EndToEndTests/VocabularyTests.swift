@@ -56,6 +56,21 @@ import SVICore
         if command == ["degrade"] || command == ["synth"] { #expect(!r.stdout.contains("--reference-kernels")) }
     }
 
+    /// --resume and --checkpoint-dir overlapped: --resume is now the old spelling of
+    /// --checkpoint-dir (it warns, and still insists that the folder holds a checkpoint).
+    @Test func resumeIsTheOldSpellingOfCheckpointDir() throws {
+        let d = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        try NPY.write(CLI.clip(frames: 4, height: 16, width: 16), to: d + "/x.npy")
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3", "--quiet"]).status == 0)
+        let args = ["restore", d + "/y.npy", "--prior", "gaussian", "--nfe", "4", "--seed", "3", "--quiet"]
+        #expect(try CLI.run(args + ["-o", d + "/a.npy", "--checkpoint-dir", d + "/ck"]).status == 0)
+        let old = try CLI.run(args + ["-o", d + "/b.npy", "--resume", d + "/ck"])
+        #expect(old.status == 0 && old.stderr.contains("--resume DIR is the old spelling of --checkpoint-dir"), "\(old.stderr)")
+        let both = try CLI.run(args + ["-o", d + "/c.npy", "--resume", d + "/ck", "--checkpoint-dir", d + "/other"])
+        #expect(both.status != 0 && both.stderr.contains("give one folder"), "\(both.stderr)")
+    }
+
     @Test func topLevelHelpNamesVideoFiles() throws {
         let r = try CLI.run(["--help"])
         #expect(r.stdout.contains("any file FFmpeg reads") && r.stdout.contains("WIDTHxHEIGHT"), "\(r.stdout)")
