@@ -215,6 +215,9 @@ struct RestoreCommand: ParsableCommand {
         var whole: Tensor?
         var info: VideoInfo?
         var sink: MediaIO.Sink?
+        // Read before the first step so that a wrong reference fails at once (rank 0 holds it
+        // during the solve, as it holds the measurement; streaming both is the long-footage work).
+        var referenceVideo: Tensor?
         var plan = Plan(spec: "", maskSeed: 0, frames: 0, original: [], seed: 0, error: nil)
         if rank == 0 {
             do {
@@ -241,7 +244,12 @@ struct RestoreCommand: ParsableCommand {
                 // Everything that could fail after the solve is tried before the first step:
                 // the output is opened (type, size, folder, --overwrite), the reference's shape
                 // and the checkpoint folder are checked.
-                if let r = reference { try checkReference(r, shape: [plan.frames] + plan.original, progress: progress) }
+                if let r = reference {
+                    referenceVideo = try MediaIO.read(r, selection: FrameSelection(), progress: progress).0
+                    guard referenceVideo!.shape == [plan.frames] + plan.original else {
+                        throw SVIError.file(r, "reference has shape \(referenceVideo!.shape), the restored video \([plan.frames] + plan.original)")
+                    }
+                }
                 if let dir = resume, !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
                 if let dir = checkpointFolder, method == .dds { try checkCheckpointFolder(dir) }
                 sink = try openSink(plan: plan, info: info, sidecar: sidecar, progress: progress)
@@ -366,13 +374,7 @@ struct RestoreCommand: ParsableCommand {
 
         // Rank 0 writes the frames in order as they arrive (and scores them against --reference).
         let writeStart = Date()
-        var ref: Tensor?
-        if rank == 0, let r = reference {
-            ref = try MediaIO.read(r, selection: FrameSelection(), progress: progress).0
-            guard ref!.shape == [plan.frames] + plan.original else {
-                throw SVIError.file(r, "reference has shape \(ref!.shape), the restored video \([plan.frames] + plan.original)")
-            }
-        }
+        let ref = referenceVideo
         let frameSize = result.frameSize
         var psnr: [Double] = [], ssim: [Double] = []
         try comm.gather(result, partition: dist.partition) { range, p in
@@ -475,22 +477,6 @@ struct RestoreCommand: ParsableCommand {
         }
         return try MediaIO.Sink(path: output, shape: [plan.frames] + plan.original, info: outInfo, codec: codec, crf: crf,
                                 audioFrom: audio, overwrite: overwrite, progress: progress)
-    }
-
-    /// --reference must have the restored video's shape: an `.npy` by its header, a video file
-    /// by its first frame's size here (its frame count is checked when it is read for scoring).
-    func checkReference(_ path: String, shape: [Int], progress: Progress) throws {
-        if MediaIO.isNPY(path) {
-            let s = try NPY.shapeOfFloat32(path)
-            guard s == shape else { throw SVIError.file(path, "reference has shape \(s), the restored video \(shape)") }
-            return
-        }
-        var first = FrameSelection()
-        first.range = 0..<1
-        let (t, _) = try VideoReader.read(path, selection: first)
-        guard Array(t.shape.dropFirst()) == Array(shape.dropFirst()) else {
-            throw SVIError.file(path, "reference frames are \(Array(t.shape.dropFirst())), the restored video's \(Array(shape.dropFirst()))")
-        }
     }
 
     /// The checkpoint folder exists (or can be made) and is writable.

@@ -40,6 +40,14 @@ import SVICore
         try expectFailsFast(d, ["--reference", d + "/truth.npy"], output: "r.npy", message: "reference has shape [5, 3, 96, 96]")
     }
 
+    /// A video file as --reference: its frames are counted before the first step too.
+    @Test func videoReferenceWithAnotherFrameCountFailsBeforeTheFirstStep() throws {
+        let d = try setUp()
+        try NPY.write(CLI.clip(frames: 5, height: 96, width: 96), to: d + "/t.npy")
+        #expect(try CLI.run(["degrade", d + "/t.npy", "-o", d + "/truth.mkv", "--degradation", "temporal=uniform:1", "--quiet"]).status == 0)
+        try expectFailsFast(d, ["--reference", d + "/truth.mkv"], output: "r.npy", message: "reference has shape [5, 3, 96, 96]")
+    }
+
     @Test func unusableCheckpointFolderFailsBeforeTheFirstStep() throws {
         let d = try setUp()
         try expectFailsFast(d, ["--checkpoint-dir", d + "/x.npy/ck"], output: "r.npy", message: "cannot create the checkpoint folder")
