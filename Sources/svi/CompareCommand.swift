@@ -30,6 +30,9 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Row labels, comma-separated, one per row (default: the file names, and 'truth' for --reference).")
     var labels: String?
 
+    @Flag(name: .long, help: "No row labels or frame numbers: the bare grid of frames.")
+    var noLabels = false
+
     @Option(name: .shortAndLong, help: "The PNG to write.")
     var output: String
 
@@ -38,6 +41,7 @@ struct CompareCommand: ParsableCommand {
 
     func validate() throws {
         if videos.isEmpty && reference == nil { throw ValidationError("give at least one video") }
+        if noLabels && labels != nil { throw ValidationError("give --labels or --no-labels, not both") }
         guard output.lowercased().hasSuffix(".png"), !output.contains("%") else { throw ValidationError("--output must be one .png file") }
     }
 
@@ -81,21 +85,21 @@ struct CompareCommand: ParsableCommand {
         let shown = names.map { String($0.prefix(28)) }
         let scale = max(1, min(4, tileH / 48))
         let pad = 3 * scale
-        let labelW = (shown.map { BitmapFont.width($0, scale: scale) }.max() ?? 0) + 2 * pad
-        let headerH = BitmapFont.glyphHeight * scale + 2 * pad
+        let labelW = noLabels ? 0 : (shown.map { BitmapFont.width($0, scale: scale) }.max() ?? 0) + 2 * pad
+        let headerH = noLabels ? 0 : BitmapFont.glyphHeight * scale + 2 * pad
         let gutter = 2
         var width = labelW + columns.count * tileW + (columns.count - 1) * gutter
         var height = headerH + rows.count * tileH + (rows.count - 1) * gutter
         width += width % 2; height += height % 2
         let sheet = Tensor(shape: [1, 3, height, width], zeroed: false)
         sheet.data.initialize(repeating: 1, count: sheet.count)
-        for (c, f) in columns.enumerated() {
+        for (c, f) in columns.enumerated() where !noLabels {
             let long = "frame \(f)"
             let text = BitmapFont.width(long, scale: scale) <= tileW ? long : "\(f)"
             let x = labelW + c * (tileW + gutter) + (tileW - BitmapFont.width(text, scale: scale)) / 2
             BitmapFont.draw(text, into: sheet.data, channels: 3, height: height, width: width, x: x, y: pad, scale: scale, value: 0)
         }
-        for (r, text) in shown.enumerated() {
+        for (r, text) in shown.enumerated() where !noLabels {
             let y = headerH + r * (tileH + gutter) + (tileH - BitmapFont.glyphHeight * scale) / 2
             BitmapFont.draw(text, into: sheet.data, channels: 3, height: height, width: width, x: pad, y: y, scale: scale, value: 0)
         }

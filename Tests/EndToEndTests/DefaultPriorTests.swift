@@ -25,7 +25,7 @@ import SVITestSupport
         let big = CLI.clip(frames: 6, height: 16, width: 24), small = CLI.clip(frames: 6, height: 8, width: 12)
         try NPY.write(big, to: d + "/big.npy"); try NPY.write(small, to: d + "/small.npy")
         let out = d + "/side.png"
-        let r = try CLI.run(["compare", d + "/small.npy", d + "/big.npy", "--show", "0,5", "-o", out])
+        let r = try CLI.run(["compare", d + "/small.npy", d + "/big.npy", "--show", "0,5", "--no-labels", "-o", out])
         #expect(r.status == 0, "\(r.stderr)")
         let png = try Data(contentsOf: URL(fileURLWithPath: out))
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
