@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SVICore
+import SVIMedia
 import SVINetwork
 
 struct BenchCommand: ParsableCommand {
@@ -57,10 +58,8 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             try runtime.apply()
             kernels.apply()
-            guard let (sw, sh) = parseSizeWxH(size) else { throw ValidationError("--size must be WxH, e.g. 256x256") }
-            let parts = [sh, sw]
+            guard let (w, h) = FrameSelection.parseSize(size) else { throw ValidationError("--size must be WxH, e.g. 256x256") }
             let weights = try modelOption(model: model, weights: self.weights)
-            let (h, w) = (parts[0], parts[1])
             let net: UNet
             var label: String
             if let wpath = weights {

@@ -111,9 +111,8 @@ extension RestoreCommand {
         let exchanged = ranks > 1 ? (2 * settings.cgSteps + 2) * 2 * halo * frame.count * 8 : 0   // 2(M+1) exchanges of 2h frames
         let perStep = Double(most) * perFrame + dcSeconds
         // The warning before a time limit: a whole step (the signal may come just after one
-        // starts) with 50% to spare, the checkpoint (rank 0 gathers and writes every frame's
-        // x_t; 100 MB/s for a shared file system), and a minute for the job script.
-        let checkpointSeconds = Double(frames * frame.count * 4) / 100e6
+        // starts) with 50% to spare, the checkpoint, and a minute for the job script.
+        let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: frames, frameValues: frame.count)
         let margin = Int((1.5 * perStep + checkpointSeconds + 60).rounded(.up))
         let mb = { (b: Int) in Double(b) / 1_048_576 }
         let total = weightsBytes + cacheBytes + activationBytes + videoState

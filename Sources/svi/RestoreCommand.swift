@@ -170,6 +170,12 @@ struct RestoreCommand: ParsableCommand {
     /// Rank 0's answer about a checkpoint to resume from, sent to every rank.
     struct ResumeDecision: Codable { var stepsDone: Int?; var folder: String?; var error: String? }
 
+    /// Seconds to write one checkpoint: rank 0 gathers every frame's x_t (float32) and writes
+    /// it, at 100 MB/s for a shared file system, plus 5 s of slack.
+    static func checkpointWriteSeconds(frames: Int, frameValues: Int) -> Double {
+        Double(frames * frameValues * 4) / 100e6 + 5
+    }
+
     /// Where checkpoints are read and written: --checkpoint-dir, or its old spelling --resume
     /// (which also insists that the folder holds a checkpoint already).
     var checkpointFolder: String? { checkpointDir ?? resume }
@@ -253,7 +259,7 @@ struct RestoreCommand: ParsableCommand {
                 if let dir = resume, !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
                 if let dir = checkpointFolder, method == .dds { try checkCheckpointFolder(dir) }
                 sink = try openSink(plan: plan, info: info, sidecar: sidecar, progress: progress)
-                StopRequest.temporaryFile = sink?.temporaryPath
+                StopRequest.removeOnSignal(sink?.temporaryPath)
                 whole = y
             } catch {
                 plan.error = "\(error)"
@@ -316,7 +322,7 @@ struct RestoreCommand: ParsableCommand {
             StopRequest.install(exitAtOnce: checkpointFolder == nil)
             let firstStep = sampler.stepIndex
             var longestStep = 0.0
-            let checkpointSeconds = Double(plan.frames * frame.count * 4) / 100e6 + 5   // a shared file system at 100 MB/s
+            let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: plan.frames, frameValues: frame.count)
             while !sampler.isFinished {
                 let stepStart = Date()
                 if let r = failOnRank, r == rank, sampler.stepIndex + 1 == failAtStep {

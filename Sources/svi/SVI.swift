@@ -49,7 +49,6 @@ struct SVI: ParsableCommand {
     }
 }
 
-/// Options every heavy command shares.
 /// Threads and progress output: every command that computes.
 struct RuntimeOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for svi's kernels and OpenBLAS (default: the cores this process may use, shared among the MPI ranks of the node when they are not bound to cores).")
@@ -146,13 +145,6 @@ func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     try AtomicFile.write(try enc.encode(value), to: path, overwrite: true)
-}
-
-/// WIDTHxHEIGHT, both positive: the one way svi spells a frame size.
-func parseSizeWxH(_ text: String) -> (width: Int, height: Int)? {
-    let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
-    guard parts.count == 2, let w = parts[0], let h = parts[1], w > 0, h > 0 else { return nil }
-    return (w, h)
 }
 
 /// `--model`, or the old spelling `--weights` with a warning (kept for one release).

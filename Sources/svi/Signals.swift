@@ -17,9 +17,10 @@ enum StopRequest {
 
     /// The output's temporary file, removed by a signal that ends the process at once.
     nonisolated(unsafe) private static var temporaryCString: UnsafeMutablePointer<CChar>?
-    static var temporaryFile: String? {
-        get { temporaryCString.map { String(cString: $0) } }
-        set { let old = temporaryCString; temporaryCString = newValue.map { strdup($0) }; free(old) }
+    static func removeOnSignal(_ path: String?) {
+        let old = temporaryCString
+        temporaryCString = path.map { strdup($0) }
+        free(old)
     }
 
     static func install(exitAtOnce atOnce: Bool = false) {

@@ -25,7 +25,7 @@ struct SynthCommand: ParsableCommand {
     var overwrite = false
 
     func run() throws {
-        guard let (w, h) = parseSizeWxH(size), w <= 16384, h <= 16384 else { throw ValidationError("--size must be WxH, e.g. 64x64") }
+        guard let (w, h) = FrameSelection.parseSize(size), w <= 16384, h <= 16384 else { throw ValidationError("--size must be WxH, e.g. 64x64") }
         let range: Range<Int>
         if let n = Int(frames) {
             guard n > 0 else { throw ValidationError("--frames must be a:b with 0 ≤ a < b") }

@@ -52,22 +52,25 @@ import SVICore
         return fields
     }
 
-    /// Waits until the job is in one of `states` (and returns it), at most `timeout` seconds;
-    /// a requeued job waiting for its begin time is released at once (Slurm holds requeued
-    /// jobs back for a while; the tests need not wait for that).
+    /// Waits until the job is in one of `states` (and returns it), at most `timeout` seconds. A
+    /// requeued job waits out its begin time (the test cluster's credential lifetime, ~11 s);
+    /// releasing it earlier raced the revoked credential of its first run ("Job credential
+    /// revoked", the job FAILED).
     func wait(_ id: Int, for states: Set<String>, _ env: [String: String], timeout: TimeInterval = 180) throws -> [String: String] {
         let deadline = Date().addingTimeInterval(timeout)
         var info: [String: String] = [:]
         while Date() < deadline {
             info = try job(id, env)
             if let s = info["JobState"], states.contains(s) { return info }
-            if info["JobState"] == "PENDING" && info["Reason"] == "BeginTime" {
-                _ = try Shell.run("/usr/bin/scontrol", ["update", "JobId=\(id)", "StartTime=now"], environment: env)
-            }
             usleep(200_000)
         }
         Issue.record("job \(id) not in \(states.sorted()) after \(Int(timeout)) s: \(info["JobState"] ?? "?") (\(info["Reason"] ?? ""))")
         return info
+    }
+
+    /// Waits until the job has ended, whichever way.
+    func waitUntilFinished(_ id: Int, _ env: [String: String], timeout: TimeInterval = 180) throws -> [String: String] {
+        try wait(id, for: ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], env, timeout: timeout)
     }
 
     func log(_ dir: String, _ id: Int) -> String {
@@ -100,7 +103,7 @@ import SVICore
         try withCluster { env, dir in
             try measurement(in: dir, frames: 6, size: 16)
             let id = try submit(env, dir: dir, sbatch: ["--ntasks=1", "--time=10"], args: ["--nfe", "3"])
-            let info = try wait(id, for: ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], env)
+            let info = try waitUntilFinished(id, env)
             #expect(info["JobState"] == "COMPLETED", "\(log(dir, id))")
             let text = log(dir, id)
             #expect(text.contains("--mpi=pmix") && text.contains("--deadline"), "\(text)")
@@ -119,7 +122,7 @@ import SVICore
         try withCluster { env, dir in
             try measurement(in: dir, frames: 6, size: 16)
             let id = try submit(env, dir: dir, sbatch: ["--ntasks=2", "--time=10"], args: ["--nfe", "3"])
-            let info = try wait(id, for: ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], env)
+            let info = try waitUntilFinished(id, env)
             #expect(info["JobState"] == "COMPLETED", "\(log(dir, id))")
             let rep = try report(dir)
             #expect(rep["ranks"] as? Int == 2, "\(rep)")
@@ -128,7 +131,7 @@ import SVICore
 
             try FileManager.default.removeItem(atPath: dir + "/r.npy")
             let bad = try submit(env, dir: dir, sbatch: ["--ntasks=2", "--time=10"], args: ["--nfe", "3"], extraEnvironment: ["SVI_MPI": "none"])
-            let badInfo = try wait(bad, for: ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], env)
+            let badInfo = try waitUntilFinished(bad, env)
             #expect(badInfo["JobState"] == "FAILED")
             #expect(log(dir, bad).contains("srun started 2 tasks but MPI is not initialised"), "\(log(dir, bad))")
             #expect(!FileManager.default.fileExists(atPath: dir + "/r.npy"))
@@ -147,7 +150,7 @@ import SVICore
             waitForCheckpoint(dir, step: 2)
             let s = try Shell.run("/usr/bin/scancel", ["--batch", "--signal=USR1", String(id)], environment: env)
             #expect(s.status == 0, "\(s.stderr)")
-            let info = try wait(id, for: ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], env, timeout: 240)
+            let info = try waitUntilFinished(id, env, timeout: 240)
             #expect(info["JobState"] == "COMPLETED", "\(log(dir, id))")
             #expect(info["Restarts"] == "1", "\(info["Restarts"] ?? "?") restarts; \(log(dir, id))")
             #expect(log(dir, id).contains("requeueing job \(id)"))
@@ -179,7 +182,7 @@ import SVICore
             let id = try submit(env, dir: dir, sbatch: ["--ntasks=1", "--time=10"], args: ["--nfe", "24"])
             waitForCheckpoint(dir, step: 2)
             #expect(try Shell.run("/usr/bin/scancel", [String(id)], environment: env).status == 0)
-            let info = try wait(id, for: ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], env)
+            let info = try waitUntilFinished(id, env)
             #expect(info["JobState"] == "CANCELLED", "\(log(dir, id))")
             sleep(3)      // a requeue would show now
             let later = try job(id, env)
