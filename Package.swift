@@ -15,6 +15,12 @@ let targetCPU: [String] = []
 // instead of ~1 s, and the end-to-end tests could not cover the network's kernel paths.
 let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + targetCPU, .when(configuration: .release)),
                                 .unsafeFlags(["-O"] + targetCPU, .when(configuration: .debug))]
+// Everything that reads what users and strangers hand svi (files, specs, options, FFmpeg's
+// output, MPI messages) keeps Swift's overflow and bounds checks in every build: `-Ounchecked`
+// would turn a crafted size into a silent wrap and a heap overwrite (issue 17). Only the
+// numerical modules above, whose hot loops were measured to need it, drop the checks.
+let checked: [SwiftSetting] = [.unsafeFlags(["-O", "-wmo"] + targetCPU, .when(configuration: .release)),
+                               .unsafeFlags(["-O"] + targetCPU, .when(configuration: .debug))]
 
 let package = Package(
     name: "svi",
@@ -38,27 +44,31 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release)),
                                                                         .unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "SVICore", dependencies: ["CBLAS"], swiftSettings: optimise),
-        .target(name: "SVICluster", dependencies: ["SVICore", "CMPI"], swiftSettings: optimise),
-        .target(name: "SVIOperators", dependencies: ["SVICore", "SVICluster"], swiftSettings: optimise),
-        .target(name: "SVISampler", dependencies: ["SVICore", "SVICluster", "SVIOperators"], swiftSettings: optimise),
+        // Parsers of every file format svi reads or writes (.npy, safetensors, PyTorch zip +
+        // pickle, model options, degradation specs, sidecars), built with checks.
+        .target(name: "SVIFormats", dependencies: ["SVICore"], swiftSettings: checked),
+        .target(name: "SVICluster", dependencies: ["SVICore", "CMPI"], swiftSettings: checked),
+        .target(name: "SVIOperators", dependencies: ["SVICore", "SVIFormats", "SVICluster"], swiftSettings: optimise),
+        .target(name: "SVISampler", dependencies: ["SVICore", "SVIFormats", "SVICluster", "SVIOperators"], swiftSettings: checked),
         .target(name: "SVIEvaluation", dependencies: ["SVICore"], swiftSettings: optimise),
-        .target(name: "SVIMedia", dependencies: ["SVICore", "CFFmpeg"], swiftSettings: optimise),
-        .target(name: "SVINetwork", dependencies: ["SVICore", "SVISampler", "CBLAS", "CKernels"], swiftSettings: optimise),
+        .target(name: "SVIMedia", dependencies: ["SVICore", "SVIFormats", "CFFmpeg"], swiftSettings: checked),
+        .target(name: "SVINetwork", dependencies: ["SVICore", "SVIFormats", "SVISampler", "CBLAS", "CKernels"], swiftSettings: optimise),
         .executableTarget(name: "svi", dependencies: [
-            "SVICore", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation", "SVIMedia", "CKernels",
+            "SVICore", "SVIFormats", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation", "SVIMedia", "CKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: optimise),
+        ], swiftSettings: checked),
         // Helpers shared by the test targets (fixture paths, random tensors, error measures).
-        .target(name: "SVITestSupport", dependencies: ["SVICore"]),
+        .target(name: "SVITestSupport", dependencies: ["SVICore", "SVIFormats"]),
         .testTarget(name: "SVICoreTests", dependencies: ["SVICore", "SVITestSupport"]),
+        .testTarget(name: "SVIFormatsTests", dependencies: ["SVIFormats", "SVICore", "SVITestSupport"]),
         .testTarget(name: "SVIClusterTests", dependencies: ["SVICluster", "SVICore"]),
-        .testTarget(name: "SVIOperatorsTests", dependencies: ["SVIOperators", "SVICluster", "SVICore", "SVITestSupport"]),
-        .testTarget(name: "SVISamplerTests", dependencies: ["SVISampler", "SVIOperators", "SVICluster", "SVICore", "SVITestSupport"]),
-        .testTarget(name: "SVINetworkTests", dependencies: ["SVINetwork", "SVISampler", "SVICore", "SVITestSupport", "CKernels"],
+        .testTarget(name: "SVIOperatorsTests", dependencies: ["SVIFormats", "SVIOperators", "SVICluster", "SVICore", "SVITestSupport"]),
+        .testTarget(name: "SVISamplerTests", dependencies: ["SVIFormats", "SVISampler", "SVIOperators", "SVICluster", "SVICore", "SVITestSupport"]),
+        .testTarget(name: "SVINetworkTests", dependencies: ["SVIFormats", "SVINetwork", "SVISampler", "SVICore", "SVITestSupport", "CKernels"],
                     exclude: ["Reference"]),
         .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),
-        .testTarget(name: "SVIMediaTests", dependencies: ["SVIMedia", "SVICore", "SVITestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SVICore", "SVITestSupport", "svi"]),
+        .testTarget(name: "SVIMediaTests", dependencies: ["SVIFormats", "SVIMedia", "SVICore", "SVITestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SVIFormats", "SVICore", "SVITestSupport", "svi"]),
     ]
 )

@@ -1,5 +1,6 @@
 import CFFmpeg
 import SVICore
+import SVIFormats
 
 /// FFmpeg's error codes as text.
 func ffmpegError(_ code: Int32) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import CFFmpeg
 import SVICore
+import SVIFormats
 
 /// Decodes any file FFmpeg reads into RGB float frames [T][3][H][W] in [0,1].
 ///

@@ -1,6 +1,7 @@
 import Foundation
 import CFFmpeg
 import SVICore
+import SVIFormats
 
 /// How a video is stored.
 public enum VideoCodec: String, CaseIterable, Sendable {

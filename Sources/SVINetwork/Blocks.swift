@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 
 /// guided-diffusion's ResBlock: GN→SiLU→(up/down)→conv, timestep embedding (added, or as
 /// scale-shift on the second norm), GN→SiLU→conv, plus the (1×1 conv) skip.

@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 import CBLAS
 
 /// Who parallelises a GEMM. By default svi does: OpenBLAS runs one thread per call and svi

@@ -1,4 +1,5 @@
 import SVICore
+import SVIFormats
 
 /// Hands checkpoint tensors to layers by name and shape, and reports every missing,
 /// unexpected and mis-shaped tensor by name once the whole model has asked.

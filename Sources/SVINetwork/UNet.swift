@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 
 /// guided-diffusion's `UNetModel` (DESIGN §5), built from a `UNetConfig` and a checkpoint
 /// whose parameter names are the reference's own (`input_blocks.1.0.in_layers.0.weight`, …).
@@ -88,6 +89,7 @@ public final class UNet {
     }
 
     init(config c: UNetConfig, parameters p: ParameterSource, source: String) throws {
+        try c.validate(source: source)
         if let hc = c.numHeadChannels {
             for l in 0..<c.levels where c.attentionDownsample.contains(1 << l) && c.channels(level: l) % hc != 0 {
                 throw SVIError.file(source, "\(c.channels(level: l)) channels do not split into heads of \(hc)")

@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 import SVISampler
 
 /// The U-Net as the sampler's ε_θ: frames of any size are reflect-padded on the bottom and

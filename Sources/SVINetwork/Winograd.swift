@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 import CKernels
 
 /// Which convolution kernels run. The plain path (im2col + GEMM) is the reference; the fast

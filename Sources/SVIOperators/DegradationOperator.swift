@@ -1,4 +1,5 @@
 import SVICore
+import SVIFormats
 import SVICluster
 
 /// The forward operator A = S ∘ Tm of a degradation (DESIGN §3) over a video distributed in

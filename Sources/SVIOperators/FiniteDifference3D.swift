@@ -1,4 +1,5 @@
 import SVICore
+import SVIFormats
 import SVICluster
 
 /// Forward differences along t, y and x (anisotropic 3-D TV's D), Neumann boundary: the

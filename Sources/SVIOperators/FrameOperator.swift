@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 
 /// A linear map applied to every frame alike (the spatial part S of A = S ∘ Tm). Working
 /// frame by frame is what lets the distributed code apply it to any frame block unchanged.

@@ -1,12 +1,7 @@
 import Foundation
 import SVICore
 import SVICluster
-
-/// How the temporal kernel sees frames beyond either end of the video.
-public enum TemporalBoundary: String, Sendable, Codable, CaseIterable {
-    case circular   // the paper's default: the video wraps around
-    case replicate  // the first/last frame repeats
-}
+import SVIFormats
 
 /// Temporal convolution of every pixel's time series (frame averaging / motion-time blur),
 /// DESIGN §3: y[t] = Σ_j w[j] · x[map(t + j − h)], h = ⌊k/2⌋, map = the boundary rule.

@@ -1,4 +1,5 @@
 import SVICore
+import SVIFormats
 import SVICluster
 
 /// Conjugate gradients on a symmetric positive (semi-)definite system M u = b over a video

@@ -1,4 +1,5 @@
 import SVICore
+import SVIFormats
 import SVICluster
 import SVIOperators
 

@@ -1,4 +1,5 @@
 import SVICore
+import SVIFormats
 
 /// ε_θ (DESIGN §5): the image model the sampler runs on every frame. Frames arrive in
 /// [-1, 1], `count` consecutive `[C][H][W]` frames, all at integer timestep `timestep`;

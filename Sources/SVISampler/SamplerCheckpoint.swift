@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 import SVICluster
 
 /// A resumable snapshot of a DDS run between two steps (DESIGN §4's loop state): x_t of every

@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 
 /// Helpers shared by the test targets (not part of svi itself).
 public enum Fixtures {

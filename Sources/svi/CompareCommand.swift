@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SVICore
+import SVIFormats
 import SVIMedia
 
 /// A still for eyes: chosen frames of several videos side by side in one PNG.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SVICore
+import SVIFormats
 import SVICluster
 import SVIOperators
 
@@ -51,6 +52,10 @@ struct DegradeCommand: ParsableCommand {
     var overwrite = false
 
     @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51 (H.264's scale)") }
+    }
 
     func run() throws {
         try runtime.apply()

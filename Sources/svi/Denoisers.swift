@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 import SVIOperators
 import SVISampler
 import SVINetwork

@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 import SVIMedia
 
 /// Video in and out for the commands: `.npy` tensors as they are, anything else through

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SVICore
+import SVIFormats
 import SVICluster
 import SVIOperators
 import SVISampler
@@ -120,7 +121,16 @@ struct RestoreCommand: ParsableCommand {
         if tvInnerCg != nil && method != .admmTV { throw ValidationError("--tv-inner-cg is for --method admm-tv") }
         if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
-        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if batch < 1 || batch > 4096 { throw ValidationError("--batch must be between 1 and 4096") }
+        if let n = cgSteps, n > 10_000 { throw ValidationError("--cg-steps must be at most 10000") }
+        if let n = cgIterations, n > 1_000_000 { throw ValidationError("--cg-iterations must be at most 1000000") }
+        if let n = tvInnerCg, n > 10_000 { throw ValidationError("--tv-inner-cg must be at most 10000") }
+        if let g = gamma, !g.isFinite { throw ValidationError("--gamma must be finite") }
+        if let l = tvLambda, !(l.isFinite && l >= 0) { throw ValidationError("--tv-lambda must be a finite number ≥ 0") }
+        if !(tvRho.isFinite && tvRho > 0) { throw ValidationError("--tv-rho must be a finite number > 0") }
+        if !(1...100_000).contains(tvIterations) { throw ValidationError("--tv-iterations must be between 1 and 100000") }
+        if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51 (H.264's scale)") }
+        if checkpointEvery > 1_000_000 { throw ValidationError("--checkpoint-every must be at most 1000000") }
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
         if ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1") }
         if model != nil && prior != nil { throw ValidationError("give --model or --prior, not both") }
@@ -479,7 +489,7 @@ struct RestoreCommand: ParsableCommand {
         var audio: (path: String, start: Double, duration: Double)?
         if !noAudio, let i = outInfo {
             if info != nil { audio = (input, 0, i.durationSeconds) }
-            else if let s = sidecar, !MediaIO.isNPY(s.source), FileManager.default.fileExists(atPath: s.source) { audio = (s.source, i.startSeconds, i.durationSeconds) }
+            else if let s = sidecar, !MediaIO.isNPY(s.source), let source = s.readableSource { audio = (source, i.startSeconds, i.durationSeconds) }
         }
         return try MediaIO.Sink(path: output, shape: [plan.frames] + plan.original, info: outInfo, codec: codec, crf: crf,
                                 audioFrom: audio, overwrite: overwrite, progress: progress)

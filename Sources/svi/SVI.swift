@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SVICore
+import SVIFormats
 import CBLAS
 import Logging
 import SVINetwork
@@ -59,7 +60,7 @@ struct RuntimeOptions: ParsableArguments {
 
     func apply() throws {
         if let t = threads {
-            guard t >= 1 else { throw ValidationError("--threads must be at least 1") }
+            guard (1...4096).contains(t) else { throw ValidationError("--threads must be between 1 and 4096") }
             Parallel.threads = t
         } else {
             Parallel.threads = RuntimeOptions.defaultThreads(environment: ProcessInfo.processInfo.environment,

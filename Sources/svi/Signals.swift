@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 import SVICluster
 
 /// SIGTERM, SIGUSR1 (what Slurm sends before a time limit or pre-emption) and SIGINT ask a

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SVICore
+import SVIFormats
 import SVIMedia
 
 /// A synthetic clip with known content, for demos and quick checks without footage.

@@ -1,4 +1,5 @@
 import SVICore
+import SVIFormats
 
 /// Reads a video tensor and checks it is `[T][C][H][W]` with at least one frame.
 func readVideo(_ path: String) throws -> Tensor {

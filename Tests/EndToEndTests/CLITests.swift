@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// Runs the built `svi` binary on files, as a user would.
 enum CLI {

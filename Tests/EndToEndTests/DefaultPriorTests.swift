@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 import SVITestSupport
 
 /// `svi restore` without --model runs the prior shipped in Models/, and `svi compare` draws

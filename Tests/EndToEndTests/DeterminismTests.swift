@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// The determinism contract (ARCHITECTURE.md, "Determinism"): a restoration is bit-identical
 /// whatever `--batch`, whatever the MPI rank count and whatever the cores a process sees — on

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// What the documents promise a user, checked: figures say what their rows are, and an
 /// installed svi keeps its embedded prior.

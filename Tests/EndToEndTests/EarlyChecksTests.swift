@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// What used to fail only after every diffusion step (throwing the result away) fails before
 /// the first one: each case below is a run of 200 steps on 96×96 frames that would take

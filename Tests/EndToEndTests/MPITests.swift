@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// The same restoration at 1, 2, 3 and 4 ranks under `mpirun` (uneven blocks: 23 frames).
 enum MPI {

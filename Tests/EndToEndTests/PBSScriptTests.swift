@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// `Cluster/pbs.sh` as far as it can be tested without a PBS server: run as PBS would run
 /// it, with stand-ins for `qstat`, `qsub` and `mpirun` that record what they were given. It

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// Long jobs survive: killed or signalled runs continue from their checkpoints and give the
 /// output of a run never interrupted, also at another rank count.

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// `Scripts/setup` on machines where things go wrong: it used to pipe the build through
 /// `grep … || true`, so a failed build ended with "ready" and the previous binary.

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// `Cluster/slurm.sbatch`, unmodified, submitted with `sbatch` to a real single-node Slurm
 /// (Debian's 22.05 with munge, the common site default `MpiDefault=none`), brought up by

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 import SVITestSupport
 
 /// Real video through the command line: degrade a clip to FFV1, restore it to H.264 with its

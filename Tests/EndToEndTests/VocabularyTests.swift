@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 
 /// One meaning per name across commands: --size is WIDTHxHEIGHT, --frames a range, the
 /// checkpoint is --model, --cg-steps is per diffusion step; old spellings still work with a

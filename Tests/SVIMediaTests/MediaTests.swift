@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 @testable import SVIMedia
 import SVITestSupport
 

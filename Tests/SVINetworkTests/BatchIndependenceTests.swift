@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 @testable import SVINetwork
 
 /// A frame's output is bit-identical whatever batch it is computed in (the determinism

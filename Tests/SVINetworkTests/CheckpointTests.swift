@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 @testable import SVINetwork
 
 /// Checkpoints load natively and safely: PyTorch zip = safetensors bit for bit, foreign

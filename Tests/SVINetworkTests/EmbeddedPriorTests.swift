@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 import SVINetwork
 import SVISampler
 

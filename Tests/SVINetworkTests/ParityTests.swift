@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 @testable import SVINetwork
 
 /// The U-Net reproduces the reference's float64 forward passes on every fixture case.

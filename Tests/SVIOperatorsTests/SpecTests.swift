@@ -1,5 +1,6 @@
 import Testing
 import SVICore
+import SVIFormats
 @testable import SVIOperators
 
 /// The degradation spec grammar: the documented forms parse, typos are one clear error.

@@ -1,5 +1,6 @@
 import Foundation
 import SVICore
+import SVIFormats
 import SVICluster
 import SVIOperators
 @_exported import SVITestSupport

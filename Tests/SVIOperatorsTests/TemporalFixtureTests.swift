@@ -1,5 +1,6 @@
 import Testing
 import SVICore
+import SVIFormats
 import SVICluster
 @testable import SVIOperators
 

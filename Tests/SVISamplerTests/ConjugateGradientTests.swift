@@ -1,5 +1,6 @@
 import Testing
 import SVICore
+import SVIFormats
 import SVICluster
 import SVIOperators
 @testable import SVISampler

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import SVICore
+import SVIFormats
 import SVICluster
 import SVIOperators
 @testable import SVISampler

@@ -4,14 +4,16 @@ import SVICore
 /// Positioned reads from a file, so checkpoints go straight from disk into tensors without a
 /// second copy of the whole file in memory (a 2.2 GB checkpoint would otherwise double the
 /// peak memory while loading).
-final class FileReader {
-    let path: String
-    let size: Int
+public final class FileReader {
+    public let path: String
+    public let size: Int
     private let fd: Int32
 
-    init(_ path: String) throws {
+    public init(_ path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; it is
+        // refused below as not a regular file (and means nothing for regular files).
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw SVIError.file(path, FileManager.default.fileExists(atPath: path) ? "cannot open: \(String(cString: strerror(errno)))" : "no such file")
         }
@@ -24,9 +26,9 @@ final class FileReader {
     deinit { close(fd) }
 
     /// Reads exactly `count` bytes at `offset` into `buffer`.
-    func read(into buffer: UnsafeMutableRawPointer, offset: Int, count: Int) throws {
-        guard offset >= 0, count >= 0, offset + count <= size else {
-            throw SVIError.file(path, "truncated: needs bytes \(offset)..<\(offset + count), the file has \(size)")
+    public func read(into buffer: UnsafeMutableRawPointer, offset: Int, count: Int) throws {
+        guard FormatLimits.end(offset: offset, count: count, within: size) != nil else {
+            throw SVIError.file(path, "truncated: needs \(count) bytes at offset \(offset), the file has \(size)")
         }
         var done = 0
         while done < count {
@@ -37,7 +39,10 @@ final class FileReader {
         }
     }
 
-    func bytes(offset: Int, count: Int) throws -> [UInt8] {
+    public func bytes(offset: Int, count: Int) throws -> [UInt8] {
+        guard FormatLimits.end(offset: offset, count: count, within: size) != nil else {
+            throw SVIError.file(path, "truncated: needs \(count) bytes at offset \(offset), the file has \(size)")
+        }
         var out = [UInt8](repeating: 0, count: count)
         try out.withUnsafeMutableBytes { try read(into: $0.baseAddress!, offset: offset, count: count) }
         return out

@@ -26,10 +26,16 @@ public struct DegradationSpec: Equatable, Sendable {
 
     public static let keys = ["temporal", "boundary", "blur", "sr", "inpaint", "noise"]
 
+    /// Bounds far beyond any real degradation, so that kernels stay allocatable: a temporal
+    /// window of 1001 frames (40 s at 25 fps), a temporal σ of 100 frames (a 601-tap kernel),
+    /// a spatial σ of 100 pixels (a 601-pixel kernel), ×64 super-resolution.
+    public static let maxTemporalWidth = 1001, maxTemporalSigma = 100.0, maxBlurSigma = 100.0, maxSRFactor = 64
+
     public static func parse(_ text: String) throws -> DegradationSpec {
         var spec = DegradationSpec()
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw SVIError("empty degradation spec") }
+        guard text.utf8.count <= 1000 else { throw SVIError("degradation spec of \(text.utf8.count) characters: a spec is a few key=value pairs") }
         var seen = Set<String>()
         for item in items {
             let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -52,11 +58,11 @@ public struct DegradationSpec: Equatable, Sendable {
                 switch parts[0] {
                 case "uniform":
                     guard let k = Int(parts[1]) else { throw SVIError("degradation spec '\(text)': temporal uniform width '\(parts[1])' is not an integer") }
-                    guard k >= 1, k % 2 == 1 else { throw SVIError("degradation spec '\(text)': temporal uniform width must be odd and positive, got \(k)") }
+                    guard k >= 1, k % 2 == 1, k <= maxTemporalWidth else { throw SVIError("degradation spec '\(text)': temporal uniform width must be odd, between 1 and \(maxTemporalWidth), got \(k)") }
                     spec.temporal = .uniform(k)
                 case "gaussian":
                     let s = try number(parts[1])
-                    guard s > 0 else { throw SVIError("degradation spec '\(text)': temporal gaussian σ must be positive") }
+                    guard s > 0, s <= maxTemporalSigma else { throw SVIError("degradation spec '\(text)': temporal gaussian σ must be in (0, \(Int(maxTemporalSigma))] frames, got \(parts[1])") }
                     spec.temporal = .gaussian(s)
                 default:
                     throw SVIError("degradation spec '\(text)': unknown temporal kernel '\(parts[0])' (uniform or gaussian)")
@@ -68,10 +74,10 @@ public struct DegradationSpec: Equatable, Sendable {
                 spec.boundary = b
             case "blur":
                 let s = try number(value)
-                guard s > 0 else { throw SVIError("degradation spec '\(text)': blur σ must be positive") }
+                guard s > 0, s <= maxBlurSigma else { throw SVIError("degradation spec '\(text)': blur σ must be in (0, \(Int(maxBlurSigma))] pixels, got \(value)") }
                 spec.blurSigma = s
             case "sr":
-                guard let f = Int(value), f >= 2 else { throw SVIError("degradation spec '\(text)': sr factor must be an integer ≥ 2, got '\(value)'") }
+                guard let f = Int(value), f >= 2, f <= maxSRFactor else { throw SVIError("degradation spec '\(text)': sr factor must be an integer from 2 to \(maxSRFactor), got '\(value)'") }
                 spec.srFactor = f
             case "inpaint":
                 let r = try number(value)
@@ -79,7 +85,7 @@ public struct DegradationSpec: Equatable, Sendable {
                 spec.inpaintKeep = r
             case "noise":
                 let s = try number(value)
-                guard s >= 0 else { throw SVIError("degradation spec '\(text)': noise σ must be ≥ 0") }
+                guard s >= 0, s <= 1 else { throw SVIError("degradation spec '\(text)': noise σ must be in [0, 1] (pixel values are in [0, 1]), got \(value)") }
                 spec.noiseSigma = s
             default: break
             }
@@ -106,21 +112,11 @@ public struct DegradationSpec: Equatable, Sendable {
         if noiseSigma > 0 { parts.append("noise=\(noiseSigma)") }
         return parts.isEmpty ? "boundary=\(boundary.rawValue)" : parts.joined(separator: ",")
     }
-
-    public func temporalKernel() throws -> TemporalKernel? {
-        switch temporal {
-        case .uniform(let k)?: return try .uniform(k, boundary: boundary)
-        case .gaussian(let s)?: return try .gaussian(s, boundary: boundary)
-        case nil: return nil
-        }
-    }
-
-    /// The spatial operators in application order.
-    public func spatialOperators(maskSeed: UInt64) -> [FrameOperator] {
-        var ops: [FrameOperator] = []
-        if let s = blurSigma { ops.append(GaussianBlur(sigma: s)) }
-        if let f = srFactor { ops.append(BlockAverage(factor: f)) }
-        if let r = inpaintKeep { ops.append(InpaintMask(keepFraction: r, seed: maskSeed)) }
-        return ops
-    }
 }
+
+/// How the temporal kernel sees frames beyond either end of the video.
+public enum TemporalBoundary: String, Sendable, Codable, CaseIterable {
+    case circular   // the paper's default: the video wraps around
+    case replicate  // the first/last frame repeats
+}
+

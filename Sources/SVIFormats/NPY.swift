@@ -1,4 +1,5 @@
 import Foundation
+import SVICore
 
 /// NumPy `.npy` files (format versions 1–3). svi's video tensors are float32 little-endian in
 /// C order; the reader also returns int64 arrays (timesteps). Anything else is an error that
@@ -12,7 +13,9 @@ public enum NPY {
 
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
 
-    /// Parses the header of `bytes`; returns it and the offset of the data.
+    /// Parses the header at the start of `bytes` (the first 64 KiB of the file or more); returns
+    /// it and the offset of the data. The header is a Python dict literal: it is parsed as one
+    /// (keys, strings, booleans, a tuple of integers), never by searching for substrings.
     public static func parseHeader(_ bytes: [UInt8], path: String) throws -> (Header, Int) {
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
             throw SVIError.file(path, "not a .npy file (missing the \\x93NUMPY magic)")
@@ -28,84 +31,73 @@ public enum NPY {
         default:
             throw SVIError.file(path, "unsupported .npy format version \(major)")
         }
-        guard bytes.count >= start + headerLen else { throw SVIError.file(path, "truncated .npy header") }
-        guard let text = String(bytes: bytes[start..<(start + headerLen)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
-            throw SVIError.file(path, "unreadable .npy header")
-        }
-        func value(_ key: String) throws -> Substring {
-            guard let r = text.range(of: "'\(key)':") else { throw SVIError.file(path, ".npy header has no '\(key)'") }
-            return text[r.upperBound...].drop(while: { $0 == " " })
-        }
-        let d = try value("descr")
-        guard d.first == "'", let close = d.dropFirst().firstIndex(of: "'") else { throw SVIError.file(path, "malformed descr in .npy header") }
-        let descr = String(d[d.index(after: d.startIndex)..<close])
-        let fo = try value("fortran_order")
-        let fortran = fo.hasPrefix("True")
-        let s = try value("shape")
-        guard s.first == "(", let end = s.firstIndex(of: ")") else { throw SVIError.file(path, "malformed shape in .npy header") }
-        let dims = s[s.index(after: s.startIndex)..<end].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        var shape: [Int] = []
-        for dim in dims {
-            guard let v = Int(dim), v >= 0 else { throw SVIError.file(path, "malformed shape in .npy header") }
-            shape.append(v)
-        }
-        return (Header(descr: descr, fortranOrder: fortran, shape: shape), start + headerLen)
+        guard headerLen <= maxHeaderBytes else { throw SVIError.file(path, ".npy header says \(headerLen) bytes; svi reads headers up to \(maxHeaderBytes)") }
+        guard headerLen <= bytes.count - start else { throw SVIError.file(path, "truncated .npy header") }
+        var parser = HeaderParser(bytes: Array(bytes[start..<(start + headerLen)]), path: path)
+        return (try parser.parse(), start + headerLen)
     }
 
-    static func readBytes(_ path: String) throws -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: path) else { throw SVIError.file(path, "no such file") }
-        guard let d = FileManager.default.contents(atPath: path) else { throw SVIError.file(path, "cannot read file") }
-        return [UInt8](d)
+    /// NumPy writes headers of a few hundred bytes; this is its own limit for reading.
+    static let maxHeaderBytes = 10_000
+
+    /// The checked shape of a header for `elementBytes`-byte elements: element and byte counts
+    /// without overflow, and the data present in a file of `fileSize` bytes after `offset`.
+    static func checkedSize(_ h: Header, elementBytes: Int, offset: Int, fileSize: Int, path: String) throws -> Int {
+        guard let n = FormatLimits.elementCount(h.shape) else {
+            throw SVIError.file(path, "shape \(h.shape) is not a tensor svi can hold (negative, too many dimensions, or more than \(FormatLimits.maxElements) elements)")
+        }
+        let bytes = n * elementBytes   // ≤ 2³⁶ · 8: no overflow
+        guard FormatLimits.end(offset: offset, count: bytes, within: fileSize) != nil else {
+            throw SVIError.file(path, "truncated: shape \(h.shape) needs \(bytes) data bytes, the file has \(max(0, fileSize - offset))")
+        }
+        return n
     }
 
     /// The shape of a float32 .npy without reading its data (plans, dry runs); checks that the
     /// file is as long as the header says.
     public static func shapeOfFloat32(_ path: String) throws -> [Int] {
-        guard let fh = FileHandle(forReadingAtPath: path) else {
-            throw SVIError.file(path, FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file")
-        }
-        defer { try? fh.close() }
-        let head = [UInt8](fh.readData(ofLength: 65_536))
-        let (h, off) = try parseHeader(head, path: path)
+        let file = try FileReader(path)
+        let (h, off) = try parseHeader(try file.bytes(offset: 0, count: min(file.size, 65_536)), path: path)
         guard h.descr == "<f4", !h.fortranOrder else { throw SVIError.file(path, "dtype '\(h.descr)' is not supported: svi needs float32 little-endian ('<f4') in C order") }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        guard size - off >= h.shape.reduce(1, *) * 4 else { throw SVIError.file(path, "truncated: shape \(h.shape) needs \(h.shape.reduce(1, *) * 4) data bytes") }
+        _ = try checkedSize(h, elementBytes: 4, offset: off, fileSize: file.size, path: path)
         return h.shape
     }
 
-    /// Reads a float32 little-endian C-order array.
-    public static func readFloat32(_ path: String) throws -> Tensor {
-        let bytes = try readBytes(path)
-        let (h, off) = try parseHeader(bytes, path: path)
+    /// Reads a float32 little-endian C-order array straight from the file into the tensor.
+    /// Values must be finite unless `allowNonFinite` (a NaN pixel would turn the whole
+    /// restoration into NaN through the data-consistency solve).
+    public static func readFloat32(_ path: String, allowNonFinite: Bool = false) throws -> Tensor {
+        let file = try FileReader(path)
+        let (h, off) = try parseHeader(try file.bytes(offset: 0, count: min(file.size, 65_536)), path: path)
         guard h.descr == "<f4" else {
             throw SVIError.file(path, "dtype '\(h.descr)' is not supported: svi needs float32 little-endian ('<f4'); convert with numpy: a.astype('<f4')")
         }
         guard !h.fortranOrder else { throw SVIError.file(path, "Fortran-order array: svi needs C order (np.ascontiguousarray)") }
+        let n = try checkedSize(h, elementBytes: 4, offset: off, fileSize: file.size, path: path)
         let t = Tensor(shape: h.shape, zeroed: false)
-        guard bytes.count - off >= t.count * 4 else {
-            throw SVIError.file(path, "truncated: shape \(h.shape) needs \(t.count * 4) data bytes, file has \(bytes.count - off)")
-        }
-        bytes.withUnsafeBytes { raw in
-            UnsafeMutableRawPointer(t.data).copyMemory(from: raw.baseAddress! + off, byteCount: t.count * 4)
+        try file.read(into: t.data, offset: off, count: n * 4)
+        if !allowNonFinite, let bad = FiniteCheck.firstNonFinite(t.data, n) {
+            throw SVIError.file(path, "holds NaN or infinite values (element \(bad) is \(t.data[bad])): svi needs finite pixel values")
         }
         return t
     }
 
     /// Reads an integer array (int64 or int32 little-endian) as `[Int]`, with its shape.
     public static func readIntegers(_ path: String) throws -> (shape: [Int], values: [Int]) {
-        let bytes = try readBytes(path)
-        let (h, off) = try parseHeader(bytes, path: path)
+        let file = try FileReader(path)
+        let (h, off) = try parseHeader(try file.bytes(offset: 0, count: min(file.size, 65_536)), path: path)
         guard !h.fortranOrder || h.shape.count <= 1 else { throw SVIError.file(path, "Fortran-order array: svi needs C order") }
-        let n = h.shape.reduce(1, *)
         let width: Int
         switch h.descr { case "<i8": width = 8; case "<i4": width = 4
         default: throw SVIError.file(path, "dtype '\(h.descr)' is not an integer type svi reads ('<i8' or '<i4')") }
-        guard bytes.count - off >= n * width else { throw SVIError.file(path, "truncated: shape \(h.shape) needs \(n * width) data bytes") }
+        let n = try checkedSize(h, elementBytes: width, offset: off, fileSize: file.size, path: path)
+        guard n <= 1 << 24 else { throw SVIError.file(path, "\(n) integers: svi reads integer arrays (timesteps) of up to \(1 << 24)") }
+        let raw = try file.bytes(offset: off, count: n * width)
         var values = [Int](repeating: 0, count: n)
-        bytes.withUnsafeBytes { raw in
+        raw.withUnsafeBytes { raw in
             for i in 0..<n {
-                if width == 8 { values[i] = Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: off + 8 * i, as: Int64.self))) }
-                else { values[i] = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: off + 4 * i, as: Int32.self))) }
+                if width == 8 { values[i] = Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+                else { values[i] = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
             }
         }
         return (h.shape, values)

@@ -1,4 +1,5 @@
 import Foundation
+import SVICore
 
 /// Output files appear complete or not at all: data goes to a hidden temporary name in the
 /// destination folder and is renamed over the destination when fully written.

@@ -112,16 +112,59 @@ public struct UNetConfig: Equatable, Sendable, CustomStringConvertible {
         c.inChannels = try int("in_channels", 3)
         c.convResample = try bool("conv_resample", true)
         guard c.modelChannels > 0, c.numResBlocks >= 1, !mult.isEmpty else { throw SVIError.file(source, "model options describe an empty network") }
+        guard imageSize >= 1, imageSize <= FormatLimits.maxSide else { throw SVIError.file(source, "model option 'image_size' must be between 1 and \(FormatLimits.maxSide), got \(imageSize)") }
+        try c.validate(source: source)
         return c
     }
 
     public static func load(_ path: String) throws -> UNetConfig {
-        guard let d = FileManager.default.contents(atPath: path) else { throw SVIError.file(path, "no such file") }
-        return try fromJSON(d, source: path)
+        try fromJSON(try SmallFile.read(path, limit: 1 << 20, what: "model options file"), source: path)
+    }
+
+    /// Every option in the range a real network has, so that no later division, loop or
+    /// allocation sees a zero, a negative, a NaN or an absurd size: each field is named.
+    public func validate(source: String) throws {
+        func bad(_ field: String, _ why: String) -> SVIError { SVIError.file(source, "model option '\(field)' \(why)") }
+        guard (1...FormatLimits.maxChannels).contains(inChannels) else { throw bad("in_channels", "must be between 1 and \(FormatLimits.maxChannels), got \(inChannels)") }
+        guard (32...8192).contains(modelChannels), modelChannels % 32 == 0 else {
+            throw bad("num_channels", "must be a multiple of 32 (GroupNorm's groups) between 32 and 8192, got \(modelChannels)")
+        }
+        guard (1...10).contains(channelMult.count) else { throw bad("channel_mult", "must list 1 to 10 levels, got \(channelMult.count)") }
+        for m in channelMult {
+            guard m.isFinite, m > 0, m <= 64 else { throw bad("channel_mult", "entries must be finite numbers in (0, 64], got \(m)") }
+            let ch = m * Double(modelChannels)
+            guard ch == ch.rounded(), Int(ch) % 32 == 0, Int(ch) <= 16_384 else {
+                throw bad("channel_mult", "gives \(ch) channels at a level; each level needs a whole multiple of 32 up to 16384")
+            }
+        }
+        guard (1...32).contains(numResBlocks) else { throw bad("num_res_blocks", "must be between 1 and 32, got \(numResBlocks)") }
+        // Weights of the residual convolutions alone: refuse networks no node could hold.
+        let convWeights = (0..<levels).reduce(0.0) { $0 + Double(numResBlocks + 1) * 2 * 9 * pow(Double(channels(level: $1)), 2) }
+        guard convWeights <= Double(1 << 34) else { throw bad("num_channels/channel_mult", "describe a network of ~\(Int(convWeights / 1e9)) G parameters; svi holds up to 17 G") }
+        for ds in attentionDownsample {
+            guard ds >= 1, ds <= 1 << (levels - 1), ds & (ds - 1) == 0 else {
+                throw bad("attention_resolutions", "puts attention at downsampling \(ds), which is not one of the network's levels (1…\(1 << (levels - 1)))")
+            }
+        }
+        if let hc = numHeadChannels {
+            guard hc >= 1 else { throw bad("num_head_channels", "must be positive or -1, got \(hc)") }
+        } else {
+            guard numHeads >= 1, numHeads <= 1024 else { throw bad("num_heads", "must be between 1 and 1024, got \(numHeads)") }
+        }
+        if let u = numHeadsUpsample { guard u >= 1, u <= 1024 else { throw bad("num_heads_upsample", "must be between 1 and 1024 or -1, got \(u)") } }
+        // Attention channels must split evenly into heads (the middle block and each attention level).
+        var attentionChannels = [(channels(level: levels - 1), false)]
+        for l in 0..<levels where attentionDownsample.contains(1 << l) { attentionChannels += [(channels(level: l), false), (channels(level: l), true)] }
+        for (ch, up) in attentionChannels {
+            let h = heads(channels: ch, upsampling: up)
+            guard h >= 1, ch % h == 0, numHeadChannels.map({ ch % $0 == 0 }) ?? true else {
+                throw bad(numHeadChannels != nil ? "num_head_channels" : "num_heads", "does not divide the \(ch) channels of an attention block into whole heads")
+            }
+        }
     }
 
     /// Heads of an attention block with `channels` channels (guided-diffusion's rule).
-    func heads(channels: Int, upsampling: Bool) -> Int {
+    public func heads(channels: Int, upsampling: Bool) -> Int {
         if let hc = numHeadChannels { return channels / hc }
         return upsampling ? (numHeadsUpsample ?? numHeads) : numHeads
     }

@@ -46,7 +46,7 @@ final class Unpickler {
     private func fail(_ why: String) -> SVIError { SVIError.file(path, "corrupt or unsupported pickle: \(why) at byte \(pos)") }
 
     private func read(_ n: Int) throws -> ArraySlice<UInt8> {
-        guard n >= 0, pos + n <= bytes.count else { throw fail("truncated") }
+        guard n >= 0, n <= bytes.count - pos else { throw fail("truncated") }   // no `pos + n`: n may be near 2⁶³
         defer { pos += n }
         return bytes[pos..<(pos + n)]
     }
@@ -71,8 +71,15 @@ final class Unpickler {
         return items
     }
 
+    /// Bounds on what a pickle may build: a state dict needs a few thousand stack entries
+    /// and memo slots; a crafted file must not fill memory with millions of empty lists.
+    static let maxStack = 100_000, maxMemo = 1_000_000
+
     func load() throws -> Value {
         while true {
+            guard stack.count <= Unpickler.maxStack, memo.count <= Unpickler.maxMemo, marks.count <= Unpickler.maxStack else {
+                throw fail("more nested values than a state dict has")
+            }
             let op = try read(1).first!
             switch op {
             case 0x80: _ = try read(1)                                   // PROTO
@@ -207,13 +214,21 @@ final class Unpickler {
         let entry = try locateStorage(s)
         let es = elementSize(s.dtype)!
         let available = entry.size / es
-        let t = Tensor(shape: size, zeroed: false)
-        if t.count == 0 { return t }
+        // Checked before anything is allocated or read: sizes and strides are non-negative
+        // (PyTorch never saves negative strides), the element count is sane, and the last
+        // element addressed lies inside the storage — all without overflow.
+        let corrupt = SVIError.file(path, "truncated or corrupt: a tensor of shape \(size) with strides \(stride) at offset \(offset) does not fit its storage '\(s.key)' (\(available) elements)")
+        guard offset >= 0, size.allSatisfy({ $0 >= 0 }), stride.allSatisfy({ $0 >= 0 }), let count = FormatLimits.elementCount(size) else { throw corrupt }
+        if count == 0 { return Tensor(shape: size, zeroed: false) }
         var maxIndex = offset
-        for (n, st) in zip(size, stride) { maxIndex += (n - 1) * st }
-        guard offset >= 0, maxIndex < available else {
-            throw SVIError.file(path, "truncated or corrupt: a tensor of shape \(size) reads past its storage '\(s.key)'")
+        for (n, st) in zip(size, stride) {
+            let (step, o1) = (n - 1).multipliedReportingOverflow(by: st)
+            let (sum, o2) = maxIndex.addingReportingOverflow(step)
+            guard !o1, !o2 else { throw corrupt }
+            maxIndex = sum
         }
+        guard maxIndex < available else { throw corrupt }
+        let t = Tensor(shape: size, zeroed: false)
         let contiguous: Bool = {
             var expect = 1
             for (n, st) in zip(size, stride).reversed() where n != 1 { if st != expect { return false }; expect *= n }
@@ -251,6 +266,7 @@ enum TorchZip {
             throw SVIError.file(path, "big-endian PyTorch checkpoints are not supported")
         }
         var dtypes = Set<String>()
+        guard let pe = zip.entries[pkl], pe.size <= 1 << 28 else { throw SVIError.file(path, "the checkpoint's pickle is larger than a state dict's (256 MB)") }
         let unpickler = Unpickler(try zip.contents(pkl), file: file) { storage in
             dtypes.insert(storage.dtype)
             return try zip.entry(prefix + "data/" + storage.key)
@@ -261,7 +277,10 @@ enum TorchZip {
             guard case .dict(let d) = v else { throw SVIError.file(path, "the checkpoint's top level is not a dict of tensors") }
             for (k, value) in d.value {
                 guard let name = k.string else { continue }
-                if case .tensor(let t) = value { tensors[name] = t }
+                if case .tensor(let t) = value {
+                try FiniteCheck.require(t, name: name, path: path)
+                tensors[name] = t
+            }
             }
         }
         try collect(root)

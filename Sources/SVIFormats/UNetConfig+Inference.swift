@@ -18,6 +18,7 @@ extension UNetConfig {
             throw SVIError.file(source, "not a guided-diffusion U-Net checkpoint (no input_blocks.0.0.weight / out.2.weight)")
         }
         let inCh = first[1], mc = first[0]
+        guard mc >= 1, inCh >= 1, last.count == 4 else { throw SVIError.file(source, "input_blocks.0.0.weight / out.2.weight have shapes \(first) / \(last), which no U-Net has") }
         let inputCount = (indices("input_blocks.").last ?? 0) + 1
         let outputIdx = indices("output_blocks.")
         let outputCount = (outputIdx.last ?? -1) + 1
@@ -42,6 +43,7 @@ extension UNetConfig {
             guard let o = shape("input_blocks.\(idx).0.out_layers.3.weight") else {
                 throw SVIError.file(source, "missing input_blocks.\(idx).0.out_layers.3.weight for level \(l)")
             }
+            guard o.count == 4, o[0] >= 1 else { throw SVIError.file(source, "input_blocks.\(idx).0.out_layers.3.weight has shape \(o), which no U-Net has") }
             mult.append(Double(o[0]) / Double(mc))
             if has("input_blocks.\(idx).1.qkv.") { attention.insert(1 << l) }
         }
@@ -54,6 +56,7 @@ extension UNetConfig {
                            resblockUpdown: upRes > 0, learnSigma: last[0] == 2 * inCh)
         c.inChannels = inCh
         c.convResample = upRes > 0 || upConv > 0
+        try c.validate(source: source)
         let notes = [
             headChannels != nil ? "attention heads are not visible in the weights: assumed 64 channels per head (the published ADM checkpoints'); give --preset or --config if different"
                                 : "attention heads are not visible in the weights: assumed 1 head; give --preset or --config if different",

@@ -4,10 +4,18 @@ import SVICore
 /// safetensors: an 8-byte little-endian header length, a JSON header mapping names to
 /// {dtype, shape, data_offsets}, then the raw data. Every offset is checked against the file.
 public enum SafeTensors {
+    /// The JSON header of a safetensors file (the format itself caps it at 100 MB).
+    static let maxHeaderBytes = 100_000_000
+
     static func load(_ file: FileReader) throws -> Checkpoint {
         let path = file.path
-        let n = try file.bytes(offset: 0, count: 8).enumerated().reduce(0) { $0 | Int($1.1) << (8 * $1.0) }
-        guard n > 0, 8 + n <= file.size else { throw SVIError.file(path, "truncated safetensors header (says \(n) bytes, file has \(file.size))") }
+        let raw = try file.bytes(offset: 0, count: 8)
+        let n64 = raw.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.1) << UInt64(8 * $1.0) }
+        // Checked before any arithmetic: a length near 2⁶⁴ must not wrap the bounds test.
+        guard n64 > 0, n64 <= UInt64(file.size - 8), n64 <= UInt64(maxHeaderBytes) else {
+            throw SVIError.file(path, "truncated or corrupt safetensors header (says \(n64) bytes, file has \(file.size), limit \(maxHeaderBytes))")
+        }
+        let n = Int(n64)
         guard let header = try? JSONSerialization.jsonObject(with: Data(try file.bytes(offset: 8, count: n))) as? [String: Any] else {
             throw SVIError.file(path, "corrupt safetensors header (not a JSON object)")
         }
@@ -20,12 +28,17 @@ public enum SafeTensors {
                 throw SVIError.file(path, "corrupt safetensors entry for '\(name)'")
             }
             guard let size = elementSize(dtype) else { throw SVIError.file(path, "tensor '\(name)' has dtype \(dtype); svi reads F32, F16, BF16, F64") }
-            let count = shape.reduce(1, *)
-            guard offsets[0] >= 0, offsets[1] - offsets[0] == count * size, base + offsets[1] <= file.size else {
-                throw SVIError.file(path, "truncated or corrupt: tensor '\(name)' (\(dtype) \(shape)) lies outside the file")
+            guard let count = FormatLimits.elementCount(shape) else {
+                throw SVIError.file(path, "tensor '\(name)' has shape \(shape), which is not a tensor svi can hold")
+            }
+            // Every quantity is checked without overflow before anything is allocated.
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == count * size,
+                  FormatLimits.end(offset: base, count: offsets[1], within: file.size) != nil else {
+                throw SVIError.file(path, "truncated or corrupt: tensor '\(name)' (\(dtype) \(shape)) lies outside the file or disagrees with its offsets")
             }
             let t = Tensor(shape: shape, zeroed: false)
             try file.readElements(dtype: dtype, offset: base + offsets[0], count: count, into: t.data)
+            try FiniteCheck.require(t, name: name, path: path)
             tensors[name] = t
             dtypes.insert(dtype)
         }

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
-@testable import SVICore
+@testable import SVIFormats
+import SVICore
 import SVITestSupport
 
 /// `.npy` files: float32 round trips exactly; other dtypes, Fortran order and truncation are

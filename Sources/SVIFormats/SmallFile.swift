@@ -1,0 +1,71 @@
+import Foundation
+import SVICore
+
+/// Caps on what svi accepts from a file before anything is allocated: far above any real
+/// video or model, far below what would exhaust a node.
+public enum FormatLimits {
+    /// Frames of one video (18,000 frames = 10 minutes at 30 fps; 10⁸ is ~40 days).
+    public static let maxFrames = 100_000_000
+    /// One side of a frame, in pixels (16K video is 15,360 wide).
+    public static let maxSide = 65_536
+    public static let maxChannels = 64
+    /// Elements of one tensor read from a file (2³⁶ float32 = 256 GiB).
+    public static let maxElements = 1 << 36
+    /// Dimensions of one tensor.
+    public static let maxRank = 16
+
+    /// The element count of `shape`, or nil when a dimension is negative, the rank is absurd,
+    /// or the product overflows or passes `maxElements` (checked arithmetic, whatever the build).
+    public static func elementCount(_ shape: [Int]) -> Int? {
+        guard shape.count <= maxRank else { return nil }
+        var n = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (p, o) = n.multipliedReportingOverflow(by: d)
+            guard !o, p <= maxElements else { return nil }
+            n = p
+        }
+        return n
+    }
+
+    /// `offset + count` when both are non-negative and the sum stays within `limit`.
+    public static func end(offset: Int, count: Int, within limit: Int) -> Int? {
+        guard offset >= 0, count >= 0 else { return nil }
+        let (e, o) = offset.addingReportingOverflow(count)
+        guard !o, e <= limit else { return nil }
+        return e
+    }
+}
+
+/// Reads small text files (sidecars, model options, checkpoint state) with a size cap, and
+/// only when they are regular files: a FIFO or device would block or stream forever.
+public enum SmallFile {
+    public static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    public static func read(_ path: String, limit: Int, what: String) throws -> Data {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw SVIError.file(path, "no such file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SVIError.file(path, "\(what) is not a regular file") }
+        guard Int(st.st_size) <= limit else { throw SVIError.file(path, "\(what) is \(st.st_size) bytes, more than the \(limit) a \(what) can be") }
+        guard let d = FileManager.default.contents(atPath: path) else { throw SVIError.file(path, "cannot read \(what)") }
+        guard d.count <= limit else { throw SVIError.file(path, "\(what) grew past \(limit) bytes while being read") }
+        return d
+    }
+}
+
+/// One line for a JSON decoding error (Foundation's own descriptions run over several lines).
+public enum JSONProblem {
+    public static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let k, _): return "missing field '\(k.stringValue)'"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            return "field '\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
+        case DecodingError.dataCorrupted(let c):
+            return c.codingPath.isEmpty ? "not JSON" : "field '\(c.codingPath.map(\.stringValue).joined(separator: "."))' is invalid"
+        default: return "not JSON"
+        }
+    }
+}
