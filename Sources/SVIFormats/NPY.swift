@@ -129,21 +129,26 @@ public final class NPYStreamWriter {
     private var written = 0
     private var finished = false
 
+    let overwrite: Bool
+
     public init(path: String, shape: [Int], overwrite: Bool) throws {
         try AtomicFile.checkWritable(path, overwrite: overwrite)
         self.path = path
-        temporary = AtomicFile.temporaryPath(for: path)
+        self.overwrite = overwrite
+        let (tmp, fd) = try TemporaryName.file(for: path)
+        temporary = tmp
         expectedFloats = shape.reduce(1, *)
-        guard FileManager.default.createFile(atPath: temporary, contents: NPY.header(shape: shape)) else {
-            throw SVIError.file(path, "cannot write (temporary file \(temporary))")
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        do { try handle.write(contentsOf: NPY.header(shape: shape)) } catch {
+            unlink(tmp)
+            throw SVIError.file(path, "cannot write (temporary file \(tmp)): \(error.localizedDescription)")
         }
-        guard let h = FileHandle(forWritingAtPath: temporary) else { throw SVIError.file(path, "cannot open \(temporary)") }
-        handle = h
-        handle.seekToEndOfFile()
     }
 
     public func append(_ data: UnsafePointer<Float>, count: Int) throws {
-        handle.write(Data(bytes: data, count: count * 4))
+        do { try handle.write(contentsOf: Data(bytes: data, count: count * 4)) } catch {
+            throw SVIError.file(path, "cannot write (temporary file \(temporary)): \(error.localizedDescription)")
+        }
         written += count
     }
 
@@ -153,11 +158,7 @@ public final class NPYStreamWriter {
             unlink(temporary)
             throw SVIError.file(path, "internal error: wrote \(written) of \(expectedFloats) values")
         }
-        if rename(temporary, path) != 0 {
-            let err = String(cString: strerror(errno))
-            unlink(temporary)
-            throw SVIError.file(path, "cannot move the finished file into place: \(err)")
-        }
+        do { try TemporaryName.moveIntoPlace(temporary, path, overwrite: overwrite) } catch { finished = true; throw error }
         finished = true
     }
 

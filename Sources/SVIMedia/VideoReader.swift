@@ -73,6 +73,11 @@ public enum VideoReader {
                         firstPTS = ts == svi_av_nopts_value() ? 0 : ts
                     }
                     let t = try converter.convert(frame!)
+                    // A stream whose frame size changes (spliced clips) cannot be one video
+                    // tensor: refuse it by name rather than copy frames of the wrong size.
+                    if !frames.isEmpty && (t.shape[3] != outW || t.shape[2] != outH) {
+                        throw SVIError.file(path, "the frame size changes mid-stream (frame \(index) is \(frame!.pointee.width)x\(frame!.pointee.height), earlier frames gave \(outW)x\(outH)); svi needs one size: split the file, or pass --size to scale every frame")
+                    }
                     outW = t.shape[3]; outH = t.shape[2]
                     frames.append(t)
                     decoded(frames.count)
@@ -108,7 +113,10 @@ public enum VideoReader {
         }
         guard !frames.isEmpty else { throw SVIError.file(path, "no frames selected") }
         let video = Tensor(shape: [frames.count, 3, outH, outW], zeroed: false)
-        for (i, f) in frames.enumerated() { video.frame(i).update(from: f.data, count: f.count) }
+        for (i, f) in frames.enumerated() {
+            precondition(f.count == video.frameSize, "decoded frame size changed")   // checked above; kept as a guard
+            video.frame(i).update(from: f.data, count: f.count)
+        }
         let start = Double(firstPTS ?? 0) * av_q2d(timeBase) - (ctx.pointee.start_time == svi_av_nopts_value() ? 0 : Double(ctx.pointee.start_time) / Double(AV_TIME_BASE))
         let info = VideoInfo(width: outW, height: outH, fpsNum: rate.num, fpsDen: rate.den, source: path,
                              startSeconds: max(0, start), durationSeconds: Double(frames.count) / av_q2d(rate), frames: frames.count)

@@ -27,9 +27,9 @@ public enum VideoCodec: String, CaseIterable, Sendable {
 public final class VideoWriter {
     public let path: String
     let temporary: String
-    /// The container file being written until `finish` renames it (PNG sequences: nil, their
-    /// frames are written at the end).
-    public var temporaryPath: String? { codecKind == .png ? nil : temporary }
+    /// The container file being written until `finish` renames it (nil for PNG sequences:
+    /// their frames wait in a hidden `.svi-png-*` folder beside the output).
+    public var temporaryPath: String? { png == nil ? temporary : nil }
     let codecKind: VideoCodec
     let width: Int, height: Int
     let rate: AVRational
@@ -41,7 +41,12 @@ public final class VideoWriter {
     private var pkt: UnsafeMutablePointer<AVPacket>?
     private var next: Int64 = 0
     private var finished = false
-    private var pngFiles: [(String, String)] = []
+    /// PNG sequences: the pattern, and the hidden folder the frames are written into until
+    /// `finish` moves them into place.
+    private var png: PNGPattern?
+    private var pngFolder: String?
+    private var pngFrames: [String] = []
+    private let overwrite: Bool
     private var copied: [(input: Int32, output: UnsafeMutablePointer<AVStream>)] = []
     private var audioSource: (path: String, start: Double, duration: Double)?
     private var sourceContext: UnsafeMutablePointer<AVFormatContext>?
@@ -55,17 +60,26 @@ public final class VideoWriter {
                 warn: @escaping (String) -> Void = { _ in }) throws {
         _ = quietFFmpegLog
         self.path = path; self.codecKind = codec; self.width = width; self.height = height
-        self.rate = AVRational(num: fpsNum, den: fpsDen); self.warn = warn; self.crfValue = crf
+        self.rate = AVRational(num: fpsNum, den: fpsDen); self.warn = warn; self.crfValue = crf; self.overwrite = overwrite
         if codec == .png {
-            let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            let pattern = try PNGPattern(path)
+            let dir = pattern.folder
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else { throw SVIError.file(path, "output folder \(dir) does not exist") }
             guard FileManager.default.isWritableFile(atPath: dir) else { throw SVIError.file(path, "output folder \(dir) is not writable") }
-            temporary = path
+            if !overwrite, let existing = pattern.existingFrame() {
+                throw SVIError.file(path, "frames of this sequence exist (\(existing)); pass --overwrite to replace them")
+            }
+            png = pattern
+            pngFolder = try TemporaryName.folder(in: dir, prefix: ".svi-png-")
+            temporary = pngFolder!
         } else {
             try AtomicFile.checkWritable(path, overwrite: overwrite)
             let ext = URL(fileURLWithPath: path).pathExtension
-            temporary = AtomicFile.temporaryPath(for: path) + "." + ext
+            // Created exclusively under an unpredictable name, then reopened by FFmpeg.
+            let (tmp, fd) = try TemporaryName.file(for: path, extension: ext)
+            close(fd)
+            temporary = tmp
         }
         if codec == .h264 && (width % 2 != 0 || height % 2 != 0) {
             throw SVIError.file(path, "H.264 (yuv420p) needs an even width and height, got \(width)x\(height); write .mkv (FFV1) or crop")
@@ -205,18 +219,24 @@ public final class VideoWriter {
         try check(avcodec_send_frame(enc, frame), path, "PNG encoding failed")
         try check(avcodec_receive_packet(enc, pkt), path, "PNG encoding failed")
         defer { av_packet_unref(pkt) }
-        let name = String(format: path, index)
-        let tmp = AtomicFile.temporaryPath(for: name)
+        let name = png!.name(index)
         let data = Data(bytes: pkt!.pointee.data, count: Int(pkt!.pointee.size))
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw SVIError.file(name, "cannot write") }
-        pngFiles.append((tmp, name))
+        guard FileManager.default.createFile(atPath: pngFolder! + "/" + name, contents: data) else { throw SVIError.file(png!.path(index), "cannot write") }
+        pngFrames.append(name)
     }
 
     /// Flushes the encoder, copies the source's audio span, writes the trailer and moves the
     /// file into place.
     public func finish() throws {
-        if codecKind == .png {
-            for (tmp, name) in pngFiles where rename(tmp, name) != 0 { throw SVIError.file(name, "cannot move into place") }
+        if let pattern = png, let folder = pngFolder {
+            // All or nothing: without --overwrite no frame may have appeared meanwhile.
+            if !overwrite, let clash = pngFrames.first(where: { FileManager.default.fileExists(atPath: pattern.folder + "/" + $0) }) {
+                throw SVIError.file(pattern.folder + "/" + clash, "appeared while svi was writing the sequence (pass --overwrite to replace it)")
+            }
+            for name in pngFrames where rename(folder + "/" + name, pattern.folder + "/" + name) != 0 {
+                throw SVIError.file(pattern.folder + "/" + name, "cannot move into place: \(String(cString: strerror(errno)))")
+            }
+            try? FileManager.default.removeItem(atPath: folder)
             finished = true
             return
         }
@@ -224,7 +244,7 @@ public final class VideoWriter {
         if let a = audioSource, let src = sourceContext { try copyStreams(from: src, start: a.start, duration: a.duration) }
         try check(av_write_trailer(fmt), path, "cannot finish the container")
         avio_closep(&fmt!.pointee.pb)
-        guard rename(temporary, path) == 0 else { throw SVIError.file(path, "cannot move the finished file into place: \(String(cString: strerror(errno)))") }
+        do { try TemporaryName.moveIntoPlace(temporary, path, overwrite: overwrite) } catch { finished = true; throw error }
         finished = true
     }
 
@@ -264,7 +284,7 @@ public final class VideoWriter {
             avformat_free_context(f)
         }
         if !finished {
-            if codecKind == .png { for (tmp, _) in pngFiles { unlink(tmp) } } else { unlink(temporary) }
+            if let folder = pngFolder { try? FileManager.default.removeItem(atPath: folder) } else { unlink(temporary) }
         }
     }
 }

@@ -63,22 +63,75 @@ public struct SamplerCheckpoint: Codable, Equatable {
 
     static func folderName(_ step: Int) -> String { String(format: "step-%06d", step) }
 
-    /// The newest complete snapshot in `dir` whose data matches its recorded hash, with its
-    /// folder; nil when there is none. Damaged snapshots are reported, not used.
-    public static func latest(in dir: String) throws -> (SamplerCheckpoint, String)? {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return nil }
-        for name in names.filter({ $0.hasPrefix("step-") }).sorted(by: >) {
-            let folder = dir + "/" + name
-            guard let data = FileManager.default.contents(atPath: folder + "/state.json") else { continue }
-            guard let meta = try? JSONDecoder().decode(SamplerCheckpoint.self, from: data) else {
-                throw SVIError.file(folder + "/state.json", "corrupt checkpoint state (not valid JSON of this format)")
-            }
-            guard meta.format == formatVersion else {
-                throw SVIError.file(folder, "checkpoint format \(meta.format) is not this svi's (\(formatVersion))")
-            }
-            return (meta, folder)
+    /// The file svi puts in every snapshot folder it makes. Only folders holding it are ever
+    /// pruned: a user's `step-0-notes.txt` or `step-00-draft/` beside them is never touched.
+    static let marker = ".svi-checkpoint"
+
+    /// Whether `name` is exactly a snapshot folder's name (`step-` and six or more digits).
+    static func isSnapshotName(_ name: String) -> Bool {
+        guard name.hasPrefix("step-") else { return false }
+        let digits = name.dropFirst(5)
+        return digits.count >= 6 && digits.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
+    /// Snapshot folders in `dir`, newest first (by step number).
+    static func snapshotFolders(in dir: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter(isSnapshotName).sorted { (Int($0.dropFirst(5)) ?? 0) > (Int($1.dropFirst(5)) ?? 0) }.map { dir + "/" + $0 }
+    }
+
+    /// Decodes and range-checks a snapshot's `state.json`; the message names the field.
+    public static func parse(_ data: Data, path: String) throws -> SamplerCheckpoint {
+        let meta: SamplerCheckpoint
+        do { meta = try JSONDecoder().decode(SamplerCheckpoint.self, from: data) } catch {
+            throw SVIError.file(path, "corrupt checkpoint state (\(JSONProblem.describe(error)))")
         }
-        return nil
+        try meta.validate(path: path)
+        return meta
+    }
+
+    func validate(path: String) throws {
+        func bad(_ field: String, _ why: String) -> SVIError { SVIError.file(path, "corrupt checkpoint state: '\(field)' \(why)") }
+        guard format == SamplerCheckpoint.formatVersion else { throw SVIError.file(path, "checkpoint format \(format) is not this svi's (\(SamplerCheckpoint.formatVersion))") }
+        guard (1...1000).contains(nfe) else { throw bad("nfe", "must be between 1 and 1000, got \(nfe)") }
+        guard stepsDone >= 1, stepsDone < nfe else { throw bad("steps_done", "must be between 1 and nfe − 1 = \(nfe - 1), got \(stepsDone)") }
+        guard (0...10_000).contains(cgSteps) else { throw bad("cg_steps", "must be between 0 and 10000, got \(cgSteps)") }
+        guard eta.isFinite, (0...1).contains(eta) else { throw bad("eta", "must be in [0, 1], got \(eta)") }
+        if let g = gamma { guard g.isFinite, g > 0 else { throw bad("gamma", "must be a finite number > 0, got \(g)") } }
+        guard measurementShape.count == 4, FormatLimits.elementCount(measurementShape) != nil,
+              (1...FormatLimits.maxFrames).contains(measurementShape[0]), measurementShape.dropFirst().allSatisfy({ (1...FormatLimits.maxSide).contains($0) }) else {
+            throw bad("measurement_shape", "must be [T, C, H, W] of positive sizes, got \(measurementShape)")
+        }
+        do { _ = try DegradationSpec.parse(degradation) } catch let e as SVIError { throw bad("degradation", "is not a valid spec: \(e.message)") }
+        guard stateHash.count == 16, stateHash.allSatisfy(\.isHexDigit) else { throw bad("state_hash", "must be 16 hex digits") }
+    }
+
+    /// The snapshots in `dir` whose `state.json` is whole and valid, newest first, with their
+    /// folders. A damaged one is reported through `warn` and skipped, so a run falls back to
+    /// the older snapshot that is still good; `damaged` lists what was skipped.
+    public static func snapshots(in dir: String, warn: (String) -> Void = { _ in }) -> (valid: [(SamplerCheckpoint, String)], damaged: [String]) {
+        var valid: [(SamplerCheckpoint, String)] = [], damaged: [String] = []
+        for folder in snapshotFolders(in: dir) {
+            let statePath = folder + "/state.json"
+            guard SmallFile.isRegularFile(statePath) else { continue }   // not a snapshot (or an unfinished one)
+            do {
+                let meta = try parse(try SmallFile.read(statePath, limit: 1 << 20, what: "checkpoint state"), path: statePath)
+                guard folder.hasSuffix("/" + folderName(meta.stepsDone)) else {
+                    throw SVIError.file(statePath, "corrupt checkpoint state: 'steps_done' is \(meta.stepsDone), the folder says otherwise")
+                }
+                valid.append((meta, folder))
+            } catch {
+                let e = "\(error)"
+                warn("skipping a damaged checkpoint: \(e)")
+                damaged.append(e)
+            }
+        }
+        return (valid, damaged)
+    }
+
+    /// The newest valid snapshot in `dir` (see `snapshots`); nil when there is none.
+    public static func latest(in dir: String) throws -> (SamplerCheckpoint, String)? {
+        snapshots(in: dir).valid.first
     }
 
     /// Reads and verifies the x_t of a snapshot.
@@ -96,12 +149,14 @@ public struct SamplerCheckpoint: Codable, Equatable {
         let comm = dist.comm
         var meta = self
         let shape = [dist.totalFrames] + Array(x.shape.dropFirst())
-        let tmp = dir + "/." + SamplerCheckpoint.folderName(stepsDone) + ".partial-\(getpid())"
+        var tmp = ""
         var writer: NPYStreamWriter?
         var hasher = FNV1a()
         if comm.rank == 0 {
-            try? FileManager.default.removeItem(atPath: tmp)
-            try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+            // An unpredictable, freshly created folder (mkdtemp): nothing planted in advance is used.
+            tmp = try TemporaryName.folder(in: dir, prefix: "." + SamplerCheckpoint.folderName(stepsDone) + ".partial-")
+            try Data("written by svi: a resumable snapshot (see --checkpoint-dir); svi prunes only folders holding this file\n".utf8)
+                .write(to: URL(fileURLWithPath: tmp + "/" + SamplerCheckpoint.marker))
             writer = try NPYStreamWriter(path: tmp + "/x.npy", shape: shape, overwrite: true)
         }
         try comm.gather(x, partition: dist.partition) { range, p in
@@ -115,10 +170,17 @@ public struct SamplerCheckpoint: Codable, Equatable {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try enc.encode(meta).write(to: URL(fileURLWithPath: tmp + "/state.json"))
         let final = dir + "/" + SamplerCheckpoint.folderName(stepsDone)
-        try? FileManager.default.removeItem(atPath: final)
+        // Replaced only when svi made it (a rerun of the same step); anything else in the way is an error.
+        if FileManager.default.fileExists(atPath: final) {
+            guard FileManager.default.fileExists(atPath: final + "/" + SamplerCheckpoint.marker) else {
+                try? FileManager.default.removeItem(atPath: tmp)
+                throw SVIError.file(final, "is in the way of a checkpoint and was not made by svi; move it elsewhere")
+            }
+            try? FileManager.default.removeItem(atPath: final)
+        }
         guard rename(tmp, final) == 0 else { throw SVIError.file(final, "cannot move the checkpoint into place: \(String(cString: strerror(errno)))") }
-        let old = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("step-") }.sorted(by: >)
-        for name in old.dropFirst(keep) { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
+        let ours = SamplerCheckpoint.snapshotFolders(in: dir).filter { FileManager.default.fileExists(atPath: $0 + "/" + SamplerCheckpoint.marker) }
+        for folder in ours.dropFirst(keep) { try? FileManager.default.removeItem(atPath: folder) }
     }
 
     /// FNV-1a (64-bit) of a tensor's bytes, as hex.

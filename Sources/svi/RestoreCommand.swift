@@ -345,7 +345,16 @@ struct RestoreCommand: ParsableCommand {
                 let late = deadline.map { Date().timeIntervalSince1970 + 1.25 * longestStep + checkpointSeconds > $0 } ?? false
                 // Every rank stops at the same step when any of them was signalled (or is late).
                 let stopHere = StopRequest.requested || late
-                let stop = comm.size > 1 ? comm.allreduceMax([stopHere ? 1 : 0])[0] > 0 : stopHere
+                // A NaN or infinity in x_t (a network that diverges on this input, say) would
+                // end as an all-NaN video: stop at the step it appears, on every rank, and
+                // write nothing (no output, no checkpoint of it).
+                let nonFinite = FiniteCheck.firstNonFinite(sampler.x.data, sampler.x.count) != nil
+                let flags = comm.size > 1 ? comm.allreduceMax([stopHere ? 1 : 0, nonFinite ? 1 : 0]) : [stopHere ? 1 : 0, nonFinite ? 1 : 0]
+                if flags[1] > 0 {
+                    if rank == 0 { throw SVIError("step \(sampler.stepIndex) of \(sampler.steps.count) produced NaN or infinite values (the model diverged on this input); nothing was written") }
+                    throw SilentFailure(code: 1)
+                }
+                let stop = flags[0] > 0
                 if sampler.isFinished { break }
                 if let dir = checkpointFolder, stop || sampler.stepIndex % checkpointEvery == 0 {
                     var meta = identity
@@ -437,19 +446,34 @@ struct RestoreCommand: ParsableCommand {
         if comm.rank == 0 {
             do {
                 if resume != nil && !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
-                if let (meta, folder) = try SamplerCheckpoint.latest(in: dir) {
+                // Newest first; a damaged snapshot (bad state, data not matching its hash) is
+                // skipped with a warning and the next older one is used.
+                let (snapshots, damaged) = SamplerCheckpoint.snapshots(in: dir) { progress.warning($0) }
+                var found = false
+                for (meta, folder) in snapshots {
                     let diff = meta.differences(from: identity)
                     guard diff.isEmpty else {
                         throw SVIError.file(folder, "checkpoint does not match this run: " + diff.joined(separator: "; "))
                     }
                     guard meta.stepsDone < identity.nfe else { throw SVIError.file(folder, "checkpoint is past the last step") }
-                    let x = try meta.loadState(from: folder)
+                    let x: Tensor
+                    do { x = try meta.loadState(from: folder) } catch {
+                        progress.warning("skipping a damaged checkpoint: \(error)")
+                        continue
+                    }
                     guard x.shape == [identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()) else {
                         throw SVIError.file(folder + "/x.npy", "checkpoint state has shape \(x.shape), this run needs \([identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()))")
                     }
                     state = x
                     decision = ResumeDecision(stepsDone: meta.stepsDone, folder: folder, error: nil)
-                } else if resume != nil {
+                    found = true
+                    break
+                }
+                if !found && (!damaged.isEmpty || !snapshots.isEmpty) {
+                    // Never start over silently over damaged snapshots: the user decides.
+                    throw SVIError.file(dir, "no usable checkpoint (every snapshot is damaged); move the folder away to start over")
+                }
+                if !found && resume != nil {
                     throw SVIError.file(dir, "no complete checkpoint in this folder")
                 }
             } catch {
