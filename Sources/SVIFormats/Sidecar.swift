@@ -69,6 +69,11 @@ public struct Sidecar: Codable, Sendable {
             guard let n = fpsNum, let d = fpsDen, n > 0, d > 0 else { throw bad("fps_num/fps_den", "must both be positive") }
         }
         if let t = startSeconds { guard t.isFinite, t >= 0 else { throw bad("start_seconds", "must be a finite time ≥ 0") } }
+        // A source that moved away is fine (no audio to copy); one that is a FIFO or a device
+        // would block the run when opened for its audio.
+        if FileManager.default.fileExists(atPath: source) && !SmallFile.isRegularFile(source) {
+            throw bad("source", "names \(source), which is not a regular file")
+        }
     }
 
     /// `source` when it can be read as a media file for its audio: a regular file that exists.

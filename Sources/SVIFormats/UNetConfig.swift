@@ -103,6 +103,10 @@ public struct UNetConfig: Equatable, Sendable, CustomStringConvertible {
         }
         let headChannels = try int("num_head_channels", -1)
         let headsUp = try int("num_heads_upsample", -1)
+        // -1 is guided-diffusion's "not set"; any other value below 1 is a mistake.
+        for (k, v) in [("num_head_channels", headChannels), ("num_heads_upsample", headsUp)] where v < 1 && v != -1 {
+            throw SVIError.file(source, "model option '\(k)' must be positive or -1 (unset), got \(v)")
+        }
         var c = UNetConfig(modelChannels: try int("num_channels", 128), channelMult: mult, numResBlocks: try int("num_res_blocks", 2),
                            attentionDownsample: ds, numHeads: try int("num_heads", 4), numHeadChannels: headChannels > 0 ? headChannels : nil,
                            useScaleShiftNorm: try bool("use_scale_shift_norm", true), resblockUpdown: try bool("resblock_updown", false),

@@ -448,7 +448,7 @@ struct RestoreCommand: ParsableCommand {
                 if resume != nil && !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
                 // Newest first; a damaged snapshot (bad state, data not matching its hash) is
                 // skipped with a warning and the next older one is used.
-                let (snapshots, damaged) = SamplerCheckpoint.snapshots(in: dir) { progress.warning($0) }
+                var (snapshots, damaged) = SamplerCheckpoint.snapshots(in: dir)
                 var found = false
                 for (meta, folder) in snapshots {
                     let diff = meta.differences(from: identity)
@@ -458,7 +458,7 @@ struct RestoreCommand: ParsableCommand {
                     guard meta.stepsDone < identity.nfe else { throw SVIError.file(folder, "checkpoint is past the last step") }
                     let x: Tensor
                     do { x = try meta.loadState(from: folder) } catch {
-                        progress.warning("skipping a damaged checkpoint: \(error)")
+                        damaged.append("\(error)")
                         continue
                     }
                     guard x.shape == [identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()) else {
@@ -469,10 +469,11 @@ struct RestoreCommand: ParsableCommand {
                     found = true
                     break
                 }
-                if !found && (!damaged.isEmpty || !snapshots.isEmpty) {
+                if !found, let first = damaged.first {
                     // Never start over silently over damaged snapshots: the user decides.
-                    throw SVIError.file(dir, "no usable checkpoint (every snapshot is damaged); move the folder away to start over")
+                    throw SVIError("no usable checkpoint in \(dir) (every snapshot is damaged; move the folder away to start over): \(first)")
                 }
+                for d in damaged { progress.warning("skipping a damaged checkpoint: \(d)") }
                 if !found && resume != nil {
                     throw SVIError.file(dir, "no complete checkpoint in this folder")
                 }

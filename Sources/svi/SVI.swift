@@ -46,7 +46,19 @@ struct SVI: ParsableCommand {
             }
         }
         #endif
-        main(nil)
+        // Errors are one line (a usage error too: ArgumentParser would add the usage block),
+        // exit 64 for bad options and 1 for everything else; --help and --version as usual.
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode || error is CleanExit { exit(withError: error) }
+            var text = message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
+            if code == .validationFailure { text += " (see svi --help)" }
+            FileHandle.standardError.write("Error: \(text)\n".data(using: .utf8)!)
+            Foundation.exit(code.rawValue)
+        }
     }
 }
 
