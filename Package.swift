@@ -1,5 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
+import Foundation
 
 // Layering (DESIGN §8): svi → SVINetwork → SVISampler → SVIOperators → SVICluster (→ CMPI) → SVICore → CBLAS.
 // The cluster layer knows nothing about diffusion; the sampler only knows the `Denoiser` protocol.
@@ -59,7 +60,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: checked),
         // Helpers shared by the test targets (fixture paths, random tensors, error measures).
-        .target(name: "SVITestSupport", dependencies: ["SVICore", "SVIFormats"]),
+        .target(name: "SVITestSupport", dependencies: ["SVICore", "SVIFormats", "SVIMedia", "SVISampler"], swiftSettings: checked),
         .testTarget(name: "SVICoreTests", dependencies: ["SVICore", "SVITestSupport"]),
         .testTarget(name: "SVIFormatsTests", dependencies: ["SVIFormats", "SVICore", "SVITestSupport"]),
         .testTarget(name: "SVIClusterTests", dependencies: ["SVICluster", "SVICore"]),
@@ -72,3 +73,11 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["SVIFormats", "SVICore", "SVITestSupport", "svi"]),
     ]
 )
+
+// The libFuzzer driver, only when asked (`Scripts/fuzz` sets SVI_FUZZ=1 and builds it with
+// --sanitize=fuzzer --sanitize=address): libFuzzer brings its own main.
+if ProcessInfo.processInfo.environment["SVI_FUZZ"] == "1" {
+    package.products.append(.executable(name: "svi-fuzz", targets: ["svi-fuzz"]))
+    package.targets.append(.executableTarget(name: "svi-fuzz", dependencies: ["SVITestSupport"], path: "Fuzz",
+                                             exclude: ["corpus"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}
