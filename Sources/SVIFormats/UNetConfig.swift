@@ -97,8 +97,10 @@ public struct UNetConfig: Equatable, Sendable, CustomStringConvertible {
             }
         }
         var ds = Set<Int>()
+        guard imageSize >= 1, imageSize <= FormatLimits.maxSide else { throw SVIError.file(source, "model option 'image_size' must be between 1 and \(FormatLimits.maxSide), got \(imageSize)") }
         for r in try list("attention_resolutions", "16,8") {
-            guard r > 0, imageSize % Int(r) == 0 else { throw SVIError.file(source, "attention resolution \(r) does not divide image_size \(imageSize)") }
+            // Range-checked before the conversion to Int (a 60-digit number would trap there).
+            guard r.isFinite, r >= 1, r <= Double(imageSize), r == r.rounded(), imageSize % Int(r) == 0 else { throw SVIError.file(source, "attention resolution \(r) does not divide image_size \(imageSize)") }
             ds.insert(imageSize / Int(r))
         }
         let headChannels = try int("num_head_channels", -1)
@@ -116,7 +118,6 @@ public struct UNetConfig: Equatable, Sendable, CustomStringConvertible {
         c.inChannels = try int("in_channels", 3)
         c.convResample = try bool("conv_resample", true)
         guard c.modelChannels > 0, c.numResBlocks >= 1, !mult.isEmpty else { throw SVIError.file(source, "model options describe an empty network") }
-        guard imageSize >= 1, imageSize <= FormatLimits.maxSide else { throw SVIError.file(source, "model option 'image_size' must be between 1 and \(FormatLimits.maxSide), got \(imageSize)") }
         try c.validate(source: source)
         return c
     }
