@@ -8,10 +8,15 @@ public struct PNGPattern: Sendable {
     public let folder: String
     let prefix: String, suffix: String, width: Int
 
-    public init(_ path: String) throws {
+    /// `single`: a plain `name.png` (no `%`) is accepted too, for a writer of one image.
+    public init(_ path: String, single: Bool = false) throws {
         let url = URL(fileURLWithPath: path)
         folder = url.deletingLastPathComponent().path
         let name = url.lastPathComponent
+        if single && !path.contains("%") && name.lowercased().hasSuffix(".png") {
+            prefix = name; suffix = ""; width = -1
+            return
+        }
         let bad = SVIError.file(path, "a PNG sequence needs one frame-number field %d or %0Nd (N ≤ 9) in the file name and no other %, e.g. out/%05d.png")
         guard name.lowercased().hasSuffix(".png"), !url.deletingLastPathComponent().path.contains("%"),
               let percent = name.firstIndex(of: "%") else { throw bad }
@@ -31,6 +36,7 @@ public struct PNGPattern: Sendable {
 
     /// The file name (no folder) of frame `index`.
     public func name(_ index: Int) -> String {
+        if width < 0 { return prefix }   // a single image
         let digits = String(index)
         return prefix + String(repeating: "0", count: max(0, width - digits.count)) + digits + suffix
     }
@@ -39,6 +45,7 @@ public struct PNGPattern: Sendable {
 
     /// Whether a file name in `folder` is one of this sequence's frames.
     public func matches(_ file: String) -> Bool {
+        if width < 0 { return file == prefix }
         guard file.hasPrefix(prefix), file.hasSuffix(suffix), file.count > prefix.count + suffix.count else { return false }
         let middle = file.dropFirst(prefix.count).dropLast(suffix.count)
         return middle.allSatisfy { $0.isASCII && $0.isNumber } && (width == 0 || middle.count >= width)

@@ -56,13 +56,13 @@ public final class VideoWriter {
     /// `duration` seconds, into the output (skipped, with a warning, where the container
     /// cannot hold them).
     public init(path: String, codec: VideoCodec, width: Int, height: Int, fpsNum: Int32, fpsDen: Int32, crf: Int = 18,
-                overwrite: Bool, audioFrom: (path: String, start: Double, duration: Double)? = nil,
+                overwrite: Bool, audioFrom: (path: String, start: Double, duration: Double)? = nil, singleImage: Bool = false,
                 warn: @escaping (String) -> Void = { _ in }) throws {
         _ = quietFFmpegLog
         self.path = path; self.codecKind = codec; self.width = width; self.height = height
         self.rate = AVRational(num: fpsNum, den: fpsDen); self.warn = warn; self.crfValue = crf; self.overwrite = overwrite
         if codec == .png {
-            let pattern = try PNGPattern(path)
+            let pattern = try PNGPattern(path, single: singleImage)
             let dir = pattern.folder
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else { throw SVIError.file(path, "output folder \(dir) does not exist") }
@@ -220,6 +220,7 @@ public final class VideoWriter {
         try check(avcodec_receive_packet(enc, pkt), path, "PNG encoding failed")
         defer { av_packet_unref(pkt) }
         let name = png!.name(index)
+        guard !pngFrames.contains(name) else { throw SVIError.file(png!.path(index), "a single-image PNG output takes one frame") }
         let data = Data(bytes: pkt!.pointee.data, count: Int(pkt!.pointee.size))
         guard FileManager.default.createFile(atPath: pngFolder! + "/" + name, contents: data) else { throw SVIError.file(png!.path(index), "cannot write") }
         pngFrames.append(name)

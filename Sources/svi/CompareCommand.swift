@@ -119,7 +119,7 @@ struct CompareCommand: ParsableCommand {
             }
         }
         try AtomicFile.checkWritable(output, overwrite: overwrite)
-        let writer = try VideoWriter(path: output, codec: .png, width: width, height: height, fpsNum: 1, fpsDen: 1, overwrite: overwrite)
+        let writer = try VideoWriter(path: output, codec: .png, width: width, height: height, fpsNum: 1, fpsDen: 1, overwrite: overwrite, singleImage: true)
         try writer.append(sheet.data)
         try writer.finish()
         print("wrote \(output): \(rows.count) rows (\(rows.map { URL(fileURLWithPath: $0.0).lastPathComponent }.joined(separator: ", "))) × frames \(columns.map(String.init).joined(separator: ","))")

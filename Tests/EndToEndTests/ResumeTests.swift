@@ -197,12 +197,14 @@ import SVIFormats
         // Another model.
         let n = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--model", model, "--nfe", "6", "--seed", "1", "--resume", ck])
         #expect(n.status != 0 && n.stderr.contains("the model"), "\(n.stderr)")
-        // Damaged data.
-        let newest = try FileManager.default.contentsOfDirectory(atPath: ck).filter { $0.hasPrefix("step-") }.sorted().last!
-        let x = ck + "/" + newest + "/x.npy"
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: x))
-        bytes[bytes.count - 10] ^= 0xff
-        try bytes.write(to: URL(fileURLWithPath: x))
+        // Damaged data in every snapshot (one damaged snapshot falls back to an older one:
+        // HostileResumeTests).
+        for snapshot in try FileManager.default.contentsOfDirectory(atPath: ck).filter({ $0.hasPrefix("step-") }) {
+            let x = ck + "/" + snapshot + "/x.npy"
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: x))
+            bytes[bytes.count - 10] ^= 0xff
+            try bytes.write(to: URL(fileURLWithPath: x))
+        }
         let c = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--nfe", "6", "--seed", "1", "--resume", ck])
         #expect(c.status != 0 && c.stderr.contains("damaged"), "\(c.stderr)")
         // A folder without checkpoints.
