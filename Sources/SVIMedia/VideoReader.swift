@@ -138,6 +138,10 @@ final class FrameConverter {
 
     func convert(_ f: UnsafeMutablePointer<AVFrame>) throws -> Tensor {
         let w = Int(f.pointee.width), h = Int(f.pointee.height)
+        // The decoder's word, from the file: bounded before any buffer is sized by it.
+        guard w >= 1, h >= 1, w <= FormatLimits.maxSide, h <= FormatLimits.maxSide, w * h <= 1 << 28 else {
+            throw SVIError.file(path, "a decoded frame is \(w)x\(h); svi reads frames of up to \(FormatLimits.maxSide) pixels a side and 2^28 pixels")
+        }
         let source = AVPixelFormat(f.pointee.format)
         let deep = (av_pix_fmt_desc_get(source)?.pointee.comp.0.depth ?? 8) > 8
         let packedFormat = deep ? AV_PIX_FMT_RGB48LE : AV_PIX_FMT_RGB24

@@ -14,13 +14,7 @@ import SVITestSupport
     }()
 
     func raw(descr: String, fortran: Bool = false, shape: String, payload: [UInt8]) -> Data {
-        var header = "{'descr': '\(descr)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': \(shape), }"
-        let total = 10 + header.utf8.count + 1
-        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
-        var d = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)])
-        d.append(contentsOf: Array(header.utf8))
-        d.append(contentsOf: payload)
-        return d
+        Crafted.npy(header: "{'descr': '\(descr)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': \(shape), }", payload: payload)
     }
 
     @Test func float32RoundTrip() throws {
