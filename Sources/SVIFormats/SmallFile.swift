@@ -28,6 +28,15 @@ public enum FormatLimits {
         return n
     }
 
+    /// Refuses work whose buffers would not fit in this machine's memory (instead of dying in
+    /// the allocator): `bytes` is what the command is about to allocate.
+    public static func requireMemory(_ bytes: Double, for what: String) throws {
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes <= 0.8 * physical else {
+            throw SVIError(String(format: "%@ needs about %.1f GB; this machine has %.1f GB", what, bytes / 1e9, physical / 1e9))
+        }
+    }
+
     /// `offset + count` when both are non-negative and the sum stays within `limit`.
     public static func end(offset: Int, count: Int, within limit: Int) -> Int? {
         guard offset >= 0, count >= 0 else { return nil }

@@ -1,4 +1,5 @@
 import Foundation
+import SVIFormats
 
 /// What a decoded clip carries to its encoded output: size, frame rate and time base, and
 /// where its frames sit in the source (for copying the matching audio).
@@ -49,14 +50,15 @@ public struct FrameSelection: Sendable {
     /// Parses "WxH".
     public static func parseSize(_ s: String) -> (width: Int, height: Int)? {
         let p = s.lowercased().split(separator: "x")
-        guard p.count == 2, let w = Int(p[0]), let h = Int(p[1]), w > 0, h > 0 else { return nil }
+        guard p.count == 2, let w = Int(p[0]), let h = Int(p[1]), (1...FormatLimits.maxSide).contains(w), (1...FormatLimits.maxSide).contains(h) else { return nil }
         return (w, h)
     }
 
     /// Parses "WxH+X+Y".
     public static func parseCrop(_ s: String) -> (width: Int, height: Int, x: Int, y: Int)? {
         let parts = s.split(separator: "+")
-        guard parts.count == 3, let size = parseSize(String(parts[0])), let x = Int(parts[1]), let y = Int(parts[2]), x >= 0, y >= 0 else { return nil }
+        guard parts.count == 3, let size = parseSize(String(parts[0])), let x = Int(parts[1]), let y = Int(parts[2]),
+              (0...FormatLimits.maxSide).contains(x), (0...FormatLimits.maxSide).contains(y) else { return nil }
         return (size.width, size.height, x, y)
     }
 }

@@ -59,7 +59,9 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             try runtime.apply()
             kernels.apply()
-            guard let (w, h) = FrameSelection.parseSize(size) else { throw ValidationError("--size must be WxH, e.g. 256x256") }
+            guard let (w, h) = FrameSelection.parseSize(size), w * h <= 1 << 24 else { throw ValidationError("--size must be WxH of at most 16.7 M pixels (4096x4096), e.g. 256x256") }
+            guard (1...256).contains(batch) else { throw ValidationError("--batch must be between 1 and 256") }
+            guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be between 1 and 1000") }
             let weights = try modelOption(model: model, weights: self.weights)
             let net: UNet
             var label: String

@@ -36,6 +36,7 @@ struct SynthCommand: ParsableCommand {
             guard let r = FrameSelection.parseRange(frames), r.upperBound != Int.max else { throw ValidationError("--frames must be a:b with 0 ≤ a < b, got '\(frames)'") }
             range = r
         }
+        try FormatLimits.requireMemory(Double(range.count) * Double(3 * h * w) * 4, for: "synth --frames \(frames) --size \(size)")
         let v = Tensor(shape: [range.count, 3, h, w])
         let discs: [(Double, Double, Double, [Double])] = [   // centre x, y (fractions), radius, colour
             (0.3, 0.35, 0.18, [0.9, 0.3, 0.2]), (0.65, 0.6, 0.22, [0.2, 0.6, 0.9]), (0.45, 0.8, 0.12, [0.95, 0.85, 0.3]),

@@ -186,6 +186,20 @@ enum Hostile {
         try Hostile.expectRefused(["restore", y, "-o", d + "/out.npy", "--method", "admm-tv", "--quiet"] + extra, in: d, mentions: [extra[0].split(separator: "=")[0].description])
     }
 
+    /// Sizes and ranges on the command line that would overflow or exhaust memory.
+    @Test(arguments: [["synth", "--frames", "0:1000000000", "--size", "16x16"], ["synth", "--size", "100000x100000"],
+                      ["bench", "unet", "--size", "99999x99999"], ["bench", "unet", "--repeats", "0"],
+                      ["degrade", "IN", "--degradation", "temporal=uniform:3", "--crop", "8x8+99999999999999999999+0"],
+                      ["degrade", "IN", "--degradation", "temporal=uniform:3", "--size", "0x16"]])
+    func absurdSizesOnTheCommandLine(_ args: [String]) throws {
+        let d = CLI.tempDir()
+        let r = try CLI.run(["synth", "-o", d + "/in.mkv", "--size", "16x16", "--frames", "0:2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let output = args[0] == "bench" ? [] : ["-o", d + "/out.npy"]
+        let option = args.last { $0.hasPrefix("--") }!
+        try Hostile.expectRefused(args.map { $0 == "IN" ? d + "/in.mkv" : $0 } + output, in: d, mentions: [args[0] == "synth" && option == "--frames" ? "GB" : option])
+    }
+
     /// A sidecar whose `source` is a FIFO: opening it for its audio would block forever.
     @Test func sidecarSourceThatIsAFIFO() throws {
         let d = CLI.tempDir()
