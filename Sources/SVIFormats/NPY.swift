@@ -74,6 +74,8 @@ public enum NPY {
         }
         guard !h.fortranOrder else { throw SVIError.file(path, "Fortran-order array: svi needs C order (np.ascontiguousarray)") }
         let n = try checkedSize(h, elementBytes: 4, offset: off, fileSize: file.size, path: path)
+        // A sparse file can be as long as its header claims without holding the bytes.
+        do { try FormatLimits.requireMemory(Double(n) * 4, for: "reading shape \(h.shape)") } catch let e as SVIError { throw SVIError.file(path, e.message) }
         let t = Tensor(shape: h.shape, zeroed: false)
         try file.read(into: t.data, offset: off, count: n * 4)
         if !allowNonFinite, let bad = FiniteCheck.firstNonFinite(t.data, n) {

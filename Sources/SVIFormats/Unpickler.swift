@@ -228,6 +228,7 @@ final class Unpickler {
             maxIndex = sum
         }
         guard maxIndex < available else { throw corrupt }
+        do { try FormatLimits.requireMemory(Double(count) * 4, for: "tensor '\(s.key)'") } catch let e as SVIError { throw SVIError.file(path, e.message) }
         let t = Tensor(shape: size, zeroed: false)
         let contiguous: Bool = {
             var expect = 1

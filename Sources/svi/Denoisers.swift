@@ -1,4 +1,5 @@
 import Foundation
+import ArgumentParser
 import SVICore
 import SVIFormats
 import SVIOperators
@@ -35,14 +36,58 @@ enum EmbeddedPrior {
     }
 }
 
+/// How frames are cut into tiles for the network (issue 16): `--tile N --tile-overlap M`,
+/// `--tile 0` for whole frames, or chosen here when not given.
+struct TilePolicy: Codable, Equatable {
+    var tile: Int
+    var overlap: Int
+    var reason: String
+
+    /// Activations one denoiser call may take before tiling turns on by itself.
+    static let activationBudget = 2 << 30
+    /// The size the published ADM models were trained at; attention models see frames much
+    /// larger than this only in tiles.
+    static let nativeSize = 256
+
+    /// nil: whole frames. `requested` nil means automatic: tiles of 256 with an overlap of 64
+    /// when the frame is larger than the model's native size and the model has attention (its
+    /// global context would see a scene it was never trained on), or when one call's
+    /// activations would pass `activationBudget`.
+    static func choose(requested: Int?, overlap: Int?, net: UNet?, batch: Int, height: Int, width: Int) throws -> TilePolicy? {
+        if let t = requested {
+            if t == 0 { return nil }
+            let o = overlap ?? t / 4
+            guard t >= 8, o >= 0, o < t / 2 + 1, o < t else { throw ValidationError("--tile must be 0 (whole frames) or ≥ 8, and --tile-overlap in [0, tile/2]") }
+            return TilePolicy(tile: t, overlap: o, reason: "--tile \(t)")
+        }
+        guard let net, max(height, width) > nativeSize else { return nil }
+        let o = overlap ?? nativeSize / 4
+        if !net.config.attentionDownsample.isEmpty {
+            return TilePolicy(tile: nativeSize, overlap: o, reason: "automatic: \(width)x\(height) frames are larger than the model's native \(nativeSize)x\(nativeSize)")
+        }
+        let bytes = net.activationBytes(batch: batch, height: height, width: width)
+        if bytes > activationBudget {
+            return TilePolicy(tile: nativeSize, overlap: o, reason: String(format: "automatic: whole frames would take %.1f GB of activations per call", Double(bytes) / 1e9))
+        }
+        return nil
+    }
+}
+
 /// The denoiser `svi restore` runs: the U-Net from --model, the embedded prior, or the
-/// classical Gaussian prior.
-func makeDenoiser(model: String?, preset: String?, config: String?, prior: String?, batch: Int, progress: Progress) throws -> Denoiser {
-    if prior == "gaussian" { return GaussianPriorDenoiser() }
+/// classical Gaussian prior; on tiles when `TilePolicy` says so.
+func makeDenoiser(model: String?, preset: String?, config: String?, prior: String?, batch: Int, tile: Int?, tileOverlap: Int?,
+                  height: Int, width: Int, progress: Progress) throws -> (Denoiser, TilePolicy?) {
+    if prior == "gaussian" {
+        let d = GaussianPriorDenoiser()
+        guard let p = try TilePolicy.choose(requested: tile, overlap: tileOverlap, net: nil, batch: batch, height: height, width: width) else { return (d, nil) }
+        return (TiledDenoiser(inner: d, tile: p.tile, overlap: p.overlap, tileBatch: batch), p)
+    }
     let weights = try model ?? EmbeddedPrior.locate()
     let (net, ckpt, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)
     for n in notes where model != nil { progress.note("note: \(n)") }
     let label = model == nil ? "embedded prior \(EmbeddedPrior.fileName)" : URL(fileURLWithPath: weights).lastPathComponent
     let name = "\(label) (\(net.parameterCount) parameters, \(ckpt.fingerprint))"
-    return UNetDenoiser(net: net, name: name, batch: batch)
+    let d = UNetDenoiser(net: net, name: name, batch: batch)
+    guard let p = try TilePolicy.choose(requested: tile, overlap: tileOverlap, net: net, batch: batch, height: height, width: width) else { return (d, nil) }
+    return (TiledDenoiser(inner: d, tile: p.tile, overlap: p.overlap, tileBatch: batch), p)
 }

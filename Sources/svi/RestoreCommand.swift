@@ -86,8 +86,14 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of all sampler noise (default: the seed of the checkpoint this run continues from, else random; recorded in the report and the checkpoints).")
     var seed: UInt64?
 
-    @Option(name: .long, help: "Frames per denoiser call.")
+    @Option(name: .long, help: "Frames per denoiser call (tiles per call with --tile).")
     var batch: Int = 4
+
+    @Option(name: .long, help: "Run the network on overlapping N×N tiles of each frame, blended back (0: whole frames). Default: tiles of 256 when frames are larger than 256 and the model has attention, or when whole frames would take more than 2 GB of activations per call.")
+    var tile: Int?
+
+    @Option(name: .long, help: "Pixels shared by neighbouring tiles (default: a quarter of the tile).")
+    var tileOverlap: Int?
 
     @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements — the best of 0.0001…0.03 on 8 of the 10 clip-tasks of EVALUATION.md — and 0.003 with noise, not re-tuned).")
     var tvLambda: Double?
@@ -122,6 +128,8 @@ struct RestoreCommand: ParsableCommand {
         if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
         if batch < 1 || batch > 4096 { throw ValidationError("--batch must be between 1 and 4096") }
+        if let t = tile, t != 0 && !(8...8192).contains(t) { throw ValidationError("--tile must be 0 (whole frames) or between 8 and 8192") }
+        if let o = tileOverlap, o < 0 || o > (tile ?? TilePolicy.nativeSize) / 2 { throw ValidationError("--tile-overlap must be between 0 and half the tile") }
         if let n = cgSteps, n > 10_000 { throw ValidationError("--cg-steps must be at most 10000") }
         if let n = cgIterations, n > 1_000_000 { throw ValidationError("--cg-iterations must be at most 1000000") }
         if let n = tvInnerCg, n > 10_000 { throw ValidationError("--tv-inner-cg must be at most 10000") }
@@ -313,8 +321,10 @@ struct RestoreCommand: ParsableCommand {
             // Every rank loads the model; a failure anywhere stops every rank cleanly.
             var denoiser: Denoiser?
             var loadError: Error?
-            do { denoiser = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, batch: batch, progress: progress) }
-            catch { loadError = error }
+            do {
+                (denoiser, rep.tiles) = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, batch: batch, tile: tile, tileOverlap: tileOverlap,
+                                                         height: frame.height, width: frame.width, progress: progress)
+            } catch { loadError = error }
             if comm.size > 1, comm.allreduceMax([loadError == nil ? 0 : 1])[0] > 0 {
                 if let e = loadError { if rank == 0 { throw e }; FileHandle.standardError.write("Error: rank \(rank): \(e)\n".data(using: .utf8)!) }
                 throw SilentFailure(code: 1)
@@ -573,6 +583,8 @@ struct RestoreReport: Encodable {
     var model: String?
     var settings: Settings?
     var baseline: [String: Double]?
+    /// Tiles of the network (nil: whole frames), and why.
+    var tiles: TilePolicy?
     var timings: [String: Double] = [:]
     var residual: Double?
     var peakMemoryMB: Double?
@@ -580,6 +592,6 @@ struct RestoreReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, resumedFromStep = "resumed_from_step", quality
-        case input, output, method, degradation, frames, threads, model, settings, baseline, timings, residual, machine
+        case input, output, method, degradation, frames, threads, model, settings, baseline, tiles, timings, residual, machine
     }
 }

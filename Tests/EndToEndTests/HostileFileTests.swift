@@ -125,6 +125,17 @@ enum Hostile {
         try Hostile.expectRefused(["restore", f, "-o", d + "/out.npy", "--degradation", "temporal=uniform:3", "--method", "cg", "--quiet"], in: d, mentions: [f])
     }
 
+    /// A sparse file as long as its header claims (240 GB) but holding nothing: refused
+    /// before the allocation, by the memory it would take.
+    @Test func npyLargerThanMemoryIsRefusedBeforeAllocating() throws {
+        let d = CLI.tempDir(), f = d + "/sparse.npy"
+        let shape = [1190, 3, 4096, 4096]
+        try Hostile.write(Crafted.npy(header: "{'descr': '<f4', 'fortran_order': False, 'shape': (1190, 3, 4096, 4096), }", payload: []), f)
+        let headerBytes = (try FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0
+        guard truncate(f, off_t(headerBytes + shape.reduce(1, *) * 4)) == 0, ProcessInfo.processInfo.physicalMemory < 200_000_000_000 else { return }
+        try Hostile.expectRefused(["restore", f, "-o", d + "/out.npy", "--degradation", "temporal=uniform:3", "--method", "cg", "--quiet"], in: d, mentions: [f, "GB"])
+    }
+
     /// The old reader found keys by substring search: a key hidden in a string fooled it.
     @Test func npyHeaderIsParsedNotSearched() throws {
         let d = CLI.tempDir(), f = d + "/x.npy"
