@@ -4,6 +4,7 @@ import SVICore
 import SVIFormats
 import SVIMedia
 import SVINetwork
+import SVISampler
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,6 +54,18 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .long, help: "Timestep of the runs.")
         var timestep: Int = 500
 
+        @Option(name: .long, help: "Run the network on overlapping N×N tiles of each frame, blended back, as restore --tile does (0: whole frames).")
+        var tile: Int = 0
+
+        @Option(name: .long, help: "Pixels shared by neighbouring tiles (default: a quarter of the tile).")
+        var tileOverlap: Int?
+
+        @Option(name: .long, help: "Tiles per network call with --tile.")
+        var tileBatch: Int = 1
+
+        @Option(name: .long, help: "Untimed passes before the timed ones.")
+        var warmup: Int = 1
+
         @OptionGroup var runtime: RuntimeOptions
         @OptionGroup var kernels: KernelOptions
 
@@ -62,6 +75,11 @@ struct BenchCommand: ParsableCommand {
             guard let (w, h) = FrameSelection.parseSize(size), w * h <= 1 << 24 else { throw ValidationError("--size must be WxH of at most 16.7 M pixels (4096x4096), e.g. 256x256") }
             guard (1...256).contains(batch) else { throw ValidationError("--batch must be between 1 and 256") }
             guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be between 1 and 1000") }
+            guard tile == 0 || (8...8192).contains(tile), (1...256).contains(tileBatch), (0...100).contains(warmup) else {
+                throw ValidationError("--tile must be 0 or 8…8192, --tile-batch 1…256, --warmup 0…100")
+            }
+            let overlap = tileOverlap ?? tile / 4
+            guard tile == 0 || (0...tile / 2).contains(overlap) else { throw ValidationError("--tile-overlap must be between 0 and half the tile") }
             let weights = try modelOption(model: model, weights: self.weights)
             let net: UNet
             var label: String
@@ -88,18 +106,34 @@ struct BenchCommand: ParsableCommand {
             let frames = x.shape[0]
             let t = [Int](repeating: timestep, count: frames)
             var times: [Double] = []
-            var y = try net.forward(x, timesteps: t)        // warm-up
+            // Whole frames: the network's raw output. Tiles: ε through the tiled denoiser, as
+            // restore runs it (tiles of all frames, --tile-batch per call, blended back).
+            let tiled = tile > 0 ? TiledDenoiser(inner: UNetDenoiser(net: net, name: label, batch: tileBatch), tile: tile, overlap: overlap, tileBatch: tileBatch) : nil
+            let eps = tiled.map { _ in Tensor(shape: x.shape) }
+            func pass() throws -> Tensor {
+                if let d = tiled, let e = eps {
+                    try d.predictNoise(x.data, count: frames, channels: x.shape[1], height: x.shape[2], width: x.shape[3], timestep: timestep, into: e.data)
+                    return e
+                }
+                return try net.forward(x, timesteps: t)
+            }
+            var y = x
+            for _ in 0..<warmup { y = try pass() }
             Profiler.reset()
             Profiler.enabled = profile
             for _ in 0..<max(1, repeats) {
                 let t0 = Date()
-                y = try net.forward(x, timesteps: t)
+                y = try pass()
                 times.append(Date().timeIntervalSince(t0))
             }
             let flopsPerRun = Profiler.totalFlops / Double(max(1, repeats))
             let median = times.sorted()[times.count / 2]
             let m = MachineInfo.current
-            print("svi bench unet: \(label), \(net.parameterCount) parameters, input \(x.shape)")
+            let tiling = tiled.map { d -> String in
+                let g = d.grid(height: x.shape[2], width: x.shape[3])
+                return ", tiles \(g.tileWidth)x\(g.tileHeight) overlap \(overlap) (\(g.xs.count)x\(g.ys.count) per frame, \(tileBatch) per call)"
+            } ?? ""
+            print("svi bench unet: \(label), \(net.parameterCount) parameters (weights \(net.parameterCount * 4 / 1_000_000) MB), input \(x.shape)\(tiling)")
             print("machine: \(m.cpu), \(m.cores) cores, ISA \(m.isa), svi kernels \(m.kernelsISA), OpenBLAS core \(m.openblasCore), threads \(Parallel.threads)")
             print(String(format: "median %.3f s per pass, %.3f s per frame, %.1f GFLOP per frame, %.1f GFLOP/s, peak RSS %.0f MB",
                          median, median / Double(frames), flopsPerRun / 1e9 / Double(frames), flopsPerRun / 1e9 / median, peakResidentMB() ?? -1))
@@ -111,6 +145,8 @@ struct BenchCommand: ParsableCommand {
             if json {
                 let obj: [String: Any] = ["seconds_per_frame": median / Double(frames), "batch": frames, "gflops": flopsPerRun / 1e9 / median,
                                           "runs": times, "peak_rss_mb": peakResidentMB() ?? -1, "threads": Parallel.threads,
+                                          "weights_mb": Double(net.parameterCount * 4) / 1e6, "tile": tile, "tile_overlap": tile > 0 ? overlap : 0, "tile_batch": tileBatch,
+                                          "width": x.shape[3], "height": x.shape[2],
                                           "cpu": m.cpu, "isa": m.isa, "kernels_isa": m.kernelsISA, "openblas_core": m.openblasCore]
                 print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
             }

@@ -19,11 +19,13 @@ struct DryRunPlan: Encodable {
     /// Seconds of warning a scheduler should give before a time limit (`--signal=B:USR1@N`):
     /// the step under way must finish and its checkpoint be written.
     var signalMarginSeconds: Int
+    /// The network's tiles (nil: whole frames).
+    var tiles: TilePolicy?
     var warnings: [String]
     var machine = MachineInfo.current
 
     enum CodingKeys: String, CodingKey {
-        case ranks, frames, halo, steps, batch, model, parameters, warnings, machine
+        case ranks, frames, halo, steps, batch, model, parameters, tiles, warnings, machine
         case framesPerRankMax = "frames_per_rank_max", framesPerRankMin = "frames_per_rank_min", frameShape = "frame_shape"
         case cgSteps = "cg_steps", weightsMB = "weights_mb", winogradCacheMB = "winograd_cache_mb", activationsMB = "activations_mb"
         case videoStateMB = "video_state_mb", totalPerRankMB = "total_per_rank_mb", secondsPerFrame = "seconds_per_frame"
@@ -61,6 +63,7 @@ extension RestoreCommand {
         var modelName = prior == "gaussian" ? "gaussian prior" : "none"
         var parameters = 0, weightsBytes = 0, cacheBytes = 0, activationBytes = 0
         var perFrame = 0.0, source = "no network"
+        var tiles: TilePolicy?
         if prior != "gaussian" {
             let net: UNet
             if let weights = model, calibrated == nil {
@@ -83,11 +86,16 @@ extension RestoreCommand {
             parameters = net.parameterCount
             weightsBytes = 4 * parameters
             cacheBytes = net.winogradCacheBytes
+            // With tiles the network sees `batch` tiles per call, and a frame costs its tiles.
+            tiles = try TilePolicy.choose(requested: tile, overlap: tileOverlap, net: net, batch: batch, height: frame.height, width: frame.width)
+            let grid = tiles.map { TileGrid(height: frame.height, width: frame.width, tile: $0.tile, overlap: $0.overlap) }
+            let callH = grid?.tileHeight ?? frame.height, callW = grid?.tileWidth ?? frame.width
             let sm = net.config.sizeMultiple
-            let hp = (frame.height + sm - 1) / sm * sm, wp = (frame.width + sm - 1) / sm * sm
+            let hp = (callH + sm - 1) / sm * sm, wp = (callW + sm - 1) / sm * sm
             activationBytes = net.activationBytes(batch: batch, height: hp, width: wp)
             if let c = calibrated {
-                perFrame = c; source = "--calibrated"
+                perFrame = c * Double(grid?.count ?? 1)
+                source = "--calibrated" + (grid.map { " per \($0.tileWidth)x\($0.tileHeight) tile × \($0.count) tiles per frame" } ?? "")
             } else {
                 let x = Tensor(shape: [batch, frame.channels, hp, wp])
                 RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
@@ -95,8 +103,9 @@ extension RestoreCommand {
                 _ = try net.forward(x, timesteps: t)                // warm-up (weight transforms)
                 let t0 = Date()
                 _ = try net.forward(x, timesteps: t)
-                perFrame = Date().timeIntervalSince(t0) / Double(batch)
-                source = "calibrated: one call of \(batch) frame(s) on this machine, \(Parallel.threads) thread(s)"
+                perFrame = Date().timeIntervalSince(t0) / Double(batch) * Double(grid?.count ?? 1)
+                source = "calibrated: one call of \(batch) \(grid == nil ? "frame" : "tile")(s) on this machine, \(Parallel.threads) thread(s)"
+                    + (grid.map { ", \($0.count) tiles per frame" } ?? "")
             }
         }
         // Data consistency: one real solve on a block of the busiest rank's size.
@@ -128,11 +137,12 @@ extension RestoreCommand {
                               activationsMB: mb(activationBytes), videoStateMB: mb(videoState), totalPerRankMB: mb(total),
                               secondsPerFrame: perFrame, secondsPerFrameSource: source, dataConsistencySecondsPerStep: dcSeconds,
                               secondsPerStep: perStep, secondsForJob: perStep * Double(settings.nfe),
-                              bytesExchangedPerStepPerRank: exchanged, signalMarginSeconds: margin, warnings: warnings)
+                              bytesExchangedPerStepPerRank: exchanged, signalMarginSeconds: margin, tiles: tiles, warnings: warnings)
         print("svi restore --dry-run: \(input)")
         print("  job:        \(frames) frames \(frame), \(spec.canonical), \(settings.nfe) steps × \(settings.cgSteps) CG, batch \(batch)")
         print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)"); temporal halo \(halo) frame(s) each side")
         print("  model:      \(modelName)\(parameters > 0 ? ", \(parameters) parameters" : "")")
+        if let t = tiles { print("  tiles:      \(t.tile)×\(t.tile), overlap \(t.overlap), \(batch) per call (\(t.reason))") }
         print(String(format: "  memory:     per rank %.0f MB = weights %.0f + Winograd cache %.0f + activations %.0f (batch %d) + video state %.0f",
                      plan.totalPerRankMB, plan.weightsMB, plan.winogradCacheMB, plan.activationsMB, batch, plan.videoStateMB))
         print(String(format: "  time:       %.3f s per frame (%@); data consistency %.3f s per step", perFrame, source, dcSeconds))

@@ -162,7 +162,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "With --dry-run: plan for this many ranks (default: the ranks of this launch).")
     var planRanks: Int?
 
-    @Option(name: .long, help: "With --dry-run: seconds per frame of one denoiser call, instead of timing one call here.")
+    @Option(name: .long, help: "With --dry-run: seconds per frame (per tile, with tiles) of one denoiser call, instead of timing one call here.")
     var calibrated: Double?
 
     @Option(name: .long, help: "With --dry-run: ranks sharing one node's memory.")
