@@ -54,11 +54,7 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .long, help: "Timestep of the runs.")
         var timestep: Int = 500
 
-        @Option(name: .long, help: "Run the network on overlapping N×N tiles of each frame, blended back, as restore --tile does (0: whole frames).")
-        var tile: Int = 0
-
-        @Option(name: .long, help: "Pixels shared by neighbouring tiles (default: a quarter of the tile).")
-        var tileOverlap: Int?
+        @OptionGroup var tiles: TileOptions
 
         @Option(name: .long, help: "Tiles per network call with --tile.")
         var tileBatch: Int = 1
@@ -75,11 +71,8 @@ struct BenchCommand: ParsableCommand {
             guard let (w, h) = FrameSelection.parseSize(size), w * h <= 1 << 24 else { throw ValidationError("--size must be WxH of at most 16.7 M pixels (4096x4096), e.g. 256x256") }
             guard (1...256).contains(batch) else { throw ValidationError("--batch must be between 1 and 256") }
             guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be between 1 and 1000") }
-            guard tile == 0 || (8...8192).contains(tile), (1...256).contains(tileBatch), (0...100).contains(warmup) else {
-                throw ValidationError("--tile must be 0 or 8…8192, --tile-batch 1…256, --warmup 0…100")
-            }
-            let overlap = tileOverlap ?? tile / 4
-            guard tile == 0 || (0...tile / 2).contains(overlap) else { throw ValidationError("--tile-overlap must be between 0 and half the tile") }
+            guard (1...256).contains(tileBatch), (0...100).contains(warmup) else { throw ValidationError("--tile-batch must be 1…256 and --warmup 0…100") }
+            let tile = tiles.tile ?? 0, overlap = tiles.tileOverlap ?? tile / 4
             let weights = try modelOption(model: model, weights: self.weights)
             let net: UNet
             var label: String

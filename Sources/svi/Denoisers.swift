@@ -36,6 +36,20 @@ enum EmbeddedPrior {
     }
 }
 
+/// `--tile` / `--tile-overlap`, for restore (and its dry-run) and bench.
+struct TileOptions: ParsableArguments {
+    @Option(name: .long, help: "Run the network on overlapping N×N tiles of each frame, blended back with weights that sum to one (0: whole frames). restore's default: tiles of 256 when frames are larger than 256 and the model has attention, or when whole frames would take more than 2 GB of activations per call; bench's: whole frames.")
+    var tile: Int?
+
+    @Option(name: .long, help: "Pixels shared by neighbouring tiles (default: a quarter of the tile).")
+    var tileOverlap: Int?
+
+    func validate() throws {
+        if let t = tile, t != 0 && !(8...8192).contains(t) { throw ValidationError("--tile must be 0 (whole frames) or between 8 and 8192") }
+        if let o = tileOverlap, o < 0 || o > (tile ?? TilePolicy.nativeSize) / 2 { throw ValidationError("--tile-overlap must be between 0 and half the tile") }
+    }
+}
+
 /// How frames are cut into tiles for the network (issue 16): `--tile N --tile-overlap M`,
 /// `--tile 0` for whole frames, or chosen here when not given.
 struct TilePolicy: Codable, Equatable {

@@ -89,11 +89,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Frames per denoiser call (tiles per call with --tile).")
     var batch: Int = 4
 
-    @Option(name: .long, help: "Run the network on overlapping N×N tiles of each frame, blended back (0: whole frames). Default: tiles of 256 when frames are larger than 256 and the model has attention, or when whole frames would take more than 2 GB of activations per call.")
-    var tile: Int?
-
-    @Option(name: .long, help: "Pixels shared by neighbouring tiles (default: a quarter of the tile).")
-    var tileOverlap: Int?
+    @OptionGroup var tiles: TileOptions
 
     @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements — the best of 0.0001…0.03 on 8 of the 10 clip-tasks of EVALUATION.md — and 0.003 with noise, not re-tuned).")
     var tvLambda: Double?
@@ -128,8 +124,6 @@ struct RestoreCommand: ParsableCommand {
         if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
         if batch < 1 || batch > 4096 { throw ValidationError("--batch must be between 1 and 4096") }
-        if let t = tile, t != 0 && !(8...8192).contains(t) { throw ValidationError("--tile must be 0 (whole frames) or between 8 and 8192") }
-        if let o = tileOverlap, o < 0 || o > (tile ?? TilePolicy.nativeSize) / 2 { throw ValidationError("--tile-overlap must be between 0 and half the tile") }
         if let n = cgSteps, n > 10_000 { throw ValidationError("--cg-steps must be at most 10000") }
         if let n = cgIterations, n > 1_000_000 { throw ValidationError("--cg-iterations must be at most 1000000") }
         if let n = tvInnerCg, n > 10_000 { throw ValidationError("--tv-inner-cg must be at most 10000") }
@@ -322,7 +316,7 @@ struct RestoreCommand: ParsableCommand {
             var denoiser: Denoiser?
             var loadError: Error?
             do {
-                (denoiser, rep.tiles) = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, batch: batch, tile: tile, tileOverlap: tileOverlap,
+                (denoiser, rep.tiles) = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, batch: batch, tile: tiles.tile, tileOverlap: tiles.tileOverlap,
                                                          height: frame.height, width: frame.width, progress: progress)
             } catch { loadError = error }
             if comm.size > 1, comm.allreduceMax([loadError == nil ? 0 : 1])[0] > 0 {
