@@ -81,12 +81,36 @@ public final class MPICommunicator: Communicator {
         return v
     }
 
+    /// The largest message svi hands MPI: counts are Int32, so a block of more than 2 GiB (about
+    /// 86 frames of 1080p) goes as several messages of at most this many bytes, sent and
+    /// received in order (MPI keeps the order of messages with one tag between two ranks).
+    /// `SVI_MPI_CHUNK_BYTES` lowers it (tests use a few bytes to exercise the split).
+    public static let chunkBytes: Int = {
+        if let e = ProcessInfo.processInfo.environment["SVI_MPI_CHUNK_BYTES"], let v = Int(e), v >= 1 { return min(v, 1 << 30) }
+        return 1 << 30
+    }()
+
+    /// The (offset, count) pieces of a `bytes`-long message.
+    static func chunks(_ bytes: Int) -> [(Int, Int32)] {
+        stride(from: 0, to: bytes, by: chunkBytes).map { ($0, Int32(min(chunkBytes, bytes - $0))) }
+    }
+
+    func send(_ p: UnsafeRawPointer, bytes: Int, to r: Int, tag: Int32) {
+        for (o, n) in MPICommunicator.chunks(bytes) { MPI_Send(p + o, n, svi_mpi_byte(), Int32(r), tag, comm) }
+    }
+
+    func receive(_ p: UnsafeMutableRawPointer, bytes: Int, from r: Int, tag: Int32) {
+        for (o, n) in MPICommunicator.chunks(bytes) { MPI_Recv(p + o, n, svi_mpi_byte(), Int32(r), tag, comm, svi_mpi_status_ignore()) }
+    }
+
     /// Rank 0's bytes on every rank (length first, then the bytes).
     public func broadcast(bytes: [UInt8]) -> [UInt8] {
         var n = UInt64(bytes.count)
         MPI_Bcast(&n, 1, svi_mpi_uint64(), 0, comm)
         var buf = rank == 0 ? bytes : [UInt8](repeating: 0, count: Int(n))
-        if n > 0 { MPI_Bcast(&buf, Int32(n), svi_mpi_byte(), 0, comm) }
+        buf.withUnsafeMutableBytes { b in
+            for (o, c) in MPICommunicator.chunks(Int(n)) { MPI_Bcast(b.baseAddress! + o, c, svi_mpi_byte(), 0, comm) }
+        }
         return buf
     }
 
@@ -108,9 +132,11 @@ public final class MPICommunicator: Communicator {
         }
         for (owner, frames) in byOwner.sorted(by: { $0.key < $1.key }) {
             let buf = DenseTensor<S>(shape: [frames.count, fs], zeroed: false)
-            var req: MPI_Request? = svi_mpi_request_null()
-            MPI_Irecv(buf.data, Int32(frames.count * bytesPerFrame), svi_mpi_byte(), Int32(owner), 7, comm, &req)
-            requests.append(req)
+            for (o, n) in MPICommunicator.chunks(frames.count * bytesPerFrame) {
+                var req: MPI_Request? = svi_mpi_request_null()
+                MPI_Irecv(UnsafeMutableRawPointer(buf.data) + o, n, svi_mpi_byte(), Int32(owner), 7, comm, &req)
+                requests.append(req)
+            }
             receives.append((buf, frames))
         }
         for r in 0..<size where r != rank {
@@ -118,9 +144,11 @@ public final class MPICommunicator: Communicator {
             if frames.isEmpty { continue }
             let buf = DenseTensor<S>(shape: [frames.count, fs], zeroed: false)
             for (i, f) in frames.enumerated() { buf.frame(i).update(from: local.frame(f - mine.lowerBound), count: fs) }
-            var req: MPI_Request? = svi_mpi_request_null()
-            MPI_Isend(buf.data, Int32(frames.count * bytesPerFrame), svi_mpi_byte(), Int32(r), 7, comm, &req)
-            requests.append(req)
+            for (o, n) in MPICommunicator.chunks(frames.count * bytesPerFrame) {
+                var req: MPI_Request? = svi_mpi_request_null()
+                MPI_Isend(UnsafeRawPointer(buf.data) + o, n, svi_mpi_byte(), Int32(r), 7, comm, &req)
+                requests.append(req)
+            }
             sends.append(buf)
             bytesSent += frames.count * bytesPerFrame
         }
@@ -145,12 +173,12 @@ public final class MPICommunicator: Communicator {
             for r in 1..<max(size, 1) {
                 let rr = partition.range(of: r)
                 if rr.isEmpty { continue }
-                MPI_Send(w.frame(rr.lowerBound), Int32(rr.count * fs * 4), svi_mpi_byte(), Int32(r), 11, comm)
+                send(w.frame(rr.lowerBound), bytes: rr.count * fs * 4, to: r, tag: 11)
                 bytesSent += rr.count * fs * 4
             }
             if !mine.isEmpty { block.data.update(from: w.frame(mine.lowerBound), count: mine.count * fs) }
         } else if !mine.isEmpty {
-            MPI_Recv(block.data, Int32(mine.count * fs * 4), svi_mpi_byte(), 0, 11, comm, svi_mpi_status_ignore())
+            receive(block.data, bytes: mine.count * fs * 4, from: 0, tag: 11)
         }
         return block
     }
@@ -167,11 +195,11 @@ public final class MPICommunicator: Communicator {
             for r in 1..<max(size, 1) {
                 let rr = partition.range(of: r)
                 if rr.isEmpty { continue }
-                MPI_Recv(buf.data, Int32(rr.count * fs * 4), svi_mpi_byte(), Int32(r), 13, comm, svi_mpi_status_ignore())
+                receive(buf.data, bytes: rr.count * fs * 4, from: r, tag: 13)
                 try sink(rr, buf.data)
             }
         } else if local.frames > 0 {
-            MPI_Send(local.data, Int32(local.count * 4), svi_mpi_byte(), 0, 13, comm)
+            send(local.data, bytes: local.count * 4, to: 0, tag: 13)
             bytesSent += local.count * 4
         }
     }

@@ -299,6 +299,7 @@ struct RestoreCommand: ParsableCommand {
         var rep = RestoreReport(input: input, output: output, method: method.rawValue, degradation: spec.canonical,
                                 frames: plan.frames, frameShape: plan.original, threads: Parallel.threads)
         rep.ranks = comm.size
+        if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes }
         rep.timings["load_s"] = loadSeconds
         let result: Tensor
         let solveStart = Date()
@@ -571,6 +572,8 @@ struct RestoreReport: Encodable {
     var input: String, output: String, method: String, degradation: String
     var frames: Int, frameShape: [Int], threads: Int
     var ranks = 1
+    /// The largest MPI message (bytes): larger blocks travel in pieces of this size.
+    var mpiChunkBytes: Int?
     var perRank: [[String: Double]]?
     var resumedFromStep: Int?
     var quality: [String: [Double]]?
@@ -585,7 +588,7 @@ struct RestoreReport: Encodable {
     var machine = MachineInfo.current
 
     enum CodingKeys: String, CodingKey {
-        case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, resumedFromStep = "resumed_from_step", quality
+        case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, mpiChunkBytes = "mpi_chunk_bytes", resumedFromStep = "resumed_from_step", quality
         case input, output, method, degradation, frames, threads, model, settings, baseline, tiles, timings, residual, machine
     }
 }
