@@ -99,28 +99,3 @@ struct HeaderParser {
         return NPY.Header(descr: d, fortranOrder: f, shape: s)
     }
 }
-
-/// Where the first NaN or infinity lies in `count` floats (nil when all are finite).
-public enum FiniteCheck {
-    public static func firstNonFinite(_ p: UnsafePointer<Float>, _ count: Int) -> Int? {
-        var i = 0
-        while i < count {
-            // Blocks of 4096: one branch per block in the common (all finite) case.
-            let end = min(count, i + 4096)
-            var ok = true
-            for j in i..<end { ok = ok && p[j].isFinite }
-            if !ok { for j in i..<end where !p[j].isFinite { return j } }
-            i = end
-        }
-        return nil
-    }
-}
-
-extension FiniteCheck {
-    /// Refuses a checkpoint tensor holding NaN or infinity, naming the file and the tensor.
-    static func require(_ t: Tensor, name: String, path: String) throws {
-        if let i = firstNonFinite(t.data, t.count) {
-            throw SVIError.file(path, "tensor '\(name)' holds NaN or infinite values (element \(i) is \(t.data[i])): the weights are damaged")
-        }
-    }
-}

@@ -137,24 +137,20 @@ public final class TiledDenoiser: Denoiser {
             // Scatter-add, frame by frame and channel by channel in parallel; within a frame the
             // tiles are added in their fixed order, whatever the chunking.
             output.withUnsafeBufferPointer { buf in
-                let src = buf.baseAddress!
-                let f0 = first / perFrame, f1 = (first + k - 1) / perFrame
-                Parallel.forEach((f1 - f0 + 1) * channels) { job in
-                    let f = f0 + job / channels, c = job % channels
-                    let lo = max(first, f * perFrame), hi = min(first + k, (f + 1) * perFrame)
-                    for t in lo..<hi {
-                        let iy = (t % perFrame) / g.xs.count, ix = (t % perFrame) % g.xs.count
-                        let p = src + (t - first) * tileSize + c * th * tw
-                        let y0 = g.ys[iy], x0 = g.xs[ix]
+                g.inverseSum.withUnsafeBufferPointer { inv in
+                    let src = buf.baseAddress!, inverse = inv.baseAddress!
+                    let f0 = first / perFrame, f1 = (first + k - 1) / perFrame
+                    Parallel.forEach((f1 - f0 + 1) * channels) { job in
+                        let f = f0 + job / channels, c = job % channels
                         let frame = eps + f * frameSize + c * height * width
-                        for y in 0..<th {
-                            let row = frame + (y0 + y) * width + x0, prow = p + y * tw
-                            let wyv = g.wy[iy][y]
-                            g.wx[ix].withUnsafeBufferPointer { wxv in
-                                g.inverseSum.withUnsafeBufferPointer { inv in
-                                    let irow = inv.baseAddress! + (y0 + y) * width + x0
-                                    for xx in 0..<tw { row[xx] += wyv * wxv[xx] * irow[xx] * prow[xx] }
-                                }
+                        for t in max(first, f * perFrame)..<min(first + k, (f + 1) * perFrame) {
+                            let iy = (t % perFrame) / g.xs.count, ix = (t % perFrame) % g.xs.count
+                            let tilePlane = src + (t - first) * tileSize + c * th * tw
+                            let wx = g.wx[ix]
+                            for y in 0..<th {
+                                let offset = (g.ys[iy] + y) * width + g.xs[ix]
+                                let row = frame + offset, irow = inverse + offset, prow = tilePlane + y * tw, wyv = g.wy[iy][y]
+                                for xx in 0..<tw { row[xx] += wyv * wx[xx] * irow[xx] * prow[xx] }
                             }
                         }
                     }

@@ -66,13 +66,11 @@ struct TilePolicy: Codable, Equatable {
     /// nil: whole frames. `requested` nil means automatic: tiles of 256 with an overlap of 64
     /// when the frame is larger than the model's native size and the model has attention (its
     /// global context would see a scene it was never trained on), or when one call's
-    /// activations would pass `activationBudget`.
-    static func choose(requested: Int?, overlap: Int?, net: UNet?, batch: Int, height: Int, width: Int) throws -> TilePolicy? {
+    /// activations would pass `activationBudget`. The options' ranges are `TileOptions.validate`'s.
+    static func choose(requested: Int?, overlap: Int?, net: UNet?, batch: Int, height: Int, width: Int) -> TilePolicy? {
         if let t = requested {
             if t == 0 { return nil }
-            let o = overlap ?? t / 4
-            guard t >= 8, o >= 0, o < t / 2 + 1, o < t else { throw ValidationError("--tile must be 0 (whole frames) or ≥ 8, and --tile-overlap in [0, tile/2]") }
-            return TilePolicy(tile: t, overlap: o, reason: "--tile \(t)")
+            return TilePolicy(tile: t, overlap: overlap ?? t / 4, reason: "--tile \(t)")
         }
         guard let net, max(height, width) > nativeSize else { return nil }
         let o = overlap ?? nativeSize / 4
@@ -91,17 +89,18 @@ struct TilePolicy: Codable, Equatable {
 /// classical Gaussian prior; on tiles when `TilePolicy` says so.
 func makeDenoiser(model: String?, preset: String?, config: String?, prior: String?, batch: Int, tile: Int?, tileOverlap: Int?,
                   height: Int, width: Int, progress: Progress) throws -> (Denoiser, TilePolicy?) {
+    var net: UNet?
+    let inner: Denoiser
     if prior == "gaussian" {
-        let d = GaussianPriorDenoiser()
-        guard let p = try TilePolicy.choose(requested: tile, overlap: tileOverlap, net: nil, batch: batch, height: height, width: width) else { return (d, nil) }
-        return (TiledDenoiser(inner: d, tile: p.tile, overlap: p.overlap, tileBatch: batch), p)
+        inner = GaussianPriorDenoiser()
+    } else {
+        let weights = try model ?? EmbeddedPrior.locate()
+        let (loaded, ckpt, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)
+        for n in notes where model != nil { progress.note("note: \(n)") }
+        let label = model == nil ? "embedded prior \(EmbeddedPrior.fileName)" : URL(fileURLWithPath: weights).lastPathComponent
+        inner = UNetDenoiser(net: loaded, name: "\(label) (\(loaded.parameterCount) parameters, \(ckpt.fingerprint))", batch: batch)
+        net = loaded
     }
-    let weights = try model ?? EmbeddedPrior.locate()
-    let (net, ckpt, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)
-    for n in notes where model != nil { progress.note("note: \(n)") }
-    let label = model == nil ? "embedded prior \(EmbeddedPrior.fileName)" : URL(fileURLWithPath: weights).lastPathComponent
-    let name = "\(label) (\(net.parameterCount) parameters, \(ckpt.fingerprint))"
-    let d = UNetDenoiser(net: net, name: name, batch: batch)
-    guard let p = try TilePolicy.choose(requested: tile, overlap: tileOverlap, net: net, batch: batch, height: height, width: width) else { return (d, nil) }
-    return (TiledDenoiser(inner: d, tile: p.tile, overlap: p.overlap, tileBatch: batch), p)
+    guard let p = TilePolicy.choose(requested: tile, overlap: tileOverlap, net: net, batch: batch, height: height, width: width) else { return (inner, nil) }
+    return (TiledDenoiser(inner: inner, tile: p.tile, overlap: p.overlap, tileBatch: batch), p)
 }

@@ -87,7 +87,7 @@ extension RestoreCommand {
             weightsBytes = 4 * parameters
             cacheBytes = net.winogradCacheBytes
             // With tiles the network sees `batch` tiles per call, and a frame costs its tiles.
-            tiles = try TilePolicy.choose(requested: self.tiles.tile, overlap: self.tiles.tileOverlap, net: net, batch: batch, height: frame.height, width: frame.width)
+            tiles = TilePolicy.choose(requested: self.tiles.tile, overlap: self.tiles.tileOverlap, net: net, batch: batch, height: frame.height, width: frame.width)
             let grid = tiles.map { TileGrid(height: frame.height, width: frame.width, tile: $0.tile, overlap: $0.overlap) }
             let callH = grid?.tileHeight ?? frame.height, callW = grid?.tileWidth ?? frame.width
             let sm = net.config.sizeMultiple
