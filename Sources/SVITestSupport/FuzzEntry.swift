@@ -27,6 +27,7 @@ public enum FuzzEntry {
     /// Feeds `data` to `target`'s loader. Returns normally when the input was read or refused
     /// with an `SVIError`; throws `Finding` for any other outcome the loader reported.
     public static func run(_ target: String, _ data: Data) throws {
+        defer { for suffix in [".npy", ".pt", ".safetensors", ".video"] { unlink(scratch + suffix) } }
         do {
             switch target {
             case "npy":
