@@ -48,6 +48,7 @@ public final class DegradationOperator: @unchecked Sendable {
     /// y ← A x on this rank's frames.
     public func apply(_ x: Tensor64, into y: Tensor64, _ d: Distribution) {
         var src = x
+        if let tm = temporal, spatial.isEmpty { tm.apply(x, into: y, d); return }   // no scratch needed
         if let tm = temporal {
             let t = buffer("temporal", frames: x.frames, shape: inputShape)
             tm.apply(x, into: t, d)
@@ -58,6 +59,7 @@ public final class DegradationOperator: @unchecked Sendable {
 
     /// x ← Aᵀ y on this rank's frames.
     public func adjoint(_ y: Tensor64, into x: Tensor64, _ d: Distribution) {
+        if let tm = temporal, spatial.isEmpty { tm.apply(y, into: x, d, adjoint: true); return }
         if let tm = temporal {
             let t = buffer("temporal", frames: y.frames, shape: inputShape)
             applySpatial(y, into: t, adjoint: true)
@@ -66,6 +68,18 @@ public final class DegradationOperator: @unchecked Sendable {
             applySpatial(y, into: x, adjoint: true)
         }
     }
+
+    /// x ← Aᵀ y for a float32 measurement y (converted exactly into a measurement-size
+    /// scratch vector, the one `normal` uses between A and Aᵀ).
+    public func adjoint(measurement y: Tensor, into x: Tensor64, _ d: Distribution) {
+        let y64 = buffer("normal", frames: y.frames, shape: outputShape)
+        let src = y.data, dst = y64.data
+        Parallel.forEachChunk(y.count) { s, e in for i in s..<e { dst[i] = Double(src[i]) } }
+        adjoint(y64, into: x, d)
+    }
+
+    /// Frees the scratch vectors (before a segment of another length, or when done).
+    public func releaseScratch() { scratch.removeAll() }
 
     /// out ← AᵀA x.
     public func normal(_ x: Tensor64, into out: Tensor64, _ d: Distribution) {

@@ -10,7 +10,7 @@ public enum Baselines {
     public static func conjugateGradient(op: DegradationOperator, measurement y: Tensor, iterations: Int,
                                          dist: Distribution) -> Tensor64 {
         let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
-        let u = dc.aty.copy()
+        let u = dc.makeAdjointOfMeasurement()
         dc.solve(u, iterations: iterations)
         return u
     }
@@ -31,7 +31,8 @@ public enum Baselines {
                               dist: Distribution) -> Tensor64 {
         let s = op.inputShape
         let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
-        let u = dc.aty.copy()
+        let aty = dc.makeAdjointOfMeasurement()
+        let u = aty.copy()
         let shape = u.shape
         let z = (0..<3).map { _ in Tensor64(shape: shape) }
         let w = (0..<3).map { _ in Tensor64(shape: shape) }
@@ -44,7 +45,7 @@ public enum Baselines {
         for _ in 0..<settings.iterations {
             for i in 0..<3 { Kernels.lincomb(tmp[i].data, 1, z[i].data, -1, w[i].data, n) }
             FiniteDifference3D.adjoint(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: rhs, frame: s, dist)
-            Kernels.axpby(rhs.data, 1, dc.aty.data, rho, n)
+            Kernels.axpby(rhs.data, 1, aty.data, rho, n)
             cg.solve(rhs: rhs, solution: u, iterations: settings.innerCG) { v, out in
                 op.normal(v, into: out, dist)
                 FiniteDifference3D.apply(v, dt: tmp[0], dy: tmp[1], dx: tmp[2], frame: s, dist)

@@ -5,7 +5,8 @@ import SVICluster
 /// Conjugate gradients on a symmetric positive (semi-)definite system M u = b over a video
 /// distributed in frame blocks. Inner products are float64 and combined over ranks in frame
 /// order, so every rank takes the same step sizes and the distributed solve is the
-/// single-process solve. Vectors are float64 (see `Tensor64`) and kept between calls.
+/// single-process solve. Vectors are float64 (see `Tensor64`); the three work vectors (r, p,
+/// M p) are kept between calls, and b is formed in r, so a solve holds no other copy.
 public final class ConjugateGradient {
     let dist: Distribution
     private var r: Tensor64?, p: Tensor64?, mp: Tensor64?
@@ -14,6 +15,7 @@ public final class ConjugateGradient {
 
     private func work(_ like: Tensor64) -> (Tensor64, Tensor64, Tensor64) {
         if let r, let p, let mp, r.shape == like.shape { return (r, p, mp) }
+        r = nil; p = nil; mp = nil
         let nr = Tensor64(shape: like.shape), np = Tensor64(shape: like.shape), nm = Tensor64(shape: like.shape)
         r = nr; p = np; mp = nm
         return (nr, np, nm)
@@ -24,15 +26,24 @@ public final class ConjugateGradient {
     @discardableResult
     public func solve(rhs b: Tensor64, solution u: Tensor64, iterations: Int,
                       apply: (Tensor64, Tensor64) -> Void) -> [Double] {
+        solve(solution: u, iterations: iterations, rhs: { $0.copy(from: b) }, apply: apply)
+    }
+
+    /// As above, with the right-hand side written by `rhs(into)` into CG's own residual vector
+    /// (so the caller need not keep b).
+    @discardableResult
+    public func solve(solution u: Tensor64, iterations: Int, rhs: (Tensor64) -> Void,
+                      apply: (Tensor64, Tensor64) -> Void) -> [Double] {
         let (r, p, mp) = work(u)
         let n = u.count
-        apply(u, mp)                                    // r = b − M u
-        Kernels.lincomb(r.data, 1, b.data, -1, mp.data, n)
-        p.copy(from: r)
-        var rr = dist.dot(r, r)
+        rhs(r)                                          // r = b …
         // Converged to float64 precision (‖r‖ ≤ 1e-12‖b‖): further steps would divide rounding
         // noise by rounding noise, which on a singular AᵀA (T a multiple of k) explodes.
-        let floor = 1e-24 * max(dist.dot(b, b), Double.leastNormalMagnitude)
+        let floor = 1e-24 * max(dist.dot(r, r), Double.leastNormalMagnitude)
+        apply(u, mp)                                    // … − M u
+        Kernels.lincomb(r.data, 1, r.data, -1, mp.data, n)
+        p.copy(from: r)
+        var rr = dist.dot(r, r)
         var history: [Double] = []
         for _ in 0..<iterations {
             if rr <= floor { break }

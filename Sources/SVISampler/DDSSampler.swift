@@ -29,41 +29,53 @@ public struct SamplerSettings: Sendable, Equatable {
 }
 
 /// Batch-consistent DDS as a sequence of steps (DESIGN §4, §9): the caller calls `step()`
-/// N times, so progress, timing and (later) checkpoints attach in one place.
+/// N times, so progress, timing and checkpoints attach in one place.
 ///
-/// Notation → code: x_t → `x`, ε → `eps`, x̂0 → computed in place in `u`, ᾱ_t → `alphaBar`,
-/// η → `settings.eta`, z / n → `RandomStream(seed, .initial / .step)`.
+/// Notation → code: x_t → `x`, ε → `x` during the data-consistency solve (see below), x̂0 →
+/// computed in place in `u`, ᾱ_t → `alphaBar`, η → `settings.eta`, z / n → `RandomStream(seed,
+/// .initial / .step)`.
+///
+/// Memory per frame (ARCHITECTURE.md): x_t and ε share one float32 vector — once a batch's ε
+/// is predicted and its x̂0 formed, that batch's x_t is dead, so ε takes its place — plus u in
+/// float64; the shared noise image is one frame; ε of the batch in flight is the only other
+/// buffer. The data-consistency solve adds the measurement and CG's vectors.
 public final class DDSSampler {
     public let settings: SamplerSettings
     public let steps: [Schedule.Step]
     public let dist: Distribution
     public let frame: FrameShape
+    /// Global index of this problem's first frame in the video (a segment's start): batch-
+    /// independent noise is keyed by the video's frame index, so it does not depend on segments.
+    public let firstFrame: Int
     let denoiser: Denoiser
     let dc: DataConsistency
 
-    /// x_t on this rank's frames, [-1, 1].
+    /// x_t on this rank's frames, [-1, 1] (between steps; ε during a step; the output at the end).
     public let x: Tensor
-    private let eps: Tensor
+    /// ε of one denoiser call.
+    private let epsBatch: Tensor
     /// The data-consistency iterate u, [0,1], float64.
     private let u: Tensor64
+    /// One frame of noise (batch-consistent: the image every frame shares).
     private let noise: Tensor
     public private(set) var stepIndex = 0
     /// Seconds spent in the denoiser and in the data-consistency solve.
     public private(set) var denoiseSeconds = 0.0, dataConsistencySeconds = 0.0
 
     public init(op: DegradationOperator, measurement y: Tensor, denoiser: Denoiser,
-                settings: SamplerSettings, dist: Distribution) {
+                settings: SamplerSettings, dist: Distribution, firstFrame: Int = 0) {
         self.settings = settings
         self.steps = Schedule().steps(nfe: settings.nfe)
         self.dist = dist
         self.frame = op.inputShape
+        self.firstFrame = firstFrame
         self.denoiser = denoiser
         dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: settings.gamma)
         x = op.makeInput(frames: y.frames, Float.self)
-        eps = op.makeInput(frames: y.frames, Float.self)
+        epsBatch = op.makeInput(frames: max(1, min(settings.batch, y.frames)), Float.self)
         u = op.makeInput(frames: y.frames)
-        noise = Tensor(shape: [y.frames, frame.channels, frame.height, frame.width])
-        drawNoise(purpose: .initial, step: 0, into: x)
+        noise = Tensor(shape: [1, frame.channels, frame.height, frame.width])
+        drawInitialNoise()
     }
 
     public var isFinished: Bool { stepIndex >= steps.count }
@@ -75,17 +87,16 @@ public final class DDSSampler {
         stepIndex = stepsDone
     }
 
-    /// Fills `out` (this rank's frames) with a noise image: one C×H×W image shared by every
-    /// frame (batch-consistent), or a different image per global frame (batch-independent).
-    func drawNoise(purpose: NoisePurpose, step: Int, into out: Tensor) {
-        let stream = RandomStream(seed: settings.seed, purpose: purpose, step: UInt32(step))
-        let fs = out.frameSize
+    /// x_T: one C×H×W image shared by every frame (batch-consistent), or a different image per
+    /// frame of the video (batch-independent).
+    func drawInitialNoise() {
+        let stream = RandomStream(seed: settings.seed, purpose: .initial, step: 0)
+        let fs = x.frameSize
         if settings.batchIndependent {
-            let first = dist.localRange.lowerBound
-            stream.normals(offset: first * fs, count: out.count, into: out.data)
+            stream.normals(offset: (firstFrame + dist.localRange.lowerBound) * fs, count: x.count, into: x.data)
         } else {
-            stream.normals(offset: 0, count: fs, into: out.data)
-            for f in 1..<max(out.frames, 1) { out.frame(f).update(from: out.data, count: fs) }
+            stream.normals(offset: 0, count: fs, into: x.data)
+            for f in 1..<max(x.frames, 1) { x.frame(f).update(from: x.data, count: fs) }
         }
     }
 
@@ -93,36 +104,45 @@ public final class DDSSampler {
     public func step() throws {
         precondition(!isFinished)
         let s = steps[stepIndex]
-        let n = x.count, frames = x.frames
+        let frames = x.frames, fs = x.frameSize
 
+        // ε batch by batch; x̂0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t and u = (x̂0 + 1)/2, fused; then ε
+        // replaces the batch's x_t.
+        let sa = s.alphaBar.squareRoot(), s1a = (1 - s.alphaBar).squareRoot()
+        let a = 0.5 / sa, b = -0.5 * s1a / sa
         let t0 = Date()
         var f = 0
         while f < frames {
-            let b = min(settings.batch, frames - f)
-            try denoiser.predictNoise(x.frame(f), count: b, channels: frame.channels, height: frame.height,
-                                      width: frame.width, timestep: s.t, into: eps.frame(f))
-            f += b
+            let nb = min(settings.batch, frames - f)
+            try denoiser.predictNoise(x.frame(f), count: nb, channels: frame.channels, height: frame.height,
+                                      width: frame.width, timestep: s.t, into: epsBatch.data)
+            let up = u.frame(f), xp = x.frame(f), ep = epsBatch.data
+            Parallel.forEachChunk(nb * fs) { s, e in for i in s..<e { up[i] = a * Double(xp[i]) + b * Double(ep[i]) + 0.5 } }
+            xp.update(from: ep, count: nb * fs)
+            f += nb
         }
         let t1 = Date()
-
-        // x̂0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, then u = (x̂0 + 1)/2, fused:
-        let sa = s.alphaBar.squareRoot(), s1a = (1 - s.alphaBar).squareRoot()
-        let a = 0.5 / sa, b = -0.5 * s1a / sa
-        let up = u.data, xp = x.data, ep = eps.data
-        Parallel.forEachChunk(n) { s, e in for i in s..<e { up[i] = a * Double(xp[i]) + b * Double(ep[i]) + 0.5 } }
         dc.solve(u, iterations: settings.cgSteps)
         let t2 = Date()
 
         // x̄0 = 2u − 1; x_{t_next} = √ᾱ_next x̄0 + √(1−ᾱ_next) (η n + √(1−η²) ε)
+        let up = u.data, xp = x.data
         if s.tNext <= 0 {
-            Parallel.forEachChunk(n) { s, e in for i in s..<e { xp[i] = Float(2 * up[i] - 1) } }
+            Parallel.forEachChunk(x.count) { s, e in for i in s..<e { xp[i] = Float(2 * up[i] - 1) } }
         } else {
-            drawNoise(purpose: .step, step: stepIndex, into: noise)
+            let stream = RandomStream(seed: settings.seed, purpose: .step, step: UInt32(stepIndex))
             let an = s.alphaBarNext.squareRoot(), s1n = (1 - s.alphaBarNext).squareRoot()
             let eta = settings.eta, keep = (1 - eta * eta).squareRoot()
             let cu = 2 * an, c0 = -an, cn = Float(s1n * eta), ce = Float(s1n * keep)
             let np = noise.data
-            Parallel.forEachChunk(n) { s, e in for i in s..<e { xp[i] = Float(cu * up[i] + c0) + cn * np[i] + ce * ep[i] } }
+            if !settings.batchIndependent { stream.normals(offset: 0, count: fs, into: np) }
+            for f in 0..<frames {
+                if settings.batchIndependent { stream.normals(offset: (firstFrame + dist.localRange.lowerBound + f) * fs, count: fs, into: np) }
+                let o = f * fs
+                Parallel.forEachChunk(fs) { s, e in
+                    for i in s..<e { xp[o + i] = Float(cu * up[o + i] + c0) + cn * np[i] + ce * xp[o + i] }
+                }
+            }
         }
         denoiseSeconds += t1.timeIntervalSince(t0)
         dataConsistencySeconds += t2.timeIntervalSince(t1)
@@ -135,10 +155,13 @@ public final class DDSSampler {
     /// ‖A u − y‖/‖y‖ of the final estimate before clipping.
     public func residual() -> Double { dc.relativeResidual(u) }
 
-    /// The output: u of the last step clipped to [0,1].
+    /// ‖A u − y‖² and ‖y‖² of the final estimate (to combine over segments).
+    public func residualParts() -> (residual: Double, measurement: Double) { dc.residualParts(u) }
+
+    /// The output: u of the last step clipped to [0,1], written over x (no longer needed).
     public func output() -> Tensor {
-        let out = Tensor(converting: u)
-        Kernels.clip(out.data, 0, 1, out.count)
-        return out
+        let up = u.data, xp = x.data
+        Parallel.forEachChunk(x.count) { s, e in for i in s..<e { xp[i] = min(max(Float(up[i]), 0), 1) } }
+        return x
     }
 }

@@ -6,46 +6,67 @@ import SVIOperators
 /// The data-consistency solve of one DDS step, in [0,1] pixel units (DESIGN §4):
 /// plain: M CG steps on AᵀA u = Aᵀy from u0;
 /// proximal (γ given): M CG steps on (I + γAᵀA) u = u0 + γAᵀy from u0.
+///
+/// Memory (ARCHITECTURE.md, "Memory per frame"): the measurement is kept as the float32 block
+/// it arrived in; Aᵀy is not stored but recomputed into CG's residual at the start of every
+/// solve (one adjoint per step, ~1/(2M+2) of the solve's operator work), and the proximal
+/// right-hand side is formed in that same vector. Both give the bits the stored versions gave.
 public final class DataConsistency {
     public let op: DegradationOperator
     public let dist: Distribution
     public let gamma: Double?
-    /// Aᵀy on this rank's frames, computed once.
-    public let aty: Tensor64
     private let cg: ConjugateGradient
-    private let rhs: Tensor64
 
-    /// The measurement y (float64) on this rank's frames.
-    public let y: Tensor64
+    /// The measurement y on this rank's frames (float32, as read).
+    public let y: Tensor
 
     public init(op: DegradationOperator, measurement: Tensor, dist: Distribution, gamma: Double?) {
         self.op = op; self.dist = dist; self.gamma = gamma
-        y = Tensor64(converting: measurement)
-        aty = op.makeInput(frames: y.frames)
-        op.adjoint(y, into: aty, dist)
+        y = measurement
         cg = ConjugateGradient(dist)
-        rhs = Tensor64(shape: aty.shape)
+    }
+
+    /// out ← Aᵀy on this rank's frames.
+    public func adjointOfMeasurement(into out: Tensor64) {
+        op.adjoint(measurement: y, into: out, dist)
+    }
+
+    /// A new tensor holding Aᵀy (the baselines' starting point).
+    public func makeAdjointOfMeasurement() -> Tensor64 {
+        let t: Tensor64 = op.makeInput(frames: y.frames)
+        adjointOfMeasurement(into: t)
+        return t
     }
 
     /// u ← CG_M(…) starting from the u passed in.
     @discardableResult
     public func solve(_ u: Tensor64, iterations: Int) -> [Double] {
         if let g = gamma {
-            Kernels.lincomb(rhs.data, 1, u.data, g, aty.data, u.count)      // u0 + γAᵀy
-            return cg.solve(rhs: rhs, solution: u, iterations: iterations) { v, out in
+            return cg.solve(solution: u, iterations: iterations, rhs: { b in
+                adjointOfMeasurement(into: b)
+                Kernels.lincomb(b.data, 1, u.data, g, b.data, u.count)     // u0 + γAᵀy
+            }) { v, out in
                 op.normal(v, into: out, dist)
                 Kernels.axpby(out.data, 1, v.data, g, out.count)            // v + γAᵀA v
             }
         }
-        return cg.solve(rhs: aty, solution: u, iterations: iterations) { v, out in op.normal(v, into: out, dist) }
+        return cg.solve(solution: u, iterations: iterations, rhs: { b in adjointOfMeasurement(into: b) }) { v, out in
+            op.normal(v, into: out, dist)
+        }
+    }
+
+    /// ‖A u − y‖² and ‖y‖² over the whole video (summed in frame order).
+    public func residualParts(_ u: Tensor64) -> (residual: Double, measurement: Double) {
+        let au: Tensor64 = op.makeOutput(frames: u.frames)
+        op.apply(u, into: au, dist)
+        let yd = y.data
+        Parallel.forEachChunk(au.count) { s, e in for i in s..<e { au.data[i] -= Double(yd[i]) } }
+        return (dist.dot(au, au), dist.dot(y, y))   // float64 sums, as for float64 data
     }
 
     /// ‖A u − y‖ / ‖y‖ over the whole video.
     public func relativeResidual(_ u: Tensor64) -> Double {
-        let au: Tensor64 = op.makeOutput(frames: u.frames)
-        op.apply(u, into: au, dist)
-        Kernels.axpy(au.data, -1, y.data, au.count)
-        let yy = dist.dot(y, y)
-        return yy > 0 ? (dist.dot(au, au) / yy).squareRoot() : dist.dot(au, au).squareRoot()
+        let (r, yy) = residualParts(u)
+        return yy > 0 ? (r / yy).squareRoot() : r.squareRoot()
     }
 }
