@@ -183,3 +183,39 @@ extension NPY {
         return d
     }
 }
+
+/// Reads a float32 `.npy` video [T][…] one frame at a time (positioned reads), so a long
+/// measurement is never whole in memory. The header is checked as `NPY.readFloat32` checks
+/// it; each frame's values must be finite.
+public final class NPYFrameReader {
+    public let path: String
+    public let shape: [Int]
+    public var frames: Int { shape[0] }
+    public let frameSize: Int
+    private let file: FileReader
+    private let offset: Int
+
+    public init(_ path: String) throws {
+        self.path = path
+        file = try FileReader(path)
+        let (h, off) = try NPY.parseHeader(try file.bytes(offset: 0, count: min(file.size, 65_536)), path: path)
+        guard h.descr == "<f4" else {
+            throw SVIError.file(path, "dtype '\(h.descr)' is not supported: svi needs float32 little-endian ('<f4'); convert with numpy: a.astype('<f4')")
+        }
+        guard !h.fortranOrder else { throw SVIError.file(path, "Fortran-order array: svi needs C order (np.ascontiguousarray)") }
+        _ = try NPY.checkedSize(h, elementBytes: 4, offset: off, fileSize: file.size, path: path)
+        guard h.shape.count >= 2, h.shape[0] >= 1 else { throw SVIError.file(path, "expected frames [T][…], got shape \(h.shape)") }
+        shape = h.shape
+        frameSize = h.shape.dropFirst().reduce(1, *)
+        offset = off
+    }
+
+    /// Reads frame `index` into `dst` (frameSize floats).
+    public func read(frame index: Int, into dst: UnsafeMutablePointer<Float>) throws {
+        precondition(index >= 0 && index < frames)
+        try file.read(into: dst, offset: offset + index * frameSize * 4, count: frameSize * 4)
+        if let bad = FiniteCheck.firstNonFinite(dst, frameSize) {
+            throw SVIError.file(path, "holds NaN or infinite values (element \(index * frameSize + bad) is \(dst[bad])): svi needs finite pixel values")
+        }
+    }
+}

@@ -3,124 +3,253 @@ import CFFmpeg
 import SVICore
 import SVIFormats
 
-/// Decodes any file FFmpeg reads into RGB float frames [T][3][H][W] in [0,1].
-///
-/// Damaged data: packets the decoder rejects are skipped with a warning, a read error ends
-/// the clip early with a warning; a file that yields no frame at all is an error. Rotated
-/// inputs (display-matrix side data) are refused with the fix; variable frame rate is
-/// carried as the average rate, with a warning.
+/// Decodes any file FFmpeg reads into RGB float frames [T][3][H][W] in [0,1] (a whole clip in
+/// memory: for short clips — `degrade`, `eval`, `compare`; `restore` streams with
+/// `VideoStream`).
 public enum VideoReader {
     /// `decoded(n)` is called after each selected frame (for progress displays).
     public static func read(_ path: String, selection: FrameSelection = FrameSelection(),
                             warn: (String) -> Void = { _ in }, decoded: (Int) -> Void = { _ in }) throws -> (Tensor, VideoInfo) {
+        try withoutActuallyEscaping(warn) { warn in
+            try readAll(path, selection: selection, warn: warn, decoded: decoded)
+        }
+    }
+
+    private static func readAll(_ path: String, selection: FrameSelection, warn: @escaping (String) -> Void,
+                                decoded: (Int) -> Void) throws -> (Tensor, VideoInfo) {
+        let stream = try VideoStream(path: path, selection: selection, warn: warn)
+        var frames: [Tensor] = []
+        while let f = try stream.next() {
+            frames.append(f)
+            decoded(frames.count)
+        }
+        try stream.checkEnd(delivered: frames.count)
+        let first = frames[0]
+        let video = Tensor(shape: [frames.count] + Array(first.shape.dropFirst()), zeroed: false)
+        for (i, f) in frames.enumerated() { video.frame(i).update(from: f.data, count: f.count) }
+        return (video, stream.info(frames: frames.count))
+    }
+}
+
+/// Decodes a video file frame by frame (issue 15: footage of any length is never whole in
+/// memory). Frames `selection.range` are returned in order, cropped and scaled; a range that
+/// starts later than frame 0 is reached by seeking to the keyframe before it when the frame
+/// rate is constant (frame index = presentation time × rate), else by decoding from the start.
+///
+/// Damaged data: packets the decoder rejects are skipped with a warning, a read error ends
+/// the clip early with a warning. Rotated inputs (display-matrix side data) are refused with
+/// the fix; variable frame rate is carried as the average rate, with a warning.
+public final class VideoStream {
+    public let path: String
+    public let selection: FrameSelection
+    private var fmt: UnsafeMutablePointer<AVFormatContext>?
+    private var dec: UnsafeMutablePointer<AVCodecContext>?
+    private var pkt: UnsafeMutablePointer<AVPacket>?
+    private var frame: UnsafeMutablePointer<AVFrame>?
+    private let vi: Int32
+    private let converter: FrameConverter
+    private let warn: (String) -> Void
+    public let rate: AVRational
+    private let timeBase: AVRational
+    private let constantRate: Bool
+    /// Decoded index of the next frame the decoder gives.
+    private var index = 0
+    private var firstPTS: Int64?
+    private var outW = 0, outH = 0
+    private var warnedBad = false
+    private var ended = false, flushed = false
+    /// Frames decoded in all (the clip's length once the stream has ended).
+    public var decodedFrames: Int { index }
+
+    public init(path: String, selection: FrameSelection = FrameSelection(), warn: @escaping (String) -> Void = { _ in }) throws {
         _ = quietFFmpegLog
+        self.path = path; self.selection = selection; self.warn = warn
         guard FileManager.default.fileExists(atPath: path) else { throw SVIError.file(path, "no such file") }
-        var fmt: UnsafeMutablePointer<AVFormatContext>?
         let rc = avformat_open_input(&fmt, path, nil, nil)
         guard rc >= 0, let ctx = fmt else { throw SVIError.file(path, "not a video file FFmpeg can read (\(ffmpegError(rc)))") }
-        defer { avformat_close_input(&fmt) }
-        try check(avformat_find_stream_info(ctx, nil), path, "cannot read stream information")
-
         var decoder: UnsafePointer<AVCodec>?
-        let vi = av_find_best_stream(ctx, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
-        guard vi >= 0, let codec = decoder else { throw SVIError.file(path, "no video stream") }
-        let stream = ctx.pointee.streams[Int(vi)]!
-        if let side = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) {
-            let angle = av_display_rotation_get(UnsafeRawPointer(side).assumingMemoryBound(to: Int32.self))
-            if angle.isFinite && abs(angle) > 0.5 {
-                throw SVIError.file(path, String(format: "rotated video (%.0f°) is not supported: rotate it first, e.g. with ffmpeg -i IN -c:a copy OUT.mkv (which applies the rotation)", angle))
+        var stream: UnsafeMutablePointer<AVStream>?
+        var found: Int32 = -1
+        do {
+            try check(avformat_find_stream_info(ctx, nil), path, "cannot read stream information")
+            found = av_find_best_stream(ctx, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
+            guard found >= 0, decoder != nil else { throw SVIError.file(path, "no video stream") }
+            stream = ctx.pointee.streams[Int(found)]!
+            if let side = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) {
+                let angle = av_display_rotation_get(UnsafeRawPointer(side).assumingMemoryBound(to: Int32.self))
+                if angle.isFinite && abs(angle) > 0.5 {
+                    throw SVIError.file(path, String(format: "rotated video (%.0f°) is not supported: rotate it first, e.g. with ffmpeg -i IN -c:a copy OUT.mkv (which applies the rotation)", angle))
+                }
             }
+        } catch {
+            avformat_close_input(&fmt)
+            throw error
         }
-        var rate = stream.pointee.avg_frame_rate
-        let real = stream.pointee.r_frame_rate
-        if rate.num <= 0 || rate.den <= 0 { rate = real }
-        if rate.num <= 0 || rate.den <= 0 { rate = AVRational(num: 25, den: 1); warn("\(path): no frame rate in the file; assuming 25 fps") }
-        if real.num > 0 && real.den > 0 && av_cmp_q(real, rate) != 0 && abs(av_q2d(real) - av_q2d(rate)) > 0.01 * av_q2d(rate) {
-            warn(String(format: "%@: variable frame rate (%.3f fps nominal, %.3f average): the output uses the average rate", path, av_q2d(real), av_q2d(rate)))
+        vi = found
+        let st = stream!
+        var r = st.pointee.avg_frame_rate
+        let real = st.pointee.r_frame_rate
+        if r.num <= 0 || r.den <= 0 { r = real }
+        if r.num <= 0 || r.den <= 0 { r = AVRational(num: 25, den: 1); warn("\(path): no frame rate in the file; assuming 25 fps") }
+        let variable = real.num > 0 && real.den > 0 && av_cmp_q(real, r) != 0 && abs(av_q2d(real) - av_q2d(r)) > 0.01 * av_q2d(r)
+        if variable {
+            warn(String(format: "%@: variable frame rate (%.3f fps nominal, %.3f average): the output uses the average rate", path, av_q2d(real), av_q2d(r)))
         }
+        rate = r
+        constantRate = !variable
+        timeBase = st.pointee.time_base
+        converter = FrameConverter(selection: selection, path: path)
+        pkt = av_packet_alloc()
+        frame = av_frame_alloc()
+        guard let d = avcodec_alloc_context3(decoder) else { throw SVIError.file(path, "out of memory") }
+        dec = d
+        try check(avcodec_parameters_to_context(d, st.pointee.codecpar), path, "unsupported video parameters")
+        d.pointee.thread_count = Int32(Parallel.threads)
+        try check(avcodec_open2(d, decoder, nil), path, "cannot open the video decoder")
+        if let a = selection.range?.lowerBound, a > 0 { seek(to: a) }
+    }
 
-        guard let dec = avcodec_alloc_context3(codec) else { throw SVIError.file(path, "out of memory") }
-        var decp: UnsafeMutablePointer<AVCodecContext>? = dec
-        defer { avcodec_free_context(&decp) }
-        try check(avcodec_parameters_to_context(dec, stream.pointee.codecpar), path, "unsupported video parameters")
-        dec.pointee.thread_count = Int32(Parallel.threads)
-        try check(avcodec_open2(dec, codec, nil), path, "cannot open the video decoder")
+    deinit {
+        av_packet_free(&pkt); av_frame_free(&frame)
+        avcodec_free_context(&dec)
+        avformat_close_input(&fmt)
+    }
 
+    /// Presentation time (stream units) of the file's first frame.
+    private var streamStart: Int64 {
+        let s = fmt!.pointee.streams[Int(vi)]!.pointee.start_time
+        return s == svi_av_nopts_value() ? 0 : s
+    }
+
+    /// Decoded index of a frame from its presentation time (constant rate only).
+    private func indexOf(pts: Int64) -> Int {
+        let seconds = Double(pts - streamStart) * av_q2d(timeBase)
+        return Int((seconds * av_q2d(rate)).rounded())
+    }
+
+    /// Jumps to the keyframe at or before frame `target`; the decoder then discards the frames
+    /// before it. On a variable-rate file, or when the container cannot seek, decoding starts
+    /// from the beginning instead (correct, only slower).
+    private func seek(to target: Int) {
+        guard constantRate, target > 0 else { return }
+        let seconds = Double(target) / av_q2d(rate)
+        let ts = streamStart + Int64((seconds / av_q2d(timeBase)).rounded(.down))
+        guard av_seek_frame(fmt, vi, ts, AVSEEK_FLAG_BACKWARD) >= 0 else { return }
+        avcodec_flush_buffers(dec)
+        seekedTo = target
+    }
+    /// Set after a seek: the next decoded frame's index comes from its timestamp.
+    private var seekedTo: Int?
+
+    /// The next selected frame, [1][3][H][W], or nil at the end of the selection or the file.
+    public func next() throws -> Tensor? {
         let range = selection.range ?? 0..<Int.max
-        var frames: [Tensor] = []
-        var outW = 0, outH = 0
-        var firstPTS: Int64?
-        var index = 0
-        var warnedBad = false
-        let timeBase = stream.pointee.time_base
-        let converter = FrameConverter(selection: selection, path: path)
-        var pkt = av_packet_alloc()
-        var frame = av_frame_alloc()
-        defer { av_packet_free(&pkt); av_frame_free(&frame) }
-
-        func drain() throws -> Bool {
-            while true {
-                let r = avcodec_receive_frame(dec, frame)
-                if r == svi_averror_eagain() || r == svi_averror_eof() { return false }
-                if r < 0 {
-                    if !warnedBad { warn("\(path): damaged video data (\(ffmpegError(r))); skipping what cannot be decoded"); warnedBad = true }
-                    return false
-                }
-                defer { av_frame_unref(frame) }
-                if range.contains(index) {
-                    if firstPTS == nil {
-                        let ts = frame!.pointee.best_effort_timestamp
-                        firstPTS = ts == svi_av_nopts_value() ? 0 : ts
+        while true {
+            if index >= range.upperBound { return nil }
+            guard let f = try nextDecoded() else { return nil }
+            defer { av_frame_unref(f) }
+            if let target = seekedTo {
+                // The first frame after a seek tells where we landed; past the target (a
+                // container whose index lied) → start again from the beginning.
+                seekedTo = nil
+                let ts = f.pointee.best_effort_timestamp
+                let landed = ts == svi_av_nopts_value() ? nil : indexOf(pts: ts)
+                if let l = landed, l <= target, l >= 0 {
+                    index = l
+                } else {
+                    guard av_seek_frame(fmt, vi, streamStart, AVSEEK_FLAG_BACKWARD) >= 0 else {
+                        throw SVIError.file(path, "cannot seek back to the start to find frame \(target)")
                     }
-                    let t = try converter.convert(frame!)
-                    // A stream whose frame size changes (spliced clips) cannot be one video
-                    // tensor: refuse it by name rather than copy frames of the wrong size.
-                    if !frames.isEmpty && (t.shape[3] != outW || t.shape[2] != outH) {
-                        throw SVIError.file(path, "the frame size changes mid-stream (frame \(index) is \(frame!.pointee.width)x\(frame!.pointee.height), earlier frames gave \(outW)x\(outH)); svi needs one size: split the file, or pass --size to scale every frame")
-                    }
-                    outW = t.shape[3]; outH = t.shape[2]
-                    frames.append(t)
-                    decoded(frames.count)
+                    avcodec_flush_buffers(dec)
+                    index = 0
+                    continue
                 }
-                index += 1
-                if index >= range.upperBound { return true }
             }
+            let i = index
+            index += 1
+            guard range.contains(i) else { continue }
+            if firstPTS == nil {
+                let ts = f.pointee.best_effort_timestamp
+                firstPTS = ts == svi_av_nopts_value() ? 0 : ts
+            }
+            let t = try converter.convert(f)
+            // A stream whose frame size changes (spliced clips) cannot be one video: refuse it
+            // by name rather than copy frames of the wrong size.
+            if outW != 0 && (t.shape[3] != outW || t.shape[2] != outH) {
+                throw SVIError.file(path, "the frame size changes mid-stream (frame \(i) is \(f.pointee.width)x\(f.pointee.height), earlier frames gave \(outW)x\(outH)); svi needs one size: split the file, or pass --size to scale every frame")
+            }
+            outW = t.shape[3]; outH = t.shape[2]
+            return t
         }
+    }
 
-        var done = false
-        while !done {
-            let r = av_read_frame(ctx, pkt)
-            if r < 0 {
-                if r != svi_averror_eof() { warn("\(path): read error (\(ffmpegError(r))); keeping the \(frames.count) frame(s) decoded so far") }
-                break
+    /// Counts the selected frames without converting them (decoding only): the clip's length
+    /// before a streamed job is planned.
+    public func countRemaining() throws -> Int {
+        let range = selection.range ?? 0..<Int.max
+        var n = 0
+        while index < range.upperBound, let f = try nextDecoded() {
+            av_frame_unref(f)
+            if let target = seekedTo {
+                seekedTo = nil
+                let ts = f.pointee.best_effort_timestamp
+                if ts != svi_av_nopts_value(), case let l = indexOf(pts: ts), l <= target, l >= 0 { index = l } else {
+                    guard av_seek_frame(fmt, vi, streamStart, AVSEEK_FLAG_BACKWARD) >= 0 else { throw SVIError.file(path, "cannot seek back to the start") }
+                    avcodec_flush_buffers(dec)
+                    index = 0
+                    continue
+                }
+            }
+            if range.contains(index) { n += 1 }
+            index += 1
+        }
+        return n
+    }
+
+    /// The next decoded frame (any index), or nil at the end of the file.
+    private func nextDecoded() throws -> UnsafeMutablePointer<AVFrame>? {
+        while true {
+            let r = avcodec_receive_frame(dec, frame)
+            if r >= 0 { return frame }
+            if r == svi_averror_eof() { return nil }
+            if r != svi_averror_eagain() {
+                if !warnedBad { warn("\(path): damaged video data (\(ffmpegError(r))); skipping what cannot be decoded"); warnedBad = true }
+                if flushed { return nil }
+            }
+            if ended {
+                if !flushed { avcodec_send_packet(dec, nil); flushed = true; continue }
+                return nil
+            }
+            let rr = av_read_frame(fmt, pkt)
+            if rr < 0 {
+                if rr != svi_averror_eof() { warn("\(path): read error (\(ffmpegError(rr))); keeping the frames decoded so far") }
+                ended = true
+                continue
             }
             defer { av_packet_unref(pkt) }
             guard pkt!.pointee.stream_index == vi else { continue }
             let s = avcodec_send_packet(dec, pkt)
             if s < 0 && s != svi_averror_eagain() {
                 if !warnedBad { warn("\(path): damaged video data (\(ffmpegError(s))); skipping what cannot be decoded"); warnedBad = true }
-                continue
             }
-            done = try drain()
         }
-        if !done {
-            avcodec_send_packet(dec, nil)
-            _ = try drain()
-        }
+    }
+
+    /// After the last frame: refuses a selection that lies beyond the clip, or an empty one.
+    public func checkEnd(delivered: Int) throws {
         guard index > 0 else { throw SVIError.file(path, "no decodable video frames") }
         if let sel = selection.range, sel.lowerBound >= index || (sel.upperBound != Int.max && sel.upperBound > index) {
             throw SVIError.file(path, "frame range \(sel.lowerBound):\(sel.upperBound) is beyond the end (the video has \(index) frames)")
         }
-        guard !frames.isEmpty else { throw SVIError.file(path, "no frames selected") }
-        let video = Tensor(shape: [frames.count, 3, outH, outW], zeroed: false)
-        for (i, f) in frames.enumerated() {
-            precondition(f.count == video.frameSize, "decoded frame size changed")   // checked above; kept as a guard
-            video.frame(i).update(from: f.data, count: f.count)
-        }
+        guard delivered > 0 else { throw SVIError.file(path, "no frames selected") }
+    }
+
+    /// What the selected clip carries to its output (after `frames` frames were delivered).
+    public func info(frames: Int) -> VideoInfo {
+        let ctx = fmt!
         let start = Double(firstPTS ?? 0) * av_q2d(timeBase) - (ctx.pointee.start_time == svi_av_nopts_value() ? 0 : Double(ctx.pointee.start_time) / Double(AV_TIME_BASE))
-        let info = VideoInfo(width: outW, height: outH, fpsNum: rate.num, fpsDen: rate.den, source: path,
-                             startSeconds: max(0, start), durationSeconds: Double(frames.count) / av_q2d(rate), frames: frames.count)
-        return (video, info)
+        return VideoInfo(width: outW, height: outH, fpsNum: rate.num, fpsDen: rate.den, source: path,
+                         startSeconds: max(0, start), durationSeconds: Double(frames) / av_q2d(rate), frames: frames)
     }
 }
 

@@ -17,11 +17,20 @@ public final class DegradationOperator: @unchecked Sendable {
     private let shapes: [FrameShape]
     private var scratch: [String: Tensor64] = [:]
 
-    public init(spec: DegradationSpec, frame: FrameShape, totalFrames: Int, maskSeed: UInt64 = 0) throws {
+    /// The frames this operator covers: the whole video, or a temporal segment of it.
+    public let window: VideoWindow
+
+    public convenience init(spec: DegradationSpec, frame: FrameShape, totalFrames: Int, maskSeed: UInt64 = 0) throws {
+        try self.init(spec: spec, frame: frame, window: .whole(totalFrames), maskSeed: maskSeed)
+    }
+
+    /// The operator of a window of the video (a temporal segment): see `TemporalOperator`.
+    public init(spec: DegradationSpec, frame: FrameShape, window: VideoWindow, maskSeed: UInt64 = 0) throws {
         self.spec = spec
         self.inputShape = frame
-        self.totalFrames = totalFrames
-        if let k = try spec.temporalKernel() { temporal = TemporalOperator(kernel: k, totalFrames: totalFrames) } else { temporal = nil }
+        self.totalFrames = window.frames
+        self.window = window
+        if let k = try spec.temporalKernel() { temporal = TemporalOperator(kernel: k, window: window) } else { temporal = nil }
         spatial = spec.spatialOperators(maskSeed: maskSeed)
         var s = [frame]
         for op in spatial { s.append(try op.outputShape(for: s.last!)) }

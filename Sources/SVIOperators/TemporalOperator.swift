@@ -56,23 +56,59 @@ public struct TemporalKernel: Sendable, Equatable {
     }
 }
 
+/// Which frames of a video a problem covers: frames [start, start + frames) of a video of
+/// `videoFrames` frames (a temporal segment), or the whole video.
+public struct VideoWindow: Sendable, Equatable {
+    public let start: Int
+    public let frames: Int
+    public let videoFrames: Int
+    public init(start: Int, frames: Int, videoFrames: Int) {
+        precondition(start >= 0 && frames >= 1 && start + frames <= videoFrames)
+        self.start = start; self.frames = frames; self.videoFrames = videoFrames
+    }
+    public static func whole(_ frames: Int) -> VideoWindow { VideoWindow(start: 0, frames: frames, videoFrames: frames) }
+    public var isWhole: Bool { start == 0 && frames == videoFrames }
+    public var range: Range<Int> { start..<(start + frames) }
+}
+
 /// Applies a `TemporalKernel` (or its adjoint) to a video distributed in frame blocks,
 /// fetching halo frames through the communicator before every application (DESIGN §6).
 /// Tap tables are computed once per video length.
+///
+/// On a window of a longer video (a temporal segment) the operator keeps exactly the rows of
+/// the video's operator whose taps all fall inside the window: a measured frame whose blur
+/// reaches outside the segment is left out (its row is zero), so the segment's problem is the
+/// video's problem restricted to what the segment can explain — no invented boundary. The
+/// video's own boundary rule (circular / replicate) still applies at the video's ends. On
+/// the whole video nothing is left out.
 public final class TemporalOperator: @unchecked Sendable {
     public let kernel: TemporalKernel
     public let totalFrames: Int
+    public let window: VideoWindow
     private let forward: [[(Int, Double)]]
     private let transpose: [[(Int, Double)]]
 
-    public init(kernel: TemporalKernel, totalFrames: Int) {
+    public convenience init(kernel: TemporalKernel, totalFrames: Int) {
+        self.init(kernel: kernel, window: .whole(totalFrames))
+    }
+
+    public init(kernel: TemporalKernel, window: VideoWindow) {
         self.kernel = kernel
-        self.totalFrames = totalFrames
-        forward = (0..<totalFrames).map { kernel.forwardTaps($0, frames: totalFrames) }
-        var tr = [[(Int, Double)]](repeating: [], count: totalFrames)
+        self.totalFrames = window.frames
+        self.window = window
+        let a = window.start, range = window.range
+        forward = (0..<window.frames).map { i in
+            let taps = kernel.forwardTaps(a + i, frames: window.videoFrames)
+            guard taps.allSatisfy({ range.contains($0.0) }) else { return [] }
+            return taps.map { ($0.0 - a, $0.1) }
+        }
+        var tr = [[(Int, Double)]](repeating: [], count: window.frames)
         for (t, taps) in forward.enumerated() { for (s, w) in taps { tr[s].append((t, w)) } }
         transpose = tr
     }
+
+    /// Rows of the window's operator that were left out (their taps leave the window).
+    public var droppedRows: [Int] { forward.indices.filter { forward[$0].isEmpty } }
 
     /// out ← Tm x (adjoint: Tmᵀ x) on this rank's frames.
     public func apply(_ x: Tensor64, into out: Tensor64, _ d: Distribution, adjoint: Bool = false) {
@@ -86,7 +122,10 @@ public final class TemporalOperator: @unchecked Sendable {
         Parallel.forEachChunk(n, grain: 4096) { s, e in
             for (i, t) in local.enumerated() {
                 let o = out.frame(i)
-                let first = taps[t][0]
+                guard let first = taps[t].first else {
+                    for k in s..<e { o[k] = 0 }             // a row left out of a segment
+                    continue
+                }
                 let p0 = table[first.0]
                 for k in s..<e { o[k] = first.1 * p0[k] }
                 for (src, w) in taps[t].dropFirst() {

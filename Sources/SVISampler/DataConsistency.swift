@@ -55,13 +55,20 @@ public final class DataConsistency {
         }
     }
 
-    /// ‖A u − y‖² and ‖y‖² over the whole video (summed in frame order).
+    /// ‖A u − y‖² and ‖y‖² over the whole video (summed in frame order), over the measured
+    /// frames the operator keeps (a segment leaves out rows that reach outside it).
     public func residualParts(_ u: Tensor64) -> (residual: Double, measurement: Double) {
         let au: Tensor64 = op.makeOutput(frames: u.frames)
         op.apply(u, into: au, dist)
-        let yd = y.data
-        Parallel.forEachChunk(au.count) { s, e in for i in s..<e { au.data[i] -= Double(yd[i]) } }
-        return (dist.dot(au, au), dist.dot(y, y))   // float64 sums, as for float64 data
+        let yk = Tensor64(shape: au.shape)
+        let dropped = Set(op.temporal?.droppedRows ?? [])
+        let fs = au.frameSize
+        for (i, t) in dist.localRange.enumerated() where !dropped.contains(t) {
+            let a = au.frame(i), yy = yk.frame(i), src = y.frame(i)
+            for j in 0..<fs { yy[j] = Double(src[j]); a[j] -= yy[j] }
+        }
+        for (i, t) in dist.localRange.enumerated() where dropped.contains(t) { au.frame(i).update(repeating: 0, count: fs) }
+        return (dist.dot(au, au), dist.dot(yk, yk))
     }
 
     /// ‖A u − y‖ / ‖y‖ over the whole video.

@@ -28,9 +28,18 @@ public struct SamplerCheckpoint: Codable, Equatable {
     public var measurementHash: String
     public var model: String
     public var stateHash: String = ""
+    /// In a job of several temporal segments: the segment this snapshot belongs to and the
+    /// segment plan (nil for a job of one segment, as before segments existed).
+    public var segment: Int?
+    public var segmentPlan: SegmentPlan?
+
+    /// The job's step count at this snapshot: steps of finished segments plus this one's.
+    /// Snapshot folders are named by it, so the newest is the largest in any segment.
+    public var jobStep: Int { (segment ?? 0) * nfe + stepsDone }
 
     enum CodingKeys: String, CodingKey {
-        case format, nfe, eta, gamma, seed, degradation, model
+        case format, nfe, eta, gamma, seed, degradation, model, segment
+        case segmentPlan = "segment_plan"
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
     }
@@ -56,6 +65,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if gamma != other.gamma { d.append("--gamma (\(gamma.map { "\($0)" } ?? "none") vs \(other.gamma.map { "\($0)" } ?? "none"))") }
         if batchIndependent != other.batchIndependent { d.append("--batch-independent") }
         if seed != other.seed { d.append("--seed (\(seed) vs \(other.seed))") }
+        if segmentPlan != other.segmentPlan { d.append("the segment plan (\(segmentPlan.map(\.summary) ?? "one segment") vs \(other.segmentPlan.map(\.summary) ?? "one segment"))") }
         return d
     }
 
@@ -104,6 +114,11 @@ public struct SamplerCheckpoint: Codable, Equatable {
         }
         do { _ = try DegradationSpec.parse(degradation) } catch let e as SVIError { throw bad("degradation", "is not a valid spec: \(e.message)") }
         guard stateHash.count == 16, stateHash.allSatisfy(\.isHexDigit) else { throw bad("state_hash", "must be 16 hex digits") }
+        if let p = segmentPlan { try p.validate(path: path) }
+        if let k = segment {
+            guard let p = segmentPlan, (0..<p.count).contains(k) else { throw bad("segment", "must name a segment of the plan, got \(k)") }
+            guard measurementShape[0] == p.segmentFrames else { throw bad("measurement_shape", "must have the segment's \(p.segmentFrames) frames") }
+        } else if segmentPlan != nil { throw bad("segment", "is missing beside segment_plan") }
     }
 
     /// The snapshots in `dir` whose `state.json` is whole and valid, newest first, with their
@@ -116,8 +131,8 @@ public struct SamplerCheckpoint: Codable, Equatable {
             guard SmallFile.isRegularFile(statePath) else { continue }   // not a snapshot (or an unfinished one)
             do {
                 let meta = try parse(try SmallFile.read(statePath, limit: 1 << 20, what: "checkpoint state"), path: statePath)
-                guard folder.hasSuffix("/" + folderName(meta.stepsDone)) else {
-                    throw SVIError.file(statePath, "corrupt checkpoint state: 'steps_done' is \(meta.stepsDone), the folder says otherwise")
+                guard folder.hasSuffix("/" + folderName(meta.jobStep)) else {
+                    throw SVIError.file(statePath, "corrupt checkpoint state: 'steps_done' is \(meta.stepsDone)\(meta.segment.map { " of segment \($0)" } ?? ""), the folder says otherwise")
                 }
                 valid.append((meta, folder))
             } catch {
@@ -154,7 +169,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         var hasher = FNV1a()
         if comm.rank == 0 {
             // An unpredictable, freshly created folder (mkdtemp): nothing planted in advance is used.
-            tmp = try TemporaryName.folder(in: dir, prefix: "." + SamplerCheckpoint.folderName(stepsDone) + ".partial-")
+            tmp = try TemporaryName.folder(in: dir, prefix: "." + SamplerCheckpoint.folderName(jobStep) + ".partial-")
             try Data("written by svi: a resumable snapshot (see --checkpoint-dir); svi prunes only folders holding this file\n".utf8)
                 .write(to: URL(fileURLWithPath: tmp + "/" + SamplerCheckpoint.marker))
             writer = try NPYStreamWriter(path: tmp + "/x.npy", shape: shape, overwrite: true)
@@ -169,7 +184,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try enc.encode(meta).write(to: URL(fileURLWithPath: tmp + "/state.json"))
-        let final = dir + "/" + SamplerCheckpoint.folderName(stepsDone)
+        let final = dir + "/" + SamplerCheckpoint.folderName(jobStep)
         // Replaced only when svi made it (a rerun of the same step); anything else in the way is an error.
         if FileManager.default.fileExists(atPath: final) {
             guard FileManager.default.fileExists(atPath: final + "/" + SamplerCheckpoint.marker) else {
@@ -179,7 +194,13 @@ public struct SamplerCheckpoint: Codable, Equatable {
             try? FileManager.default.removeItem(atPath: final)
         }
         guard rename(tmp, final) == 0 else { throw SVIError.file(final, "cannot move the checkpoint into place: \(String(cString: strerror(errno)))") }
-        let ours = SamplerCheckpoint.snapshotFolders(in: dir).filter { FileManager.default.fileExists(atPath: $0 + "/" + SamplerCheckpoint.marker) }
+        SamplerCheckpoint.prune(dir, keep: keep)
+    }
+
+    /// Removes svi's snapshot folders in `dir` but the newest `keep` (all with 0: a finished
+    /// segment's snapshots are of no further use).
+    public static func prune(_ dir: String, keep: Int) {
+        let ours = snapshotFolders(in: dir).filter { FileManager.default.fileExists(atPath: $0 + "/" + marker) }
         for folder in ours.dropFirst(keep) { try? FileManager.default.removeItem(atPath: folder) }
     }
 

@@ -87,8 +87,10 @@ struct TilePolicy: Codable, Equatable {
 
 /// The denoiser `svi restore` runs: the U-Net from --model, the embedded prior, or the
 /// classical Gaussian prior; on tiles when `TilePolicy` says so.
+/// `workingBytes`: what one call needs beside the loaded weights (activations of a batch and
+/// the Winograd cache), for planning segments.
 func makeDenoiser(model: String?, preset: String?, config: String?, prior: String?, batch: Int, tile: Int?, tileOverlap: Int?,
-                  height: Int, width: Int, progress: Progress) throws -> (Denoiser, TilePolicy?) {
+                  height: Int, width: Int, progress: Progress) throws -> (denoiser: Denoiser, tiles: TilePolicy?, workingBytes: Double) {
     var net: UNet?
     let inner: Denoiser
     if prior == "gaussian" {
@@ -101,6 +103,14 @@ func makeDenoiser(model: String?, preset: String?, config: String?, prior: Strin
         inner = UNetDenoiser(net: loaded, name: "\(label) (\(loaded.parameterCount) parameters, \(ckpt.fingerprint))", batch: batch)
         net = loaded
     }
-    guard let p = TilePolicy.choose(requested: tile, overlap: tileOverlap, net: net, batch: batch, height: height, width: width) else { return (inner, nil) }
-    return (TiledDenoiser(inner: inner, tile: p.tile, overlap: p.overlap, tileBatch: batch), p)
+    let policy = TilePolicy.choose(requested: tile, overlap: tileOverlap, net: net, batch: batch, height: height, width: width)
+    var working = 0.0
+    if let net {
+        let grid = policy.map { TileGrid(height: height, width: width, tile: $0.tile, overlap: $0.overlap) }
+        let sm = net.config.sizeMultiple
+        let h = grid?.tileHeight ?? height, w = grid?.tileWidth ?? width
+        working = Double(net.activationBytes(batch: batch, height: (h + sm - 1) / sm * sm, width: (w + sm - 1) / sm * sm) + net.winogradCacheBytes)
+    }
+    guard let p = policy else { return (inner, nil, working) }
+    return (TiledDenoiser(inner: inner, tile: p.tile, overlap: p.overlap, tileBatch: batch), p, working)
 }

@@ -44,8 +44,7 @@ extension RestoreCommand {
             throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
         }
         let spec = try DegradationSpec.parse(specText)
-        let y = Tensor(shape: [0] + Array(shape.dropFirst()))
-        let frame = try originalFrame(measurement: y, spec: spec, sidecar: sidecar)
+        let frame = try originalFrame(measured: Array(shape.dropFirst()), spec: spec, sidecar: sidecar)
         let frames = shape[0]
         let ranks = planRanks ?? launched
         guard ranks >= 1 else { throw ValidationError("--plan-ranks must be at least 1") }

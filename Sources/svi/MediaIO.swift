@@ -91,3 +91,90 @@ struct SelectionOptions: ParsableArguments {
         return s
     }
 }
+
+/// Frames of a measurement or reference, read one at a time in order (issue 15: rank 0 never
+/// holds a whole video): a float32 `.npy` by positioned reads, or any video FFmpeg reads,
+/// decoded as it goes. The length is known before the first frame (the `.npy` header; for a
+/// video, a decoding pass that counts the selected frames without converting them).
+final class FrameSource {
+    let path: String
+    /// Selected frames, and the shape of one ([C][H][W]).
+    let frames: Int
+    let frameShape: [Int]
+    var frameSize: Int { frameShape.reduce(1, *) }
+    /// Index of the first selected frame in the file, and the file's length in frames when the
+    /// selection reaches its end (else a length past the selection: the clip does not touch
+    /// the file's end, which is all the temporal operator needs to know).
+    let firstIndex: Int
+    let fileFrames: Int
+    let info: VideoInfo?
+    /// Next frame `read` gives (0-based in the selection).
+    private(set) var position = 0
+    private var npy: NPYFrameReader?
+    private var stream: VideoStream?
+    private var peeked: Tensor?
+
+    init(_ path: String, selection: FrameSelection, progress: Progress) throws {
+        self.path = path
+        if MediaIO.isNPY(path) {
+            if selection.size != nil || selection.crop != nil {
+                throw SVIError.file(path, "--size and --crop apply to video files, not .npy tensors")
+            }
+            let r = try NPYFrameReader(path)
+            guard r.shape.count == 4 else { throw SVIError.file(path, "expected a video shaped [T][C][H][W], got shape \(r.shape)") }
+            let range = selection.range ?? 0..<Int.max
+            guard range.lowerBound < r.frames, range.upperBound == Int.max || range.upperBound <= r.frames else {
+                throw SVIError.file(path, "frame range \(range.lowerBound):\(range.upperBound == Int.max ? "" : "\(range.upperBound)") is beyond the end (the file has \(r.frames) frames)")
+            }
+            npy = r
+            firstIndex = range.lowerBound
+            frames = min(range.upperBound, r.frames) - range.lowerBound
+            frameShape = Array(r.shape.dropFirst())
+            fileFrames = r.frames
+            info = nil
+            return
+        }
+        // Count first (decoding only), one frame past the selection to learn whether the clip
+        // reaches the file's end.
+        var countSel = selection
+        if let r = selection.range, r.upperBound != Int.max { countSel.range = r.lowerBound..<(r.upperBound + 1) }
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        progress.note("counting the frames of \(name)…")
+        let counted = try VideoStream(path: path, selection: countSel, warn: { progress.warning($0) }).countRemaining()
+        let a = selection.range?.lowerBound ?? 0
+        let wanted = selection.range.map { $0.upperBound == Int.max ? Int.max : $0.count } ?? Int.max
+        let s = try VideoStream(path: path, selection: selection, warn: { progress.warning($0) })
+        guard let first = try s.next() else {
+            try s.checkEnd(delivered: 0)
+            throw SVIError.file(path, "no frames selected")
+        }
+        let n = min(counted, wanted)
+        if wanted != Int.max && counted < wanted {
+            throw SVIError.file(path, "frame range \(a):\(a + wanted) is beyond the end (the video has \(a + counted) frames)")
+        }
+        stream = s
+        peeked = first
+        firstIndex = a
+        frames = n
+        frameShape = Array(first.shape.dropFirst())
+        fileFrames = counted > n ? a + n + 1 : a + n
+        info = s.info(frames: n)
+    }
+
+    /// Reads the next frame into `dst` (frameSize floats).
+    func read(into dst: UnsafeMutablePointer<Float>) throws {
+        precondition(position < frames)
+        if let r = npy {
+            try r.read(frame: firstIndex + position, into: dst)
+        } else {
+            let f: Tensor
+            if let p = peeked { f = p; peeked = nil } else {
+                guard let next = try stream!.next() else { throw SVIError.file(path, "ended after \(position) frames; it had \(frames) when counted") }
+                f = next
+            }
+            guard f.count == frameSize else { throw SVIError.file(path, "frame \(firstIndex + position) has another size than the first") }
+            dst.update(from: f.data, count: frameSize)
+        }
+        position += 1
+    }
+}

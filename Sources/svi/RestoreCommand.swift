@@ -106,6 +106,17 @@ struct RestoreCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace OUT (and the report) if they exist.")
     var overwrite = false
 
+    @OptionGroup(title: "Part of the input (video files; --frames also .npy)") var selection: SelectionOptions
+
+    @Option(name: .long, help: "Frames per temporal segment: a video longer than this is restored as overlapping segments, each one exact problem over all ranks, cross-faded on rank 0 (default: as many as fit in --memory-per-rank).")
+    var segmentFrames: Int?
+
+    @Option(name: .long, help: "Frames shared by neighbouring segments, cross-faded with weights that sum to one (default: twice the temporal blur's reach, at least 8).")
+    var overlap: Int?
+
+    @Option(name: .long, help: "Memory each rank may use, e.g. 8G or 1500M: sets the segment length (default: the node's available memory shared by its ranks, less 15%).")
+    var memoryPerRank: String?
+
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var kernels: KernelOptions
 
@@ -136,6 +147,10 @@ struct RestoreCommand: ParsableCommand {
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
         if ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1") }
         if model != nil && prior != nil { throw ValidationError("give --model or --prior, not both") }
+        if let n = segmentFrames, !(1...FormatLimits.maxFrames).contains(n) { throw ValidationError("--segment-frames must be at least 1") }
+        if let o = overlap, o < 0 || o > 100_000 { throw ValidationError("--overlap must be between 0 and 100000") }
+        if let o = overlap, let n = segmentFrames, o >= n && n > 1 { throw ValidationError("--overlap must be smaller than --segment-frames") }
+        if let m = memoryPerRank, RestoreCommand.parseBytes(m) == nil { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
     }
 
     @Option(name: .long, help: "Write a resumable checkpoint (x_t of every frame, step, settings) into this folder during the run; the same command continues from it.")
@@ -167,17 +182,6 @@ struct RestoreCommand: ParsableCommand {
 
     @Option(name: .long, help: .hidden)
     var failAtStep: Int = 1
-
-    /// What rank 0 reads and decides, sent to every rank before the work starts.
-    struct Plan: Codable {
-        var spec: String
-        var maskSeed: UInt64
-        var frames: Int
-        var original: [Int]
-        var seed: UInt64
-        var measurementHash = ""
-        var error: String?
-    }
 
     /// Rank 0's answer about a checkpoint to resume from, sent to every rank.
     struct ResumeDecision: Codable { var stepsDone: Int?; var folder: String?; var error: String? }
@@ -226,220 +230,44 @@ struct RestoreCommand: ParsableCommand {
     struct SilentFailure: Error { let code: Int32 }
 
     func restore(_ comm: Communicator, started: Date) throws {
-        let rank = comm.rank
-        let progress = Progress(quiet: runtime.quiet || rank != 0)
+        try RestoreJob(self, comm: comm, started: started).run()
+    }
 
-        // Rank 0 reads the measurement and settles A; every rank learns the plan (or the error).
-        var whole: Tensor?
-        var info: VideoInfo?
-        var sink: MediaIO.Sink?
-        // Read before the first step so that a wrong reference fails at once (rank 0 holds it
-        // during the solve, as it holds the measurement; streaming both is the long-footage work).
-        var referenceVideo: Tensor?
-        var plan = Plan(spec: "", maskSeed: 0, frames: 0, original: [], seed: 0, error: nil)
-        if rank == 0 {
-            do {
-                try AtomicFile.checkWritable(output, overwrite: overwrite)
-                if let r = report { try AtomicFile.checkWritable(r, overwrite: true) }
-                let (y, videoInfo) = try MediaIO.read(input, selection: FrameSelection(), progress: progress)
-                guard y.shape.count == 4, y.frames > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(y.shape)") }
-                info = videoInfo
-                let sidecar = try Sidecar.load(for: input)
-                guard let specText = degradation ?? sidecar?.degradation else {
-                    throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
-                }
-                let spec = try DegradationSpec.parse(specText)
-                let frame = try originalFrame(measurement: y, spec: spec, sidecar: sidecar)
-                plan = Plan(spec: spec.canonical, maskSeed: maskSeed ?? sidecar?.maskSeed ?? 0, frames: y.frames,
-                            original: [frame.channels, frame.height, frame.width],
-                            seed: seed ?? checkpointSeed() ?? UInt64.random(in: 0...UInt64(UInt32.max)), error: nil)
-                let op = try makeOperator(plan)
-                let mshape = [op.outputShape.channels, op.outputShape.height, op.outputShape.width]
-                guard Array(y.shape.dropFirst()) == mshape else {
-                    throw SVIError.file(input, "measurement frames are \(Array(y.shape.dropFirst())) but \(spec.canonical) of \(frame) frames gives \(mshape)")
-                }
-                plan.measurementHash = SamplerCheckpoint.hash(y)
-                // Everything that could fail after the solve is tried before the first step:
-                // the output is opened (type, size, folder, --overwrite), the reference's shape
-                // and the checkpoint folder are checked.
-                if let r = reference {
-                    referenceVideo = try MediaIO.read(r, selection: FrameSelection(), progress: progress).0
-                    guard referenceVideo!.shape == [plan.frames] + plan.original else {
-                        throw SVIError.file(r, "reference has shape \(referenceVideo!.shape), the restored video \([plan.frames] + plan.original)")
-                    }
-                }
-                if let dir = resume, !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
-                if let dir = checkpointFolder, method == .dds { try checkCheckpointFolder(dir) }
-                sink = try openSink(plan: plan, info: info, sidecar: sidecar, progress: progress)
-                StopRequest.removeOnSignal(sink?.temporaryPath)
-                whole = y
-            } catch {
-                plan.error = "\(error)"
-            }
-        }
-        if comm.size > 1 {
-            let bytes = comm.broadcast(bytes: rank == 0 ? Array(try JSONEncoder().encode(plan)) : [])
-            plan = try JSONDecoder().decode(Plan.self, from: Data(bytes))
-        }
-        if let e = plan.error {
-            if rank == 0 { throw SVIError(e) }
-            throw SilentFailure(code: 1)
-        }
-        let spec = try DegradationSpec.parse(plan.spec)
-        let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
-        let op = try makeOperator(plan)
-        let dist = Distribution(comm: comm, totalFrames: plan.frames)
-        guard comm.size <= plan.frames else {
-            throw SVIError("\(comm.size) ranks for \(plan.frames) frames: use at most \(plan.frames) ranks (one frame per rank at least)")
-        }
-        let y = comm.scatter(whole, partition: dist.partition, frameShape: [op.outputShape.channels, op.outputShape.height, op.outputShape.width])
-        whole = nil
-        let loadSeconds = seconds(since: started)
+    /// Overlap of neighbouring segments when --overlap is not given: twice the temporal
+    /// operator's reach (the frames next to a segment's edge that lose measurement rows, on
+    /// each side of the cross-fade), at least 8. Measured in BENCHMARKS.md ("Segments").
+    static func defaultOverlap(reach: Int) -> Int { max(2 * reach, 8) }
 
-        var rep = RestoreReport(input: input, output: output, method: method.rawValue, degradation: spec.canonical,
-                                frames: plan.frames, frameShape: plan.original, threads: Parallel.threads)
-        rep.ranks = comm.size
-        if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes }
-        rep.timings["load_s"] = loadSeconds
-        let result: Tensor
-        let solveStart = Date()
-        var denoiseSeconds = 0.0, dcSeconds = 0.0
-        switch method {
-        case .dds:
-            var settings = SamplerSettings.defaults(for: spec, seed: plan.seed)
-            if let n = nfe { settings.nfe = n }
-            if let m = cgSteps { settings.cgSteps = m }
-            if let e = eta { settings.eta = e }
-            if let g = gamma { settings.gamma = g }
-            settings.batchIndependent = batchIndependent
-            settings.batch = batch
-            // Every rank loads the model; a failure anywhere stops every rank cleanly.
-            var denoiser: Denoiser?
-            var loadError: Error?
-            do {
-                (denoiser, rep.tiles) = try makeDenoiser(model: model, preset: preset, config: config, prior: prior, batch: batch, tile: tiles.tile, tileOverlap: tiles.tileOverlap,
-                                                         height: frame.height, width: frame.width, progress: progress)
-            } catch { loadError = error }
-            if comm.size > 1, comm.allreduceMax([loadError == nil ? 0 : 1])[0] > 0 {
-                if let e = loadError { if rank == 0 { throw e }; FileHandle.standardError.write("Error: rank \(rank): \(e)\n".data(using: .utf8)!) }
-                throw SilentFailure(code: 1)
-            }
-            if let e = loadError { throw e }
-            rep.model = denoiser!.name
-            rep.settings = .init(settings)
-            let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser!, settings: settings, dist: dist)
-            let identity = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
-                                             measurementShape: [plan.frames, op.outputShape.channels, op.outputShape.height, op.outputShape.width],
-                                             measurementHash: plan.measurementHash, model: denoiser!.name)
-            try resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
-            rep.resumedFromStep = sampler.stepIndex > 0 ? sampler.stepIndex : nil
-            progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical), \(settings.nfe) steps, \(denoiser!.name), seed \(plan.seed)")
-            StopRequest.install(exitAtOnce: checkpointFolder == nil)
-            let firstStep = sampler.stepIndex
-            var longestStep = 0.0
-            let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: plan.frames, frameValues: frame.count)
-            while !sampler.isFinished {
-                let stepStart = Date()
-                if let r = failOnRank, r == rank, sampler.stepIndex + 1 == failAtStep {
-                    throw SVIError("injected failure at step \(failAtStep) (--fail-on-rank)")
-                }
-                try sampler.step()
-                progress.step("step", sampler.stepIndex, of: sampler.steps.count, first: firstStep)
-                longestStep = max(longestStep, seconds(since: stepStart))
-                // --deadline: stop now if another step and its checkpoint might not fit before it.
-                let late = deadline.map { Date().timeIntervalSince1970 + 1.25 * longestStep + checkpointSeconds > $0 } ?? false
-                // Every rank stops at the same step when any of them was signalled (or is late).
-                let stopHere = StopRequest.requested || late
-                // A NaN or infinity in x_t (a network that diverges on this input, say) would
-                // end as an all-NaN video: stop at the step it appears, on every rank, and
-                // write nothing (no output, no checkpoint of it).
-                let nonFinite = FiniteCheck.firstNonFinite(sampler.x.data, sampler.x.count) != nil
-                let flags = comm.size > 1 ? comm.allreduceMax([stopHere ? 1 : 0, nonFinite ? 1 : 0]) : [stopHere ? 1 : 0, nonFinite ? 1 : 0]
-                if flags[1] > 0 {
-                    if rank == 0 { throw SVIError("step \(sampler.stepIndex) of \(sampler.steps.count) produced NaN or infinite values (the model diverged on this input); nothing was written") }
-                    throw SilentFailure(code: 1)
-                }
-                let stop = flags[0] > 0
-                if sampler.isFinished { break }
-                if let dir = checkpointFolder, stop || sampler.stepIndex % checkpointEvery == 0 {
-                    var meta = identity
-                    meta.stepsDone = sampler.stepIndex
-                    try meta.write(x: sampler.x, dist: dist, to: dir)
-                }
-                if stop {
-                    if let dir = checkpointFolder {
-                        progress.note("stopped \(StopRequest.requested ? "by a signal" : "before --deadline") after step \(sampler.stepIndex)/\(sampler.steps.count); checkpoint in \(dir): run the same command to continue")
-                    } else {
-                        progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
-                    }
-                    throw SilentFailure(code: StopRequest.exitStatus)
-                }
-            }
-            // From here on output files get written: a signal waits for them to be cleaned up.
-            StopRequest.exitAtOnce = 0
-            denoiseSeconds = sampler.denoiseSeconds
-            dcSeconds = sampler.dataConsistencySeconds
-            rep.residual = sampler.residual()
-            result = sampler.output()
-        case .cg, .admmTV:
-            let u: Tensor64
-            if method == .cg {
-                let iterations = cgIterations ?? legacyCGSteps("--cg-iterations") ?? 100
-                rep.baseline = ["cg_iterations": Double(iterations)]
-                u = Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
-            } else {
-                var tv = Baselines.TVSettings()
-                tv.lambda = tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = tvRho; tv.iterations = tvIterations; tv.innerCG = tvInnerCg ?? legacyCGSteps("--tv-inner-cg") ?? 8
-                rep.baseline = ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
-                u = Baselines.admmTV(op: op, measurement: y, settings: tv, dist: dist)
-            }
-            rep.residual = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil).relativeResidual(u)
-            result = Tensor(converting: u)
-            Kernels.clip(result.data, 0, 1, result.count)
-            dcSeconds = seconds(since: solveStart)
-        }
-        rep.timings["solve_s"] = seconds(since: solveStart)
-        rep.timings["denoise_s"] = denoiseSeconds
-        rep.timings["data_consistency_s"] = dcSeconds
+    /// Kept free beside the planned memory: the runtime, FFmpeg, MPI buffers.
+    static let memoryMargin = 512.0 * 1_048_576
 
-        // Rank 0 writes the frames in order as they arrive (and scores them against --reference).
-        let writeStart = Date()
-        let ref = referenceVideo
-        let frameSize = result.frameSize
-        var psnr: [Double] = [], ssim: [Double] = []
-        try comm.gather(result, partition: dist.partition) { range, p in
-            try sink?.append(p, frames: range.count)
-            if let r = ref {
-                for (k, f) in range.enumerated() {
-                    psnr.append(min(Metrics.psnr(p + k * frameSize, r.frame(f), count: frameSize), 100))
-                    ssim.append(Metrics.ssim(p + k * frameSize, r.frame(f), channels: plan.original[0], height: plan.original[1], width: plan.original[2]))
-                }
-            }
-        }
-        try sink?.finish()
-        if !psnr.isEmpty {
-            rep.quality = ["psnr": psnr, "ssim": ssim, "mean_psnr": [psnr.reduce(0, +) / Double(psnr.count)], "mean_ssim": [ssim.reduce(0, +) / Double(ssim.count)]]
-            progress.note(String(format: "against %@: mean PSNR %.2f dB, mean SSIM %.4f", reference!, psnr.reduce(0, +) / Double(psnr.count), ssim.reduce(0, +) / Double(ssim.count)))
-        }
-        rep.timings["write_s"] = seconds(since: writeStart)
+    var solver: MemoryModel.Solver {
+        switch method { case .dds: return .dds; case .cg: return .cg; case .admmTV: return .admmTV }
+    }
 
-        // Per-rank accounting, gathered on rank 0.
-        let m = comm as? MPICommunicator
-        let mine = [denoiseSeconds, dcSeconds - (m?.haloSeconds ?? 0) - (m?.reduceSeconds ?? 0), m?.haloSeconds ?? 0,
-                    m?.reduceSeconds ?? 0, Double(m?.bytesSent ?? 0), peakResidentMB() ?? 0, Double(m?.reductions ?? 0)]
-        let all = comm.gatherToRoot(mine)
-        if rank == 0 {
-            let k = mine.count
-            rep.perRank = (0..<comm.size).map { r in
-                let v = Array(all[(r * k)..<(r * k + k)])
-                return ["rank": Double(r), "frames": Double(dist.partition.range(of: r).count), "denoise_s": v[0], "cg_arithmetic_s": v[1],
-                        "halo_exchange_s": v[2], "allreduce_s": v[3], "bytes_sent": v[4], "peak_memory_mb": v[5], "reductions": v[6]]
-            }
-            rep.timings["total_s"] = seconds(since: started)
-            rep.peakMemoryMB = peakResidentMB()
-            if let r = report { try writeJSON(rep, to: r) }
-            progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", output, rep.timings["total_s"]!, rep.residual ?? .nan))
+    /// --memory-per-rank, or what this node offers: the memory this process may use (cgroup
+    /// limit or available memory) shared by the ranks on the node, less 15%.
+    func memoryBudgetPerRank() throws -> (bytes: Double, source: String) {
+        if let m = memoryPerRank {
+            guard let b = RestoreCommand.parseBytes(m) else { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
+            return (b, "--memory-per-rank")
         }
+        let env = ProcessInfo.processInfo.environment
+        let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE", "PMI_LOCAL_SIZE"]
+            .lazy.compactMap { env[$0].flatMap { Int($0.split(separator: "(").first ?? "") } }.first ?? 1
+        let avail = MemoryModel.availableBytes() ?? 8e9
+        return (avail * 0.85 / Double(max(local, 1)), "available memory shared by \(max(local, 1)) rank(s) on the node, less 15%,")
+    }
+
+    /// "8G", "1500M", "2.5G", "4096" (MB) → bytes.
+    static func parseBytes(_ s: String) -> Double? {
+        let t = s.trimmingCharacters(in: .whitespaces).uppercased()
+        var scale = 1_048_576.0, num = Substring(t)
+        if t.hasSuffix("G") || t.hasSuffix("GB") { scale = 1_073_741_824; num = t.dropLast(t.hasSuffix("GB") ? 2 : 1) }
+        else if t.hasSuffix("M") || t.hasSuffix("MB") { num = t.dropLast(t.hasSuffix("MB") ? 2 : 1) }
+        else if t.hasSuffix("T") { scale = 1_099_511_627_776; num = t.dropLast() }
+        guard let v = Double(num), v.isFinite, v > 0, v * scale < 1e16 else { return nil }
+        return v * scale
     }
 
     /// With --resume DIR (or a --checkpoint-dir holding snapshots), continues from the newest
@@ -455,6 +283,8 @@ struct RestoreCommand: ParsableCommand {
                 // skipped with a warning and the next older one is used.
                 var (snapshots, damaged) = SamplerCheckpoint.snapshots(in: dir)
                 var found = false
+                // Snapshots of another segment (an earlier one not yet pruned) are not this segment's.
+                snapshots = snapshots.filter { $0.0.segment == identity.segment }
                 for (meta, folder) in snapshots {
                     let diff = meta.differences(from: identity)
                     guard diff.isEmpty else {
@@ -509,16 +339,18 @@ struct RestoreCommand: ParsableCommand {
     }
 
     /// The output, opened under its temporary name (type, frame size, folder and --overwrite
-    /// are checked here, before any step runs).
-    func openSink(plan: Plan, info: VideoInfo?, sidecar: Sidecar?, progress: Progress) throws -> MediaIO.Sink {
+    /// are checked here, before any step runs). Audio is the span of the restored clip.
+    func openSink(plan: RestorePlan, info: VideoInfo?, sidecar: Sidecar?, progress: Progress) throws -> MediaIO.Sink {
         var outInfo = info
         if outInfo == nil, let s = sidecar, let n = s.fpsNum, let d = s.fpsDen {
+            let fps = Double(n) / Double(d)
             outInfo = VideoInfo(width: plan.original[2], height: plan.original[1], fpsNum: n, fpsDen: d, source: s.source,
-                                startSeconds: s.startSeconds ?? 0, durationSeconds: Double(plan.frames) * Double(d) / Double(n), frames: plan.frames)
+                                startSeconds: (s.startSeconds ?? 0) + Double(plan.clipStart) / fps,
+                                durationSeconds: Double(plan.frames) / fps, frames: plan.frames)
         }
         var audio: (path: String, start: Double, duration: Double)?
         if !noAudio, let i = outInfo {
-            if info != nil { audio = (input, 0, i.durationSeconds) }
+            if info != nil { audio = (input, i.startSeconds, i.durationSeconds) }
             else if let s = sidecar, !MediaIO.isNPY(s.source), let source = s.readableSource { audio = (source, i.startSeconds, i.durationSeconds) }
         }
         return try MediaIO.Sink(path: output, shape: [plan.frames] + plan.original, info: outInfo, codec: codec, crf: crf,
@@ -536,23 +368,26 @@ struct RestoreCommand: ParsableCommand {
     /// was made with (the first run drew it at random and recorded it there and in the report),
     /// so running the same command again resumes — what a requeued Slurm job does.
     func checkpointSeed() -> UInt64? {
-        guard method == .dds, let dir = checkpointFolder, let found = try? SamplerCheckpoint.latest(in: dir) else { return nil }
-        return found.0.seed
+        guard method == .dds, let dir = checkpointFolder else { return nil }
+        if let done = try? SegmentProgress.load(dir) { return done.identity.seed }
+        return (try? SamplerCheckpoint.latest(in: dir))??.0.seed
     }
 
-    func makeOperator(_ plan: Plan) throws -> DegradationOperator {
+    /// The operator of a window of the clip's file (a segment; the whole clip for checks).
+    func makeOperator(_ plan: RestorePlan, window: VideoWindow) throws -> DegradationOperator {
         let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
-        do { return try DegradationOperator(spec: try DegradationSpec.parse(plan.spec), frame: frame, totalFrames: plan.frames, maskSeed: plan.maskSeed) }
+        do { return try DegradationOperator(spec: try DegradationSpec.parse(plan.spec), frame: frame, window: window, maskSeed: plan.maskSeed) }
         catch let e as SVIError { throw SVIError.file(input, e.message) }
     }
 
-    /// The clean frame shape: the sidecar's, or the measurement's scaled back by the SR factor.
-    func originalFrame(measurement y: Tensor, spec: DegradationSpec, sidecar: Sidecar?) throws -> FrameShape {
+    /// The clean frame shape: the sidecar's, or the measured frame's [c, h, w] scaled back by
+    /// the SR factor.
+    func originalFrame(measured: [Int], spec: DegradationSpec, sidecar: Sidecar?) throws -> FrameShape {
         if let s = sidecar, s.originalShape.count == 3, degradation == nil || (try? DegradationSpec.parse(s.degradation)) == spec {
             return FrameShape(channels: s.originalShape[0], height: s.originalShape[1], width: s.originalShape[2])
         }
         let f = spec.srFactor ?? 1
-        return FrameShape(channels: y.shape[1], height: y.shape[2] * f, width: y.shape[3] * f)
+        return FrameShape(channels: measured[0], height: measured[1] * f, width: measured[2] * f)
     }
 }
 
@@ -576,6 +411,15 @@ struct RestoreReport: Encodable {
     var mpiChunkBytes: Int?
     var perRank: [[String: Double]]?
     var resumedFromStep: Int?
+    /// Segments finished by an earlier run (their frames came from the checkpoint).
+    var resumedFromSegment: Int?
+    /// [a, b) of the input's frames, when only part of it was restored.
+    var clip: [Int]?
+    struct Segments: Encodable {
+        var count: Int, segmentFrames: Int, overlap: Int, largestOverlap: Int, reason: String
+        enum CodingKeys: String, CodingKey { case count, overlap, reason, segmentFrames = "segment_frames", largestOverlap = "largest_overlap" }
+    }
+    var segments: Segments?
     var quality: [String: [Double]]?
     var model: String?
     var settings: Settings?
@@ -589,6 +433,7 @@ struct RestoreReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, mpiChunkBytes = "mpi_chunk_bytes", resumedFromStep = "resumed_from_step", quality
+        case resumedFromSegment = "resumed_from_segment", clip, segments
         case input, output, method, degradation, frames, threads, model, settings, baseline, tiles, timings, residual, machine
     }
 }

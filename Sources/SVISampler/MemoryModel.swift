@@ -1,0 +1,71 @@
+import Foundation
+
+/// What a rank holds per frame of its block, in float32 copies of one clean frame (issue 15;
+/// the accounting is in ARCHITECTURE.md, "Memory per frame"). The same numbers plan segments
+/// (`svi restore --memory-per-rank`) and the dry-run, so they cannot drift apart.
+public enum MemoryModel {
+    public enum Solver: String, Sendable { case dds, cg, admmTV = "admm-tv" }
+
+    /// Float32 copies of a clean frame per frame of a rank's block. `measurementRatio` = values
+    /// of a measured frame ÷ values of a clean frame (1/s² for ×s super-resolution);
+    /// `spatial`: the spec has a spatial part (the temporal scratch of A = S ∘ Tm).
+    ///
+    /// DDS: x_t/ε 1 + u 2 + CG's r, p, M p 6 + the measurement m + the operator's measurement-
+    /// size scratch 2m (also Aᵀy's float64 staging) + 2 with a spatial part = 9 + 3m (+2).
+    /// CG: Aᵀy→u 2 + r, p, M p 6 + the float32 result 1 + 3m (+2). ADMM-TV adds z, w, Du and a
+    /// temporary for each of the three directions and two more vectors (all float64).
+    public static func copiesPerFrame(_ solver: Solver, measurementRatio m: Double, spatial: Bool) -> Double {
+        let op = 3 * m + (spatial ? 2 : 0)
+        switch solver {
+        case .dds: return 9 + op
+        case .cg: return 9 + op
+        case .admmTV: return 9 + op + 2 + 24 + 4
+        }
+    }
+
+    /// Bytes a rank holds for `frames` frames of its block (plus DDS's per-call ε batch and one
+    /// frame of noise).
+    public static func blockBytes(_ solver: Solver, frames: Int, frameValues: Int, measurementValues: Int,
+                                  spatial: Bool, batch: Int) -> Double {
+        let m = Double(measurementValues) / Double(max(frameValues, 1))
+        var b = copiesPerFrame(solver, measurementRatio: m, spatial: spatial) * Double(frames) * Double(frameValues) * 4
+        if solver == .dds { b += Double(min(batch, max(frames, 1)) + 1) * Double(frameValues) * 4 }
+        return b
+    }
+
+    /// Rank 0's I/O buffers: the segment's measurement staged before it is scattered (only
+    /// with several ranks: alone, the staged segment is the rank's block), the frames two
+    /// segments share waiting for the cross-fade (two buffers) plus one, an incoming block of
+    /// the gather, and one frame each of decoding and the reference.
+    public static func rootIOBytes(ranks: Int, segmentFrames: Int, largestBlock: Int, overlap: Int,
+                                   frameValues: Int, measurementValues: Int) -> Double {
+        let staging = ranks > 1 ? Double(segmentFrames * measurementValues) : 0
+        let stitch = Double((2 * max(overlap, 1) + 1) * frameValues)
+        let gather = ranks > 1 ? Double(largestBlock * frameValues) : 0
+        return 4 * (staging + stitch + gather + Double(2 * frameValues + measurementValues))
+    }
+
+    /// Memory this process may use: the cgroup's limit or the machine's available memory,
+    /// whichever is smaller (bytes; nil when neither can be read).
+    public static func availableBytes() -> Double? {
+        var best: Double?
+        if let s = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+           let kb = line.split(separator: " ").compactMap({ Double($0) }).first {
+            best = kb * 1024
+        }
+        for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            if let s = try? String(contentsOfFile: path, encoding: .utf8), let v = Double(s.trimmingCharacters(in: .whitespacesAndNewlines)), v < 1e18 {
+                best = min(best ?? v, v)
+            }
+        }
+        return best
+    }
+
+    /// Frames per rank that fit in `budget` bytes beside `fixed` bytes (weights, activations,
+    /// margins): at least 1.
+    public static func framesPerRank(budget: Double, fixed: Double, perFrame: Double) -> Int {
+        guard perFrame > 0 else { return Int.max / 4 }
+        return max(1, Int(((budget - fixed) / perFrame).rounded(.down)))
+    }
+}

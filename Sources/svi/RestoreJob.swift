@@ -1,0 +1,500 @@
+import ArgumentParser
+import Foundation
+import SVICore
+import SVIFormats
+import SVICluster
+import SVIOperators
+import SVISampler
+import SVIMedia
+import SVIEvaluation
+
+/// What rank 0 reads and decides, sent to every rank before the work starts.
+struct RestorePlan: Codable {
+    var spec = ""
+    var maskSeed: UInt64 = 0
+    /// Frames of the clip being restored (all of the input, or `--frames a:b`).
+    var frames = 0
+    /// Clean frame [C, H, W] and measured frame [c, h, w].
+    var original: [Int] = []
+    var measured: [Int] = []
+    var seed: UInt64 = 0
+    /// Where the clip sits in its file: its first frame, and the file's length (see
+    /// `FrameSource.fileFrames`) — the temporal operator's rows at the clip's ends.
+    var clipStart = 0
+    var fileFrames = 0
+    var error: String?
+}
+
+/// Rank 0's decision on segments and resuming, sent to every rank once the model is loaded.
+struct SegmentDecision: Codable {
+    var plan: SegmentPlan?
+    var segmentsDone = 0
+    var reason = ""
+    var error: String?
+}
+
+/// One `svi restore` run (issue 15): reads the measurement frame by frame on rank 0, restores
+/// it as a sequence of overlapping temporal segments — each one exact distributed problem over
+/// all ranks — cross-fades the segments on rank 0 and streams the frames into the output.
+/// Memory per rank depends on the segment's length, not the video's.
+final class RestoreJob {
+    let cmd: RestoreCommand
+    let comm: Communicator
+    let started: Date
+    let progress: Progress
+    var rank: Int { comm.rank }
+
+    // Rank 0's I/O.
+    private var source: FrameSource?
+    private var referenceSource: FrameSource?
+    private var sink: MediaIO.Sink?
+    private var staging: Tensor?
+    private var stagedRange = 0..<0
+    private var prefixHasher = FNV1a()
+    private var prefixHashes: [Int: String] = [:]
+    private var psnr: [Double] = [], ssim: [Double] = []
+    private var referenceFrame: Tensor?
+
+    init(_ cmd: RestoreCommand, comm: Communicator, started: Date) {
+        self.cmd = cmd
+        self.comm = comm
+        self.started = started
+        progress = Progress(quiet: cmd.runtime.quiet || comm.rank != 0)
+    }
+
+    /// Rank 0's errors reach every rank as one line; the others stop quietly.
+    private func share<T: Codable>(_ value: T, error: (T) -> String?) throws -> T {
+        var v = value
+        if comm.size > 1 {
+            let bytes = comm.broadcast(bytes: rank == 0 ? Array(try JSONEncoder().encode(v)) : [])
+            v = try JSONDecoder().decode(T.self, from: Data(bytes))
+        }
+        if let e = error(v) {
+            if rank == 0 { throw SVIError(e) }
+            throw RestoreCommand.SilentFailure(code: 1)
+        }
+        return v
+    }
+
+    // MARK: planning (rank 0)
+
+    /// Opens the input, the reference and the output, and settles the degradation.
+    private func openInputs() throws -> RestorePlan {
+        try AtomicFile.checkWritable(cmd.output, overwrite: cmd.overwrite)
+        if let r = cmd.report { try AtomicFile.checkWritable(r, overwrite: true) }
+        let selection = try cmd.selection.selection()
+        let src = try FrameSource(cmd.input, selection: selection, progress: progress)
+        let sidecar = try Sidecar.load(for: cmd.input)
+        guard let specText = cmd.degradation ?? sidecar?.degradation else {
+            throw SVIError.file(cmd.input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: cmd.input)) found)")
+        }
+        let spec = try DegradationSpec.parse(specText)
+        if (selection.crop != nil || selection.size != nil) && spec.inpaintKeep != nil {
+            throw SVIError.file(cmd.input, "--crop and --size change the frame, but the inpainting mask of \(spec.canonical) belongs to the whole frame: restore whole frames")
+        }
+        let useSidecarShape = selection.crop == nil && selection.size == nil
+        let frame = try cmd.originalFrame(measured: src.frameShape, spec: spec, sidecar: useSidecarShape ? sidecar : nil)
+        var plan = RestorePlan(spec: spec.canonical, maskSeed: cmd.maskSeed ?? sidecar?.maskSeed ?? 0, frames: src.frames,
+                               original: [frame.channels, frame.height, frame.width], measured: src.frameShape,
+                               seed: cmd.seed ?? cmd.checkpointSeed() ?? UInt64.random(in: 0...UInt64(UInt32.max)),
+                               clipStart: src.firstIndex, fileFrames: src.fileFrames, error: nil)
+        let op = try cmd.makeOperator(plan, window: VideoWindow(start: plan.clipStart, frames: 1, videoFrames: plan.fileFrames))
+        let mshape = [op.outputShape.channels, op.outputShape.height, op.outputShape.width]
+        guard src.frameShape == mshape else {
+            throw SVIError.file(cmd.input, "measurement frames are \(src.frameShape) but \(spec.canonical) of \(frame) frames gives \(mshape)")
+        }
+        // Everything that could fail after the solve is tried before the first step: the
+        // output is opened (type, size, folder, --overwrite), the reference and the checkpoint
+        // folder are checked.
+        if let r = cmd.reference {
+            var refSel = FrameSelection(range: selection.range)
+            let f = spec.srFactor ?? 1
+            if let c = selection.crop { refSel.crop = (c.width * f, c.height * f, c.x * f, c.y * f) }
+            if let z = selection.size { refSel.size = (z.width * f, z.height * f) }
+            let ref = try FrameSource(r, selection: MediaIO.isNPY(r) ? FrameSelection(range: selection.range) : refSel, progress: progress)
+            guard ref.frames == plan.frames, ref.frameShape == plan.original else {
+                throw SVIError.file(r, "reference has \(ref.frames) frames of \(ref.frameShape), the restored video \(plan.frames) of \(plan.original)")
+            }
+            referenceSource = ref
+        }
+        if let dir = cmd.resume, !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
+        if let dir = cmd.checkpointFolder, cmd.method == .dds { try cmd.checkCheckpointFolder(dir) }
+        sink = try cmd.openSink(plan: plan, info: src.info, sidecar: sidecar, progress: progress)
+        StopRequest.removeOnSignal(sink?.temporaryPath)
+        source = src
+        return plan
+    }
+
+    /// The segment plan: the checkpoint's when resuming; else `--segment-frames`, or as many
+    /// frames as fit in `--memory-per-rank` (default: the memory this rank may use, less a
+    /// margin) beside what is already loaded (`fixedBytes`: weights, activations).
+    private func decideSegments(_ plan: RestorePlan, fixedBytes: Double) throws -> SegmentDecision {
+        let spec = try DegradationSpec.parse(plan.spec)
+        let reach = (try spec.temporalKernel()).map { $0.width - 1 } ?? 0
+        let overlap = cmd.overlap ?? RestoreCommand.defaultOverlap(reach: reach)
+        var decision = SegmentDecision()
+        var segmentFrames: Int
+        if let n = cmd.segmentFrames {
+            segmentFrames = n
+            decision.reason = "--segment-frames \(n)"
+        } else {
+            let budget = try cmd.memoryBudgetPerRank()
+            let perFrame = MemoryModel.blockBytes(cmd.solver, frames: 1, frameValues: plan.original.reduce(1, *), measurementValues: plan.measured.reduce(1, *),
+                                                  spatial: spec.hasSpatialPart, batch: 1)
+            // Rank 0 also stages the segment's measurement and keeps the cross-fade frames.
+            let rootPerFrame = comm.size > 1 ? Double(plan.measured.reduce(1, *) * 4) / Double(comm.size) : 0
+            let perRank = MemoryModel.framesPerRank(budget: budget.bytes, fixed: fixedBytes + RestoreCommand.memoryMargin,
+                                                    perFrame: perFrame + rootPerFrame)
+            segmentFrames = perRank >= Int.max / 8 / max(comm.size, 1) ? Int.max / 8 : perRank * comm.size
+            decision.reason = String(format: "%@ %.1f GB per rank: %d frames per rank", budget.source, budget.bytes / 1e9, perRank)
+        }
+        segmentFrames = max(segmentFrames, min(plan.frames, max(comm.size, 2 * overlap + 1)))
+        var segments = SegmentPlan(totalFrames: plan.frames, segmentFrames: min(segmentFrames, plan.frames), overlap: overlap)
+        if cmd.method == .dds, let dir = cmd.checkpointFolder, let done = try SegmentProgress.load(dir) {
+            guard done.plan.totalFrames == plan.frames else {
+                throw SVIError.file(SegmentProgress.folder(dir), "holds a job of \(done.plan.totalFrames) frames; this one has \(plan.frames)")
+            }
+            if (cmd.segmentFrames != nil || cmd.overlap != nil) && (done.plan.segmentFrames != segments.segmentFrames || done.plan.overlap != segments.overlap) {
+                throw SVIError.file(SegmentProgress.folder(dir), "was made with \(done.plan.summary); drop --segment-frames/--overlap or give the same values")
+            }
+            segments = done.plan
+            decision.segmentsDone = done.segmentsDone
+            decision.reason = "the checkpoint's plan"
+        } else if cmd.method == .dds, let dir = cmd.checkpointFolder, let (snap, _) = try SamplerCheckpoint.latest(in: dir), let p = snap.segmentPlan {
+            // Killed in the first segment: its snapshots name the plan.
+            if cmd.segmentFrames == nil && cmd.overlap == nil { segments = p; decision.reason = "the checkpoint's plan" }
+        }
+        guard comm.size <= segments.segmentFrames else {
+            throw SVIError("\(comm.size) ranks for segments of \(segments.segmentFrames) frames: use at most \(segments.segmentFrames) ranks (one frame per rank at least), or longer segments")
+        }
+        decision.plan = segments
+        return decision
+    }
+
+    // MARK: rank 0's streams
+
+    /// Stages the measurement of `range` (clip frames) on rank 0: keeps what the previous
+    /// segment read, reads the rest in order.
+    private func stage(_ range: Range<Int>, plan: RestorePlan) throws -> Tensor {
+        let src = source!
+        if staging == nil || staging!.frames != range.count {
+            staging = Tensor(shape: [range.count] + plan.measured, zeroed: false)
+        }
+        let st = staging!, fs = st.frameSize
+        let keep = max(0, stagedRange.upperBound - range.lowerBound)
+        if keep > 0 && stagedRange.lowerBound != range.lowerBound {
+            let from = range.lowerBound - stagedRange.lowerBound
+            memmove(st.data, st.data + from * fs, keep * fs * 4)
+        }
+        var t = range.lowerBound + keep
+        while t < range.upperBound {
+            try readMeasured(into: st.frame(t - range.lowerBound))
+            t += 1
+        }
+        stagedRange = range
+        return st
+    }
+
+    /// The next measured frame, hashed into the prefix hash (checked on resume).
+    private func readMeasured(into p: UnsafeMutablePointer<Float>) throws {
+        let src = source!
+        try src.read(into: p)
+        prefixHasher.add(UnsafeRawBufferPointer(start: p, count: src.frameSize * 4))
+        prefixHashes[src.position] = prefixHasher.hex
+    }
+
+    /// Hands a complete frame to the output (and the reference's scores).
+    private func emit(_ t: Int, _ p: UnsafePointer<Float>, plan: RestorePlan) throws {
+        try sink?.append(p, frames: 1)
+        if let ref = referenceSource {
+            if referenceFrame == nil { referenceFrame = Tensor(shape: [1, ref.frameSize], zeroed: false) }
+            precondition(ref.position == t)
+            try ref.read(into: referenceFrame!.data)
+            let n = ref.frameSize
+            psnr.append(min(Metrics.psnr(p, referenceFrame!.data, count: n), 100))
+            ssim.append(Metrics.ssim(p, referenceFrame!.data, channels: plan.original[0], height: plan.original[1], width: plan.original[2]))
+        }
+    }
+
+    // MARK: the job
+
+    func run() throws {
+        // 1. Rank 0 opens everything and settles A; every rank learns the plan (or the error).
+        var plan = RestorePlan()
+        if rank == 0 {
+            do { plan = try openInputs() } catch { plan.error = "\(error)" }
+        }
+        plan = try share(plan) { $0.error }
+        let spec = try DegradationSpec.parse(plan.spec)
+        let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
+
+        var rep = RestoreReport(input: cmd.input, output: cmd.output, method: cmd.method.rawValue, degradation: spec.canonical,
+                                frames: plan.frames, frameShape: plan.original, threads: Parallel.threads)
+        rep.ranks = comm.size
+        if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes }
+        if plan.clipStart > 0 || plan.fileFrames != plan.clipStart + plan.frames { rep.clip = [plan.clipStart, plan.clipStart + plan.frames] }
+
+        // 2. The model, on every rank; a failure anywhere stops every rank cleanly.
+        var settings = SamplerSettings.defaults(for: spec, seed: plan.seed)
+        if let n = cmd.nfe { settings.nfe = n }
+        if let m = cmd.cgSteps { settings.cgSteps = m }
+        if let e = cmd.eta { settings.eta = e }
+        if let g = cmd.gamma { settings.gamma = g }
+        settings.batchIndependent = cmd.batchIndependent
+        settings.batch = cmd.batch
+        var denoiser: Denoiser?
+        var fixedBytes = 0.0
+        if cmd.method == .dds {
+            var loadError: Error?
+            do {
+                let made = try makeDenoiser(model: cmd.model, preset: cmd.preset, config: cmd.config, prior: cmd.prior, batch: cmd.batch,
+                                            tile: cmd.tiles.tile, tileOverlap: cmd.tiles.tileOverlap, height: frame.height, width: frame.width, progress: progress)
+                denoiser = made.denoiser; rep.tiles = made.tiles; fixedBytes = made.workingBytes
+            } catch { loadError = error }
+            if comm.size > 1, comm.allreduceMax([loadError == nil ? 0 : 1])[0] > 0 {
+                if let e = loadError { if rank == 0 { throw e }; FileHandle.standardError.write("Error: rank \(rank): \(e)\n".data(using: .utf8)!) }
+                throw RestoreCommand.SilentFailure(code: 1)
+            }
+            if let e = loadError { throw e }
+            rep.model = denoiser!.name
+            rep.settings = .init(settings)
+        }
+        fixedBytes += (currentResidentBytes() ?? 0)
+
+        // 3. Segments, and how much of the job a checkpoint already holds.
+        var decision = SegmentDecision()
+        if rank == 0 { do { decision = try decideSegments(plan, fixedBytes: fixedBytes) } catch { decision.error = "\(error)" } }
+        decision = try share(decision) { $0.error }
+        let segments = decision.plan!
+        rep.segments = .init(count: segments.count, segmentFrames: segments.segmentFrames, overlap: segments.overlap,
+                             largestOverlap: segments.largestOverlap, reason: decision.reason)
+        let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count) : nil
+        let multi = segments.count > 1
+        let identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
+                                                 measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
+                                                 model: denoiser?.name ?? "")
+        if decision.segmentsDone > 0 {
+            if rank == 0 {
+                do { try replayFinished(decision, plan: plan, identity: identityTemplate, stitcher: stitcher!) } catch { decision.error = "\(error)" }
+            }
+            decision = try share(decision) { $0.error }
+            rep.resumedFromSegment = decision.segmentsDone
+            progress.note("resuming after segment \(decision.segmentsDone) of \(segments.count) (finished frames come from the checkpoint)")
+        }
+        let loadSeconds = seconds(since: started)
+        rep.timings["load_s"] = loadSeconds
+        progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical)" +
+                      (cmd.method == .dds ? ", \(settings.nfe) steps, \(denoiser!.name), seed \(plan.seed)" : ", \(cmd.method.rawValue)") +
+                      (multi ? "; \(segments.summary) (\(decision.reason))" : ""))
+
+        // 4. The segments, in order.
+        let solveStart = Date()
+        var denoiseSeconds = 0.0, dcSeconds = 0.0, writeSeconds = 0.0
+        var residual = 0.0, measurement = 0.0
+        let totalSteps = segments.count * settings.nfe
+        for k in decision.segmentsDone..<segments.count {
+            let window = VideoWindow(start: plan.clipStart + segments.starts[k], frames: segments.segmentFrames, videoFrames: plan.fileFrames)
+            let op = try cmd.makeOperator(plan, window: window)
+            let dist = Distribution(comm: comm, totalFrames: segments.segmentFrames)
+            var whole: Tensor?
+            var segmentHash = ""
+            if rank == 0 {
+                whole = try stage(segments.range(k), plan: plan)
+                segmentHash = SamplerCheckpoint.hash(whole!)
+            }
+            let y = comm.scatter(whole, partition: dist.partition, frameShape: plan.measured)
+            whole = nil
+            let result: Tensor
+            let segmentStart = Date()
+            switch cmd.method {
+            case .dds:
+                let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser!, settings: settings, dist: dist,
+                                         firstFrame: window.start)
+                var identity = identityTemplate
+                identity.measurementHash = segmentHash
+                if multi { identity.segment = k; identity.segmentPlan = segments }
+                try cmd.resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
+                if sampler.stepIndex > 0 { rep.resumedFromStep = k * settings.nfe + sampler.stepIndex }
+                StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil)
+                try runSteps(sampler, identity: identity, dist: dist, segment: k, totalSteps: totalSteps, frame: frame)
+                denoiseSeconds += sampler.denoiseSeconds
+                dcSeconds += sampler.dataConsistencySeconds
+                let parts = sampler.residualParts()
+                residual += parts.residual; measurement += parts.measurement
+                result = sampler.output()
+            case .cg, .admmTV:
+                let u: Tensor64
+                if cmd.method == .cg {
+                    let iterations = cmd.cgIterations ?? cmd.legacyCGSteps("--cg-iterations") ?? 100
+                    rep.baseline = ["cg_iterations": Double(iterations)]
+                    u = Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
+                } else {
+                    var tv = Baselines.TVSettings()
+                    tv.lambda = cmd.tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
+                    tv.innerCG = cmd.tvInnerCg ?? cmd.legacyCGSteps("--tv-inner-cg") ?? 8
+                    rep.baseline = ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
+                    u = Baselines.admmTV(op: op, measurement: y, settings: tv, dist: dist)
+                }
+                let parts = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil).residualParts(u)
+                residual += parts.residual; measurement += parts.measurement
+                result = Tensor(converting: u)
+                Kernels.clip(result.data, 0, 1, result.count)
+                dcSeconds += seconds(since: segmentStart)
+                if multi { progress.step("segment", k + 1, of: segments.count, first: decision.segmentsDone) }
+            }
+
+            // Rank 0 cross-fades the segment into what came before and writes the frames that
+            // no later segment reaches (and, with a checkpoint folder, keeps them there).
+            let writeStart = Date()
+            StopRequest.exitAtOnce = 0
+            let keeper: FinishedFramesWriter? = (rank == 0 && multi && cmd.checkpointFolder != nil)
+                ? try FinishedFramesWriter(dir: cmd.checkpointFolder!, segment: k, frames: segments.finalized(after: k).count, frameSize: frame.count) : nil
+            try comm.gather(result, partition: dist.partition) { range, p in
+                let first = segments.starts[k]
+                try stitcher!.add(segment: k, range: (first + range.lowerBound)..<(first + range.upperBound), p) { t, f in
+                    try emit(t, f, plan: plan)
+                    try keeper?.append(f, count: frame.count)
+                }
+            }
+            if let keeper, let dir = cmd.checkpointFolder {
+                let done = k + 1
+                let pending = stitcher!.pendingFrames()
+                let prefixEnd = done < segments.count ? segments.starts[done] : segments.totalFrames
+                var hashes = (try SegmentProgress.load(dir))?.frameFileHashes ?? []
+                hashes = Array(hashes.prefix(k)) + [keeper.hash]
+                let p = SegmentProgress(segmentsDone: done, plan: segments, identity: identityTemplate,
+                                        prefixHash: prefixHashes[prefixEnd] ?? "", prefixFrames: prefixEnd, frameFileHashes: hashes,
+                                        pendingStart: pending.start, pendingCount: pending.frames.frames,
+                                        pendingHash: SamplerCheckpoint.hash(pending.frames))
+                try SegmentProgress.commit(dir, progress: p, frames: keeper, pending: pending.frames)
+                SamplerCheckpoint.prune(dir, keep: 0)   // this segment's snapshots are done with
+            }
+            writeSeconds += seconds(since: writeStart)
+            op.releaseScratch()
+            // Between segments every rank stops together when one was signalled.
+            if k + 1 < segments.count {
+                let stop = comm.allreduceMax([StopRequest.requested ? 1 : 0])[0] > 0
+                if stop {
+                    if cmd.checkpointFolder != nil {
+                        progress.note("stopped by a signal after segment \(k + 1)/\(segments.count); checkpoint in \(cmd.checkpointFolder!): run the same command to continue")
+                        throw RestoreCommand.SilentFailure(code: StopRequest.exitStatus)
+                    }
+                    progress.note("stopped by a signal after segment \(k + 1)/\(segments.count); no --checkpoint-dir, nothing saved")
+                    throw RestoreCommand.SilentFailure(code: StopRequest.exitStatus)
+                }
+                if cmd.method == .dds { StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil) }
+            }
+        }
+        StopRequest.exitAtOnce = 0
+        rep.residual = measurement > 0 ? (residual / measurement).squareRoot() : residual.squareRoot()
+        rep.timings["solve_s"] = seconds(since: solveStart) - writeSeconds
+        rep.timings["denoise_s"] = denoiseSeconds
+        rep.timings["data_consistency_s"] = dcSeconds
+
+        let finishStart = Date()
+        try sink?.finish()
+        if rank == 0, multi, let dir = cmd.checkpointFolder { SegmentProgress.remove(dir) }
+        rep.timings["write_s"] = writeSeconds + seconds(since: finishStart)
+        if !psnr.isEmpty {
+            rep.quality = ["psnr": psnr, "ssim": ssim, "mean_psnr": [psnr.reduce(0, +) / Double(psnr.count)], "mean_ssim": [ssim.reduce(0, +) / Double(ssim.count)]]
+            progress.note(String(format: "against %@: mean PSNR %.2f dB, mean SSIM %.4f", cmd.reference!, psnr.reduce(0, +) / Double(psnr.count), ssim.reduce(0, +) / Double(ssim.count)))
+        }
+
+        // Per-rank accounting, gathered on rank 0.
+        let m = comm as? MPICommunicator
+        let lastPartition = FramePartition(totalFrames: segments.segmentFrames, ranks: comm.size)
+        let mine = [denoiseSeconds, dcSeconds - (m?.haloSeconds ?? 0) - (m?.reduceSeconds ?? 0), m?.haloSeconds ?? 0,
+                    m?.reduceSeconds ?? 0, Double(m?.bytesSent ?? 0), peakResidentMB() ?? 0, Double(m?.reductions ?? 0)]
+        let all = comm.gatherToRoot(mine)
+        if rank == 0 {
+            let n = mine.count
+            rep.perRank = (0..<comm.size).map { r in
+                let v = Array(all[(r * n)..<(r * n + n)])
+                return ["rank": Double(r), "frames": Double(lastPartition.range(of: r).count), "denoise_s": v[0], "cg_arithmetic_s": v[1],
+                        "halo_exchange_s": v[2], "allreduce_s": v[3], "bytes_sent": v[4], "peak_memory_mb": v[5], "reductions": v[6]]
+            }
+            rep.timings["total_s"] = seconds(since: started)
+            rep.peakMemoryMB = peakResidentMB()
+            if let r = cmd.report { try writeJSON(rep, to: r) }
+            progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", cmd.output, rep.timings["total_s"]!, rep.residual ?? .nan))
+        }
+    }
+
+    /// The DDS steps of one segment, with checkpoints, signals, --deadline and the NaN check.
+    private func runSteps(_ sampler: DDSSampler, identity: SamplerCheckpoint, dist: Distribution, segment k: Int, totalSteps: Int, frame: FrameShape) throws {
+        let nfe = sampler.steps.count
+        let firstStep = k * nfe + sampler.stepIndex
+        var longestStep = 0.0
+        let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: dist.totalFrames, frameValues: frame.count)
+        while !sampler.isFinished {
+            let stepStart = Date()
+            if let r = cmd.failOnRank, r == rank, k * nfe + sampler.stepIndex + 1 == cmd.failAtStep {
+                throw SVIError("injected failure at step \(cmd.failAtStep) (--fail-on-rank)")
+            }
+            try sampler.step()
+            progress.step(totalSteps > nfe ? "segment \(k + 1)/\(totalSteps / nfe), job step" : "step", k * nfe + sampler.stepIndex, of: totalSteps, first: firstStep)
+            longestStep = max(longestStep, seconds(since: stepStart))
+            // --deadline: stop now if another step and its checkpoint might not fit before it.
+            let late = cmd.deadline.map { Date().timeIntervalSince1970 + 1.25 * longestStep + checkpointSeconds > $0 } ?? false
+            // Every rank stops at the same step when any of them was signalled (or is late).
+            let stopHere = StopRequest.requested || late
+            // A NaN or infinity in x_t (a network that diverges on this input, say) would end as
+            // an all-NaN video: stop at the step it appears, on every rank, and write nothing
+            // more (no checkpoint of it).
+            let nonFinite = FiniteCheck.firstNonFinite(sampler.x.data, sampler.x.count) != nil
+            let flags = comm.size > 1 ? comm.allreduceMax([stopHere ? 1 : 0, nonFinite ? 1 : 0]) : [stopHere ? 1 : 0, nonFinite ? 1 : 0]
+            if flags[1] > 0 {
+                if rank == 0 { throw SVIError("step \(sampler.stepIndex) of \(sampler.steps.count)\(totalSteps > nfe ? " of segment \(k + 1)" : "") produced NaN or infinite values (the model diverged on this input); nothing was written") }
+                throw RestoreCommand.SilentFailure(code: 1)
+            }
+            let stop = flags[0] > 0
+            if sampler.isFinished { break }
+            if let dir = cmd.checkpointFolder, stop || sampler.stepIndex % cmd.checkpointEvery == 0 {
+                var meta = identity
+                meta.stepsDone = sampler.stepIndex
+                try meta.write(x: sampler.x, dist: dist, to: dir)
+            }
+            if stop {
+                if let dir = cmd.checkpointFolder {
+                    progress.note("stopped \(StopRequest.requested ? "by a signal" : "before --deadline") after step \(sampler.stepIndex)/\(sampler.steps.count)\(totalSteps > nfe ? " of segment \(k + 1)" : ""); checkpoint in \(dir): run the same command to continue")
+                } else {
+                    progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
+                }
+                throw RestoreCommand.SilentFailure(code: StopRequest.exitStatus)
+            }
+        }
+    }
+
+    /// Resuming after finished segments (rank 0): checks the progress against this run, feeds
+    /// the finished frames to the output, restores the cross-fade sums and moves the input past
+    /// the frames no unfinished segment reads (checking their hash).
+    private func replayFinished(_ decision: SegmentDecision, plan: RestorePlan, identity: SamplerCheckpoint, stitcher: SegmentStitcher) throws {
+        let dir = cmd.checkpointFolder!
+        guard let done = try SegmentProgress.load(dir) else { throw SVIError.file(dir, "segment progress vanished") }
+        var mine = identity, theirs = done.identity
+        mine.measurementHash = ""; theirs.measurementHash = ""
+        let diff = theirs.differences(from: mine)
+        guard diff.isEmpty else { throw SVIError.file(SegmentProgress.folder(dir), "finished segments do not match this run: " + diff.joined(separator: "; ")) }
+        let fs = plan.original.reduce(1, *)
+        for k in 0..<done.segmentsDone {
+            try done.readFrames(dir, segment: k, frameSize: fs) { t, p in try emit(t, p, plan: plan) }
+        }
+        let pending = try done.readPending(dir, frameSize: fs)
+        stitcher.restorePending(start: done.pendingStart, frames: pending.data, count: done.pendingCount)
+        // The measurement before the next segment: read (and hashed) but not kept.
+        let skip = Tensor(shape: [1, source!.frameSize], zeroed: false)
+        while source!.position < done.prefixFrames { try readMeasured(into: skip.data) }
+        guard prefixHasher.hex == done.prefixHash else {
+            throw SVIError.file(cmd.input, "is not the measurement the finished segments in \(dir) were restored from (its first \(done.prefixFrames) frames differ)")
+        }
+        stagedRange = done.prefixFrames..<done.prefixFrames
+    }
+}
+
+/// Resident memory of this process now (bytes), from /proc/self/statm.
+func currentResidentBytes() -> Double? {
+    guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+    let f = s.split(separator: " ")
+    guard f.count > 1, let pages = Double(f[1]) else { return nil }
+    return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
+}
