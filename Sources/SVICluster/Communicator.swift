@@ -32,6 +32,12 @@ public protocol Communicator: AnyObject {
     /// own block, shaped [frames] + frameShape.
     func scatter(_ whole: Tensor?, partition: FramePartition, frameShape: [Int]) -> Tensor
 
+    /// As `scatter`, but rank 0 fills each rank's block in turn (its own first, then ranks 1,
+    /// 2, … — frames in increasing order) into one buffer and sends it, so it never holds more
+    /// than its block and one other: `fill(frames, buffer)` writes frames `frames` (indices
+    /// of the partition). Called on rank 0 only; it must not fail midway (the other ranks wait).
+    func scatter(partition: FramePartition, frameShape: [Int], fill: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> Tensor
+
     /// Rank 0 receives every block in frame order and passes each to `sink` (one incoming
     /// block held at a time); other ranks send theirs.
     func gather(_ local: Tensor, partition: FramePartition, sink: (Range<Int>, UnsafePointer<Float>) throws -> Void) throws
@@ -77,6 +83,11 @@ public final class LocalCommunicator: Communicator {
     public func broadcast(bytes: [UInt8]) -> [UInt8] { bytes }
     public func allreduceMax(_ values: [Double]) -> [Double] { values }
     public func scatter(_ whole: Tensor?, partition: FramePartition, frameShape: [Int]) -> Tensor { whole! }
+    public func scatter(partition: FramePartition, frameShape: [Int], fill: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        let block = Tensor(shape: [partition.totalFrames] + frameShape, zeroed: false)
+        fill(0..<partition.totalFrames, block.data)
+        return block
+    }
     public func gather(_ local: Tensor, partition: FramePartition, sink: (Range<Int>, UnsafePointer<Float>) throws -> Void) throws {
         try sink(0..<local.frames, local.data)
     }

@@ -183,6 +183,29 @@ public final class MPICommunicator: Communicator {
         return block
     }
 
+    public func scatter(partition: FramePartition, frameShape: [Int], fill: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        let fs = frameShape.reduce(1, *)
+        let mine = partition.range(of: rank)
+        let block = Tensor(shape: [mine.count] + frameShape, zeroed: false)
+        if rank == 0 {
+            if !mine.isEmpty { fill(mine, block.data) }
+            var largest = 0
+            for r in 1..<max(size, 1) { largest = max(largest, partition.range(of: r).count) }
+            guard largest > 0 else { return block }
+            let buf = Tensor(shape: [largest, fs], zeroed: false)
+            for r in 1..<max(size, 1) {
+                let rr = partition.range(of: r)
+                if rr.isEmpty { continue }
+                fill(rr, buf.data)
+                send(buf.data, bytes: rr.count * fs * 4, to: r, tag: 11)
+                bytesSent += rr.count * fs * 4
+            }
+        } else if !mine.isEmpty {
+            receive(block.data, bytes: mine.count * fs * 4, from: 0, tag: 11)
+        }
+        return block
+    }
+
     /// Rank 0 receives the blocks of ranks 1, 2, … in order and hands each to `sink` (after
     /// its own), holding one incoming block at a time. Other ranks send theirs.
     public func gather(_ local: Tensor, partition: FramePartition, sink: (Range<Int>, UnsafePointer<Float>) throws -> Void) throws {

@@ -53,13 +53,27 @@ public enum NPY {
         return n
     }
 
-    /// The shape of a float32 .npy without reading its data (plans, dry runs); checks that the
-    /// file is as long as the header says.
+    /// The checked size of a video read frame by frame: one frame within the in-memory caps,
+    /// at most `FormatLimits.maxFrames` frames, and all of them inside the file (a video
+    /// streamed this way may be far larger than memory).
+    static func checkedFrames(_ h: Header, offset: Int, fileSize: Int, path: String) throws -> Int {
+        guard h.shape.count >= 2, let fs = FormatLimits.elementCount(Array(h.shape.dropFirst())), (1...FormatLimits.maxFrames).contains(h.shape[0]) else {
+            throw SVIError.file(path, "shape \(h.shape) is not a video svi can read (frames [T][…] of at most \(FormatLimits.maxElements) values, 1…\(FormatLimits.maxFrames) frames)")
+        }
+        let (bytes, o) = (fs * 4).multipliedReportingOverflow(by: h.shape[0])
+        guard !o, FormatLimits.end(offset: offset, count: bytes, within: fileSize) != nil else {
+            throw SVIError.file(path, "truncated: shape \(h.shape) needs \(o ? "more" : "\(bytes)") data bytes, the file has \(max(0, fileSize - offset))")
+        }
+        return fs
+    }
+
+    /// The shape of a float32 .npy video without reading its data (plans, dry runs); checks
+    /// that the file is as long as the header says.
     public static func shapeOfFloat32(_ path: String) throws -> [Int] {
         let file = try FileReader(path)
         let (h, off) = try parseHeader(try file.bytes(offset: 0, count: min(file.size, 65_536)), path: path)
         guard h.descr == "<f4", !h.fortranOrder else { throw SVIError.file(path, "dtype '\(h.descr)' is not supported: svi needs float32 little-endian ('<f4') in C order") }
-        _ = try checkedSize(h, elementBytes: 4, offset: off, fileSize: file.size, path: path)
+        _ = try checkedFrames(h, offset: off, fileSize: file.size, path: path)
         return h.shape
     }
 
@@ -203,10 +217,8 @@ public final class NPYFrameReader {
             throw SVIError.file(path, "dtype '\(h.descr)' is not supported: svi needs float32 little-endian ('<f4'); convert with numpy: a.astype('<f4')")
         }
         guard !h.fortranOrder else { throw SVIError.file(path, "Fortran-order array: svi needs C order (np.ascontiguousarray)") }
-        _ = try NPY.checkedSize(h, elementBytes: 4, offset: off, fileSize: file.size, path: path)
-        guard h.shape.count >= 2, h.shape[0] >= 1 else { throw SVIError.file(path, "expected frames [T][…], got shape \(h.shape)") }
+        frameSize = try NPY.checkedFrames(h, offset: off, fileSize: file.size, path: path)
         shape = h.shape
-        frameSize = h.shape.dropFirst().reduce(1, *)
         offset = off
     }
 

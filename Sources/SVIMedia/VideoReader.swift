@@ -115,6 +115,27 @@ public final class VideoStream {
         avformat_close_input(&fmt)
     }
 
+    /// What the container says without decoding (for plans): the frame count (the header's,
+    /// else duration × rate) and the selected frame's width and height after crop and scale.
+    public static func probe(_ path: String, selection: FrameSelection = FrameSelection()) throws -> (frames: Int, width: Int, height: Int) {
+        let s = try VideoStream(path: path, selection: selection)
+        let st = s.fmt!.pointee.streams[Int(s.vi)]!
+        var n = Int(st.pointee.nb_frames)
+        if n <= 0 {
+            let d = st.pointee.duration != svi_av_nopts_value() ? Double(st.pointee.duration) * av_q2d(s.timeBase)
+                : Double(s.fmt!.pointee.duration) / Double(AV_TIME_BASE)
+            n = d.isFinite && d > 0 ? Int((d * av_q2d(s.rate)).rounded()) : 0
+        }
+        guard n > 0 else { throw SVIError.file(path, "the container does not say how many frames it holds") }
+        if let r = selection.range { n = max(0, min(n, r.upperBound) - r.lowerBound) }
+        guard n > 0 else { throw SVIError.file(path, "the frame range selects no frame of the \(Int(st.pointee.nb_frames)) in the file") }
+        var w = Int(st.pointee.codecpar.pointee.width), h = Int(st.pointee.codecpar.pointee.height)
+        if let c = selection.crop { w = c.width; h = c.height }
+        if let z = selection.size { w = z.width; h = z.height }
+        guard w >= 1, h >= 1 else { throw SVIError.file(path, "no frame size in the container") }
+        return (n, w, h)
+    }
+
     /// Presentation time (stream units) of the file's first frame.
     private var streamStart: Int64 {
         let s = fmt!.pointee.streams[Int(vi)]!.pointee.start_time

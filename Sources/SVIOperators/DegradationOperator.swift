@@ -87,6 +87,10 @@ public final class DegradationOperator: @unchecked Sendable {
         adjoint(y64, into: x, d)
     }
 
+    /// The measurement-size scratch vector (free between operator calls): for a caller that
+    /// needs one A x briefly (a residual) without allocating.
+    public func measurementScratch(frames: Int) -> Tensor64 { buffer("normal", frames: frames, shape: outputShape) }
+
     /// Frees the scratch vectors (before a segment of another length, or when done).
     public func releaseScratch() { scratch.removeAll() }
 

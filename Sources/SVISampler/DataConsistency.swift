@@ -58,17 +58,19 @@ public final class DataConsistency {
     /// ‖A u − y‖² and ‖y‖² over the whole video (summed in frame order), over the measured
     /// frames the operator keeps (a segment leaves out rows that reach outside it).
     public func residualParts(_ u: Tensor64) -> (residual: Double, measurement: Double) {
-        let au: Tensor64 = op.makeOutput(frames: u.frames)
+        // A u goes into the operator's measurement-size scratch: no new vector at the end of a
+        // segment, when every other vector is still alive (it set the peak).
+        let au = op.measurementScratch(frames: u.frames)
         op.apply(u, into: au, dist)
-        let yk = Tensor64(shape: au.shape)
         let dropped = Set(op.temporal?.droppedRows ?? [])
         let fs = au.frameSize
-        for (i, t) in dist.localRange.enumerated() where !dropped.contains(t) {
-            let a = au.frame(i), yy = yk.frame(i), src = y.frame(i)
-            for j in 0..<fs { yy[j] = Double(src[j]); a[j] -= yy[j] }
+        var yy = Kernels.frameDots(y.data, y.data, frames: y.frames, frameSize: fs)
+        for (i, t) in dist.localRange.enumerated() {
+            let a = au.frame(i), src = y.frame(i)
+            if dropped.contains(t) { a.update(repeating: 0, count: fs); yy[i] = 0; continue }
+            Parallel.forEachChunk(fs) { s, e in for j in s..<e { a[j] -= Double(src[j]) } }
         }
-        for (i, t) in dist.localRange.enumerated() where dropped.contains(t) { au.frame(i).update(repeating: 0, count: fs) }
-        return (dist.dot(au, au), dist.dot(yk, yk))
+        return (dist.dot(au, au), dist.comm.sumInFrameOrder(yy, partition: dist.partition))
     }
 
     /// ‖A u − y‖ / ‖y‖ over the whole video.

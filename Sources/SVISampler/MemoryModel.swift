@@ -33,16 +33,16 @@ public enum MemoryModel {
         return b
     }
 
-    /// Rank 0's I/O buffers: the segment's measurement staged before it is scattered (only
-    /// with several ranks: alone, the staged segment is the rank's block), the frames two
-    /// segments share waiting for the cross-fade (two buffers) plus one, an incoming block of
-    /// the gather, and one frame each of decoding and the reference.
+    /// Rank 0's I/O buffers: the block it fills for another rank while scattering and the one
+    /// it receives while gathering (with several ranks), the measured frames two segments
+    /// share (kept, and being collected: 2 × overlap), the cross-fade sums (two buffers of the
+    /// overlap, plus one frame), and one frame each of decoding and the reference.
     public static func rootIOBytes(ranks: Int, segmentFrames: Int, largestBlock: Int, overlap: Int,
                                    frameValues: Int, measurementValues: Int) -> Double {
-        let staging = ranks > 1 ? Double(segmentFrames * measurementValues) : 0
+        let blocks = ranks > 1 ? Double(largestBlock * (measurementValues + frameValues)) : 0
+        let kept = Double(2 * overlap * measurementValues)
         let stitch = Double((2 * max(overlap, 1) + 1) * frameValues)
-        let gather = ranks > 1 ? Double(largestBlock * frameValues) : 0
-        return 4 * (staging + stitch + gather + Double(2 * frameValues + measurementValues))
+        return 4 * (blocks + kept + stitch + Double(2 * frameValues + measurementValues))
     }
 
     /// Memory this process may use: the cgroup's limit or the machine's available memory,

@@ -13,25 +13,32 @@ import SVIFormats
 /// result).
 public struct SegmentPlan: Sendable, Equatable, Codable {
     public let totalFrames: Int
+    /// Frames per segment: at most the asked length, shortened so that the segments the
+    /// asked length needs overlap by about `overlap` (not more).
     public let segmentFrames: Int
     public let overlap: Int
+    /// The length asked for (the plan is rebuilt from it when read back).
+    public let requestedFrames: Int
     /// First frame of each segment, increasing.
     public let starts: [Int]
 
     public init(totalFrames: Int, segmentFrames: Int, overlap: Int) {
         precondition(totalFrames >= 1 && segmentFrames >= 1 && overlap >= 0)
         self.totalFrames = totalFrames
-        let L = min(segmentFrames, totalFrames)
-        self.segmentFrames = L
-        self.overlap = min(overlap, max(L - 1, 0))
+        requestedFrames = segmentFrames
+        var L = min(segmentFrames, totalFrames)
+        let o = min(overlap, max(L - 1, 0))
+        self.overlap = o
         if L >= totalFrames {
             starts = [0]
         } else {
-            let stride = L - self.overlap
-            let n = (totalFrames - self.overlap + stride - 1) / stride
+            let n = (totalFrames - o + (L - o) - 1) / (L - o)
+            // n segments of L' frames overlapping by o cover (n − 1)(L' − o) + L' frames.
+            L = min(L, (totalFrames + (n - 1) * o + n - 1) / n)
             let last = totalFrames - L
-            starts = (0..<n).map { k in n == 1 ? 0 : k * last / (n - 1) }
+            starts = (0..<n).map { k in k * last / (n - 1) }
         }
+        self.segmentFrames = L
     }
 
     public var count: Int { starts.count }
@@ -41,8 +48,8 @@ public struct SegmentPlan: Sendable, Equatable, Codable {
 
     /// For plans read from files (checkpoints): sizes in range and starts as `init` makes them.
     public func validate(path: String) throws {
-        guard (1...FormatLimits.maxFrames).contains(totalFrames), (1...totalFrames).contains(segmentFrames), overlap >= 0, overlap < max(segmentFrames, 1) || segmentFrames == 1,
-              SegmentPlan(totalFrames: totalFrames, segmentFrames: segmentFrames, overlap: overlap) == self else {
+        guard (1...FormatLimits.maxFrames).contains(totalFrames), requestedFrames >= 1, overlap >= 0, overlap <= 100_000,
+              SegmentPlan(totalFrames: totalFrames, segmentFrames: requestedFrames, overlap: overlap) == self else {
             throw SVIError.file(path, "corrupt checkpoint state: 'segment_plan' is not a plan svi makes (\(totalFrames) frames, segments of \(segmentFrames), overlap \(overlap))")
         }
     }

@@ -6,6 +6,7 @@ import SVICluster
 import SVIOperators
 import SVISampler
 import SVINetwork
+import SVIMedia
 
 /// `svi restore --dry-run`: what a job will need, per rank, before it is launched — without
 /// running the network over the video (one calibration call at most).
@@ -14,6 +15,12 @@ struct DryRunPlan: Encodable {
     var frameShape: [Int], steps: Int, cgSteps: Int, batch: Int
     var model: String, parameters: Int
     var weightsMB: Double, winogradCacheMB: Double, activationsMB: Double, videoStateMB: Double, totalPerRankMB: Double
+    /// The process before any of the job (runtime, libraries), rank 0's I/O buffers, and the
+    /// resulting peak predicted for rank 0 (the busiest: largest block plus the I/O).
+    var runtimeMB: Double, rootIOMB: Double, predictedPeakRank0MB: Double
+    /// This dry-run's own peak memory (it allocates nothing of the job).
+    var dryRunPeakMemoryMB: Double?
+    var segments: Int, segmentFrames: Int, overlap: Int, segmentStarts: [Int], segmentReason: String
     var secondsPerFrame: Double, secondsPerFrameSource: String, dataConsistencySecondsPerStep: Double
     var secondsPerStep: Double, secondsForJob: Double, bytesExchangedPerStepPerRank: Int
     /// Seconds of warning a scheduler should give before a time limit (`--signal=B:USR1@N`):
@@ -31,32 +38,44 @@ struct DryRunPlan: Encodable {
         case videoStateMB = "video_state_mb", totalPerRankMB = "total_per_rank_mb", secondsPerFrame = "seconds_per_frame"
         case secondsPerFrameSource = "seconds_per_frame_source", dataConsistencySecondsPerStep = "data_consistency_seconds_per_step"
         case secondsPerStep = "seconds_per_step", secondsForJob = "seconds_for_job", bytesExchangedPerStepPerRank = "bytes_exchanged_per_step_per_rank"
-        case signalMarginSeconds = "signal_margin_s"
+        case signalMarginSeconds = "signal_margin_s", runtimeMB = "runtime_mb", rootIOMB = "root_io_mb", predictedPeakRank0MB = "predicted_peak_rank0_mb"
+        case dryRunPeakMemoryMB = "dry_run_peak_memory_mb"
+        case segments, segmentFrames = "segment_frames", overlap, segmentStarts = "segment_starts", segmentReason = "segment_reason"
     }
 }
 
 extension RestoreCommand {
     func dryRun(ranks launched: Int) throws {
-        let shape = try NPY.shapeOfFloat32(input)
-        guard shape.count == 4, shape[0] > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(shape)") }
+        // Nothing of the job is allocated: headers only (a video's container, an .npy's header).
+        let runtimeBytes = currentResidentBytes() ?? 0
+        let sel = try selection.selection()
+        let measured: [Int], frames: Int
+        if MediaIO.isNPY(input) {
+            if sel.crop != nil || sel.size != nil { throw SVIError.file(input, "--size and --crop apply to video files, not .npy tensors") }
+            let shape = try NPY.shapeOfFloat32(input)
+            guard shape.count == 4, shape[0] > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(shape)") }
+            let r = sel.range ?? 0..<Int.max
+            guard r.lowerBound < shape[0] else { throw SVIError.file(input, "frame range starts past the end (\(shape[0]) frames)") }
+            frames = min(r.upperBound, shape[0]) - r.lowerBound
+            measured = Array(shape.dropFirst())
+        } else {
+            let p = try VideoStream.probe(input, selection: sel)
+            frames = p.frames
+            measured = [3, p.height, p.width]
+        }
         let sidecar = try Sidecar.load(for: input)
         guard let specText = degradation ?? sidecar?.degradation else {
             throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
         }
         let spec = try DegradationSpec.parse(specText)
-        let frame = try originalFrame(measured: Array(shape.dropFirst()), spec: spec, sidecar: sidecar)
-        let frames = shape[0]
+        let frame = try originalFrame(measured: measured, spec: spec, sidecar: sel.crop == nil && sel.size == nil ? sidecar : nil)
         let ranks = planRanks ?? launched
         guard ranks >= 1 else { throw ValidationError("--plan-ranks must be at least 1") }
         var settings = SamplerSettings.defaults(for: spec, seed: 0)
         if let n = nfe { settings.nfe = n }
         if let m = cgSteps { settings.cgSteps = m }
         let halo = (try spec.temporalKernel())?.halo ?? 0
-        let partition = FramePartition(totalFrames: frames, ranks: ranks)
-        let most = partition.range(of: 0).count, least = partition.range(of: ranks - 1).count
         var warnings: [String] = []
-        if ranks > frames { warnings.append("\(ranks) ranks for \(frames) frames: svi refuses more ranks than frames (at most \(frames))") }
-        if least < halo { warnings.append("blocks of \(least) frames are shorter than the temporal halo (\(halo)): halo frames come from several ranks (works; more messages)") }
 
         // The network: its size, and its speed from --calibrated or one timed call.
         var modelName = prior == "gaussian" ? "gaussian prior" : "none"
@@ -107,48 +126,83 @@ extension RestoreCommand {
                     + (grid.map { ", \($0.count) tiles per frame" } ?? "")
             }
         }
-        // Data consistency: one real solve on a block of the busiest rank's size.
-        let op = try DegradationOperator(spec: spec, frame: frame, totalFrames: most, maskSeed: 0)
-        let yBlock = op.makeOutput(frames: most, Float.self)
-        let dc = DataConsistency(op: op, measurement: yBlock, dist: .local(totalFrames: most), gamma: settings.gamma)
-        let u: Tensor64 = op.makeInput(frames: most)
-        let t0 = Date()
-        dc.solve(u, iterations: settings.cgSteps)
-        let dcSeconds = Date().timeIntervalSince(t0)
+        // Segments, by the plan restore makes (the same function), then the busiest rank.
+        let fixed = runtimeBytes + Double(weightsBytes + cacheBytes + activationBytes)
+        let (segments, segmentReason) = try planSegments(frames: frames, ranks: ranks, original: [frame.channels, frame.height, frame.width], measured: measured,
+                                                         spec: spec, fixedBytes: fixed)
+        let partition = FramePartition(totalFrames: segments.segmentFrames, ranks: ranks)
+        let most = partition.range(of: 0).count, least = partition.range(of: ranks - 1).count
+        if ranks > segments.segmentFrames { warnings.append("\(ranks) ranks for segments of \(segments.segmentFrames) frames: svi refuses more ranks than frames per segment") }
+        if least < halo { warnings.append("blocks of \(least) frames are shorter than the temporal halo (\(halo)): halo frames come from several ranks (works; more messages)") }
+        if segments.count > 1, let k = try spec.temporalKernel(), k.weights.allSatisfy({ $0 == k.weights[0] }) && k.width > 1 {
+            warnings.append("a uniform temporal blur couples the whole video (its inverse is determined only by the video's ends): segments lose quality against one segment (EVALUATION.md, \"Segments\"); give more --memory-per-rank or --segment-frames \(frames) if it fits")
+        }
+        // Data consistency: M+1 applications of AᵀA per step, each a few passes over the block;
+        // timed on a small block here and scaled by values (frames × pixels), so nothing of the
+        // job's size is allocated.
+        let probeFrames = max(2 * halo + 1, 4), probeSize = 32
+        let probeFrame = FrameShape(channels: frame.channels, height: probeSize * (spec.srFactor ?? 1), width: probeSize * (spec.srFactor ?? 1))
+        let probeOp = try DegradationOperator(spec: spec, frame: probeFrame, totalFrames: probeFrames, maskSeed: 0)
+        let probeY = probeOp.makeOutput(frames: probeFrames, Float.self)
+        let probeDC = DataConsistency(op: probeOp, measurement: probeY, dist: .local(totalFrames: probeFrames), gamma: settings.gamma)
+        let probeU: Tensor64 = probeOp.makeInput(frames: probeFrames)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let t0 = Date()
+            probeDC.solve(probeU, iterations: settings.cgSteps)
+            best = min(best, Date().timeIntervalSince(t0))
+        }
+        let dcSeconds = best * Double(most * frame.count) / Double(probeFrames * probeFrame.count)
 
-        let videoState = most * frame.count * (3 * 4 + 7 * 8) + most * op.outputShape.count * 8
+        let blockBytes = MemoryModel.blockBytes(solver, frames: most, frameValues: frame.count, measurementValues: measured.reduce(1, *),
+                                                spatial: spec.hasSpatialPart, batch: batch)
+        let rootIO = MemoryModel.rootIOBytes(ranks: ranks, segmentFrames: segments.segmentFrames, largestBlock: most, overlap: segments.largestOverlap,
+                                             frameValues: frame.count, measurementValues: measured.reduce(1, *))
+        let videoState = Int(blockBytes)
         let exchanged = ranks > 1 ? (2 * settings.cgSteps + 2) * 2 * halo * frame.count * 8 : 0   // 2(M+1) exchanges of 2h frames
         let perStep = Double(most) * perFrame + dcSeconds
         // The warning before a time limit: a whole step (the signal may come just after one
         // starts) with 50% to spare, the checkpoint, and a minute for the job script.
-        let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: frames, frameValues: frame.count)
+        let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: segments.segmentFrames, frameValues: frame.count)
         let margin = Int((1.5 * perStep + checkpointSeconds + 60).rounded(.up))
         let mb = { (b: Int) in Double(b) / 1_048_576 }
         let total = weightsBytes + cacheBytes + activationBytes + videoState
+        let peak0 = runtimeBytes + Double(total) + rootIO
         let memTotal = ((try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? "").split(separator: "\n")
             .first { $0.hasPrefix("MemTotal:") }.flatMap { $0.split(separator: " ").compactMap { Int($0) }.first }.map { $0 * 1024 } ?? 0
-        if memTotal > 0 && total * ranksPerNode > memTotal {
-            warnings.append(String(format: "%d rank(s) per node need %.1f GB; this node has %.1f GB", ranksPerNode, Double(total * ranksPerNode) / 1e9, Double(memTotal) / 1e9))
+        if memTotal > 0 && Int(peak0) * ranksPerNode > memTotal {
+            warnings.append(String(format: "%d rank(s) per node need %.1f GB; this node has %.1f GB", ranksPerNode, peak0 * Double(ranksPerNode) / 1e9, Double(memTotal) / 1e9))
         }
+        let jobSeconds = perStep * Double(settings.nfe) * Double(segments.count)
         let plan = DryRunPlan(ranks: ranks, frames: frames, framesPerRankMax: most, framesPerRankMin: least, halo: halo,
                               frameShape: [frame.channels, frame.height, frame.width], steps: settings.nfe, cgSteps: settings.cgSteps, batch: batch,
                               model: modelName, parameters: parameters, weightsMB: mb(weightsBytes), winogradCacheMB: mb(cacheBytes),
                               activationsMB: mb(activationBytes), videoStateMB: mb(videoState), totalPerRankMB: mb(total),
+                              runtimeMB: runtimeBytes / 1_048_576, rootIOMB: rootIO / 1_048_576, predictedPeakRank0MB: peak0 / 1_048_576,
+                              segments: segments.count, segmentFrames: segments.segmentFrames, overlap: segments.overlap,
+                              segmentStarts: Array(segments.starts.prefix(10_000)), segmentReason: segmentReason,
                               secondsPerFrame: perFrame, secondsPerFrameSource: source, dataConsistencySecondsPerStep: dcSeconds,
-                              secondsPerStep: perStep, secondsForJob: perStep * Double(settings.nfe),
+                              secondsPerStep: perStep, secondsForJob: jobSeconds,
                               bytesExchangedPerStepPerRank: exchanged, signalMarginSeconds: margin, tiles: tiles, warnings: warnings)
         print("svi restore --dry-run: \(input)")
         print("  job:        \(frames) frames \(frame), \(spec.canonical), \(settings.nfe) steps × \(settings.cgSteps) CG, batch \(batch)")
-        print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)"); temporal halo \(halo) frame(s) each side")
+        let listed = segments.starts.prefix(6).map { "\($0)–\($0 + segments.segmentFrames - 1)" }.joined(separator: ", ") + (segments.count > 6 ? ", …" : "")
+        print("  segments:   \(segments.count) of \(segments.segmentFrames) frames, overlap \(segments.overlap) (\(segmentReason)): \(listed)")
+        print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)") per segment; temporal halo \(halo) frame(s) each side")
         print("  model:      \(modelName)\(parameters > 0 ? ", \(parameters) parameters" : "")")
         if let t = tiles { print("  tiles:      \(t.tile)×\(t.tile), overlap \(t.overlap), \(batch) per call (\(t.reason))") }
         print(String(format: "  memory:     per rank %.0f MB = weights %.0f + Winograd cache %.0f + activations %.0f (batch %d) + video state %.0f",
                      plan.totalPerRankMB, plan.weightsMB, plan.winogradCacheMB, plan.activationsMB, batch, plan.videoStateMB))
+        print(String(format: "              rank 0 peak %.0f MB (+ runtime %.0f, I/O buffers %.0f)", plan.predictedPeakRank0MB, plan.runtimeMB, plan.rootIOMB))
         print(String(format: "  time:       %.3f s per frame (%@); data consistency %.3f s per step", perFrame, source, dcSeconds))
-        print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job", perStep, plan.secondsForJob, plan.secondsForJob / 3600))
+        print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job (%d segment(s) × %d steps)", perStep, plan.secondsForJob, plan.secondsForJob / 3600, segments.count, settings.nfe))
         print(String(format: "  exchange:   %.1f MB per step per rank (halo frames, float64)", Double(exchanged) / 1e6))
         print(String(format: "  scheduler:  sbatch --signal=B:USR1@%d (one step %.1f s × 1.5 + checkpoint %.0f s + 60 s); Cluster/slurm.sbatch also passes --deadline", margin, perStep, checkpointSeconds))
         for w in warnings { print("  warning:    \(w)") }
-        if let r = report { try writeJSON(plan, to: r) }
+        if let r = report {
+            var p = plan
+            p.dryRunPeakMemoryMB = peakResidentMB()
+            try writeJSON(p, to: r)
+        }
     }
 }

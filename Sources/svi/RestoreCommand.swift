@@ -259,6 +259,36 @@ struct RestoreCommand: ParsableCommand {
         return (avail * 0.85 / Double(max(local, 1)), "available memory shared by \(max(local, 1)) rank(s) on the node, less 15%,")
     }
 
+    /// The segment plan of a clip (restore and its dry-run): `--segment-frames`, or as many
+    /// frames as fit in the memory budget per rank beside `fixedBytes` (runtime, weights,
+    /// activations) and the margin, by `MemoryModel`. Segments are longer than twice the
+    /// overlap and hold at least one frame per rank.
+    func planSegments(frames: Int, ranks: Int, original: [Int], measured: [Int], spec: DegradationSpec,
+                      fixedBytes: Double) throws -> (SegmentPlan, String) {
+        let reach = (try spec.temporalKernel()).map { $0.width - 1 } ?? 0
+        let overlap = self.overlap ?? RestoreCommand.defaultOverlap(reach: reach)
+        var segmentFrames: Int
+        let reason: String
+        if let n = self.segmentFrames {
+            segmentFrames = n
+            reason = "--segment-frames \(n)"
+        } else {
+            let budget = try memoryBudgetPerRank()
+            let fv = original.reduce(1, *), mv = measured.reduce(1, *)
+            let perFrame = MemoryModel.blockBytes(solver, frames: 1, frameValues: fv, measurementValues: mv, spatial: spec.hasSpatialPart, batch: 1)
+            // Rank 0 also fills another rank's block while scattering and receives one while
+            // gathering (with several ranks), and keeps the frames segments share.
+            let rootPerFrame = ranks > 1 ? Double((mv + fv) * 4) : 0
+            let stitch = Double((2 * overlap + 3) * (fv + mv) * 4)
+            let perRank = MemoryModel.framesPerRank(budget: budget.bytes, fixed: fixedBytes + stitch + RestoreCommand.memoryMargin,
+                                                    perFrame: perFrame + rootPerFrame)
+            segmentFrames = perRank >= Int.max / 8 / max(ranks, 1) ? Int.max / 8 : perRank * ranks
+            reason = String(format: "%@ %.1f GB per rank: %d frames per rank", budget.source, budget.bytes / 1e9, perRank)
+        }
+        segmentFrames = max(segmentFrames, min(frames, max(ranks, 2 * overlap + 1)))
+        return (SegmentPlan(totalFrames: frames, segmentFrames: min(segmentFrames, frames), overlap: overlap), reason)
+    }
+
     /// "8G", "1500M", "2.5G", "4096" (MB) → bytes.
     static func parseBytes(_ s: String) -> Double? {
         let t = s.trimmingCharacters(in: .whitespaces).uppercased()

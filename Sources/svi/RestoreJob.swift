@@ -48,12 +48,17 @@ final class RestoreJob {
     private var source: FrameSource?
     private var referenceSource: FrameSource?
     private var sink: MediaIO.Sink?
-    private var staging: Tensor?
-    private var stagedRange = 0..<0
+    /// Measured frames segment k shares with segment k+1 (rank 0), and an error while reading.
+    private var kept: Tensor?
+    private var keptStart = 0, keptCount = 0
+    private var nextKept: [(Int, [Float])] = []
+    private var stagingError: Error?
     private var prefixHasher = FNV1a()
     private var prefixHashes: [Int: String] = [:]
     private var psnr: [Double] = [], ssim: [Double] = []
     private var referenceFrame: Tensor?
+    /// The job step this process started at (for the ETA across segments).
+    private var firstJobStep: Int?
 
     init(_ cmd: RestoreCommand, comm: Communicator, started: Date) {
         self.cmd = cmd
@@ -130,26 +135,10 @@ final class RestoreJob {
     /// margin) beside what is already loaded (`fixedBytes`: weights, activations).
     private func decideSegments(_ plan: RestorePlan, fixedBytes: Double) throws -> SegmentDecision {
         let spec = try DegradationSpec.parse(plan.spec)
-        let reach = (try spec.temporalKernel()).map { $0.width - 1 } ?? 0
-        let overlap = cmd.overlap ?? RestoreCommand.defaultOverlap(reach: reach)
         var decision = SegmentDecision()
-        var segmentFrames: Int
-        if let n = cmd.segmentFrames {
-            segmentFrames = n
-            decision.reason = "--segment-frames \(n)"
-        } else {
-            let budget = try cmd.memoryBudgetPerRank()
-            let perFrame = MemoryModel.blockBytes(cmd.solver, frames: 1, frameValues: plan.original.reduce(1, *), measurementValues: plan.measured.reduce(1, *),
-                                                  spatial: spec.hasSpatialPart, batch: 1)
-            // Rank 0 also stages the segment's measurement and keeps the cross-fade frames.
-            let rootPerFrame = comm.size > 1 ? Double(plan.measured.reduce(1, *) * 4) / Double(comm.size) : 0
-            let perRank = MemoryModel.framesPerRank(budget: budget.bytes, fixed: fixedBytes + RestoreCommand.memoryMargin,
-                                                    perFrame: perFrame + rootPerFrame)
-            segmentFrames = perRank >= Int.max / 8 / max(comm.size, 1) ? Int.max / 8 : perRank * comm.size
-            decision.reason = String(format: "%@ %.1f GB per rank: %d frames per rank", budget.source, budget.bytes / 1e9, perRank)
-        }
-        segmentFrames = max(segmentFrames, min(plan.frames, max(comm.size, 2 * overlap + 1)))
-        var segments = SegmentPlan(totalFrames: plan.frames, segmentFrames: min(segmentFrames, plan.frames), overlap: overlap)
+        var (segments, reason) = try cmd.planSegments(frames: plan.frames, ranks: comm.size, original: plan.original, measured: plan.measured,
+                                                      spec: spec, fixedBytes: fixedBytes)
+        decision.reason = reason
         if cmd.method == .dds, let dir = cmd.checkpointFolder, let done = try SegmentProgress.load(dir) {
             guard done.plan.totalFrames == plan.frames else {
                 throw SVIError.file(SegmentProgress.folder(dir), "holds a job of \(done.plan.totalFrames) frames; this one has \(plan.frames)")
@@ -173,26 +162,40 @@ final class RestoreJob {
 
     // MARK: rank 0's streams
 
-    /// Stages the measurement of `range` (clip frames) on rank 0: keeps what the previous
-    /// segment read, reads the rest in order.
-    private func stage(_ range: Range<Int>, plan: RestorePlan) throws -> Tensor {
-        let src = source!
-        if staging == nil || staging!.frames != range.count {
-            staging = Tensor(shape: [range.count] + plan.measured, zeroed: false)
+    /// Rank 0's part of scattering segment k's measurement: fills `frames` (segment indices)
+    /// of the block going to one rank, from the frames the previous segment shares with this
+    /// one (kept) or read in order from the input; keeps the frames the next segment shares.
+    /// A read error is remembered (the other ranks are waiting) and reported after.
+    private func fillMeasured(segment k: Int, segments: SegmentPlan, frames: Range<Int>, into p: UnsafeMutablePointer<Float>) {
+        let fs = source!.frameSize
+        let first = segments.starts[k]
+        let keepFrom = k + 1 < segments.count ? segments.starts[k + 1] : Int.max
+        if kept == nil { kept = Tensor(shape: [max(segments.largestOverlap, 1), fs], zeroed: false) }
+        for (i, j) in frames.enumerated() {
+            let t = first + j, dst = p + i * fs
+            if let e = stagingError { _ = e; dst.update(repeating: 0, count: fs); continue }
+            do {
+                if t < keptStart + keptCount && t >= keptStart {
+                    dst.update(from: kept!.frame(t - keptStart), count: fs)
+                } else {
+                    precondition(t == source!.position, "measurement frames are read in order")
+                    try readMeasured(into: dst)
+                }
+                if t >= keepFrom { nextKept.append((t, Array(UnsafeBufferPointer(start: dst, count: fs)))) }
+            } catch {
+                stagingError = error
+                dst.update(repeating: 0, count: fs)
+            }
         }
-        let st = staging!, fs = st.frameSize
-        let keep = max(0, stagedRange.upperBound - range.lowerBound)
-        if keep > 0 && stagedRange.lowerBound != range.lowerBound {
-            let from = range.lowerBound - stagedRange.lowerBound
-            memmove(st.data, st.data + from * fs, keep * fs * 4)
-        }
-        var t = range.lowerBound + keep
-        while t < range.upperBound {
-            try readMeasured(into: st.frame(t - range.lowerBound))
-            t += 1
-        }
-        stagedRange = range
-        return st
+    }
+
+    /// After segment k is scattered: the frames it shares with segment k+1 become the kept ones.
+    private func rotateKept() {
+        guard let first = nextKept.first else { keptCount = 0; return }
+        keptStart = first.0
+        keptCount = nextKept.count
+        for (i, (_, v)) in nextKept.enumerated() { kept!.frame(i).update(from: v, count: v.count) }
+        nextKept = []
     }
 
     /// The next measured frame, hashed into the prefix hash (checked on resume).
@@ -296,14 +299,18 @@ final class RestoreJob {
             let window = VideoWindow(start: plan.clipStart + segments.starts[k], frames: segments.segmentFrames, videoFrames: plan.fileFrames)
             let op = try cmd.makeOperator(plan, window: window)
             let dist = Distribution(comm: comm, totalFrames: segments.segmentFrames)
-            var whole: Tensor?
-            var segmentHash = ""
-            if rank == 0 {
-                whole = try stage(segments.range(k), plan: plan)
-                segmentHash = SamplerCheckpoint.hash(whole!)
+            // Rank 0 fills each rank's block in turn (never the whole segment); every rank
+            // learns whether reading failed, and the segment's hash (the checkpoint's identity).
+            var hasher = FNV1a()
+            let y = comm.scatter(partition: dist.partition, frameShape: plan.measured) { frames, p in
+                fillMeasured(segment: k, segments: segments, frames: frames, into: p)
+                hasher.add(UnsafeRawBufferPointer(start: p, count: frames.count * source!.frameSize * 4))
             }
-            let y = comm.scatter(whole, partition: dist.partition, frameShape: plan.measured)
-            whole = nil
+            if rank == 0 { rotateKept() }
+            var readState = SegmentDecision()
+            if rank == 0, let e = stagingError { readState.error = "\(e)" }
+            _ = try share(readState) { $0.error }
+            let segmentHash = hasher.hex
             let result: Tensor
             let segmentStart = Date()
             switch cmd.method {
@@ -423,7 +430,8 @@ final class RestoreJob {
     /// The DDS steps of one segment, with checkpoints, signals, --deadline and the NaN check.
     private func runSteps(_ sampler: DDSSampler, identity: SamplerCheckpoint, dist: Distribution, segment k: Int, totalSteps: Int, frame: FrameShape) throws {
         let nfe = sampler.steps.count
-        let firstStep = k * nfe + sampler.stepIndex
+        if firstJobStep == nil { firstJobStep = k * nfe + sampler.stepIndex }
+        let firstStep = firstJobStep!
         var longestStep = 0.0
         let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: dist.totalFrames, frameValues: frame.count)
         while !sampler.isFinished {
@@ -487,7 +495,6 @@ final class RestoreJob {
         guard prefixHasher.hex == done.prefixHash else {
             throw SVIError.file(cmd.input, "is not the measurement the finished segments in \(dir) were restored from (its first \(done.prefixFrames) frames differ)")
         }
-        stagedRange = done.prefixFrames..<done.prefixFrames
     }
 }
 

@@ -18,7 +18,8 @@ import SVISampler
         let (t, l, o) = c
         let p = SegmentPlan(totalFrames: t, segmentFrames: l, overlap: o)
         #expect(p.starts.first == 0 && p.range(p.count - 1).upperBound == t)
-        #expect(p.segmentFrames == min(l, t))
+        #expect(p.segmentFrames <= min(l, t) && (p.count == 1 || p.segmentFrames > p.overlap))
+        #expect(p.largestOverlap <= max(p.overlap, 0) + 1 || p.count == 1, "overlap grew to \(p.largestOverlap) in \(c)")
         for k in 1..<max(p.count, 1) where p.count > 1 {
             #expect(p.starts[k] > p.starts[k - 1])
             #expect(p.range(k - 1).upperBound - p.starts[k] >= p.overlap, "segments \(k - 1), \(k) overlap less than asked in \(c)")

@@ -1,0 +1,133 @@
+import Testing
+import Foundation
+import SVICore
+import SVIFormats
+
+/// Issue 15: footage of any length. A video longer than one segment is restored as
+/// overlapping segments — the same bits at any rank count, a short video exactly as before,
+/// a job killed mid-way resumes at another rank count to the uninterrupted result — and the
+/// dry-run plans without allocating the job, predicting the peak memory it then measures.
+@Suite(.serialized) struct SegmentedRestoreTests {
+    func clip(_ d: String, frames: Int, size: Int = 16, spec: String = "temporal=uniform:3") throws {
+        try NPY.write(CLI.clip(frames: frames, height: size, width: size), to: d + "/x.npy")
+        let r = try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", spec, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    func args(_ d: String, _ out: String, _ extra: [String] = []) -> [String] {
+        ["restore", d + "/y.npy", "-o", d + "/" + out, "--prior", "gaussian", "--nfe", "4", "--seed", "3", "--quiet", "--overwrite"] + extra
+    }
+
+    func report(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    func same(_ a: String, _ b: String) throws -> Bool {
+        try NPY.readFloat32(a).array == NPY.readFloat32(b).array
+    }
+
+    @Test func segmentedOutputIsTheSameAtAnyRankCount() throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: 26)
+        let seg = ["--segment-frames", "10", "--overlap", "4"]
+        let one = try CLI.run(args(d, "r1.npy", seg + ["--report", d + "/rep.json"]))
+        #expect(one.status == 0, "\(one.stderr)")
+        let segments = try #require(try report(d + "/rep.json")["segments"] as? [String: Any])
+        #expect(segments["count"] as? Int == 4 && segments["segment_frames"] as? Int == 10)
+        for ranks in [2, 3] {
+            let r = try MPI.run(ranks: ranks, args(d, "r\(ranks).npy", seg))
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try same(d + "/r1.npy", d + "/r\(ranks).npy"), "\(ranks) ranks differ from 1")
+        }
+        // Segments change the result (they are separate problems) — the test is not vacuous.
+        #expect(try CLI.run(args(d, "whole.npy")).status == 0)
+        #expect(try !same(d + "/r1.npy", d + "/whole.npy"))
+    }
+
+    /// A video no longer than a segment is one segment: exactly the unsegmented result, for
+    /// every method (the memory work of issue 15 changed no bit).
+    @Test func aShortVideoIsOneSegmentAndTodaysResult() throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: 12, spec: "temporal=uniform:3,blur=1.0")
+        for extra in [[String](), ["--method", "cg"], ["--batch-independent"]] {
+            #expect(try CLI.run(args(d, "a.npy", extra)).status == 0)
+            let r = try CLI.run(args(d, "b.npy", extra + ["--segment-frames", "12", "--report", d + "/rep.json"]))
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try same(d + "/a.npy", d + "/b.npy"))
+            #expect((try report(d + "/rep.json")["segments"] as? [String: Any])?["count"] as? Int == 1)
+        }
+    }
+
+    /// Killed in its second segment at 3 ranks (an injected failure aborts the MPI job after
+    /// the checkpoint of step 1 of segment 2), resumed at 2 ranks: equal to the uninterrupted
+    /// job bit for bit; finished segments are not recomputed. Killed between segments too.
+    @Test func aJobKilledInItsSecondSegmentResumesAtAnotherRankCount() throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: 24)
+        let seg = ["--segment-frames", "10", "--overlap", "4"]
+        #expect(try CLI.run(args(d, "full.npy", seg)).status == 0)
+        for (failAt, resumedStep) in [(6, 5), (9, nil as Int?)] {
+            let ck = d + "/ck\(failAt)"
+            let killed = try MPI.run(ranks: 3, args(d, "k\(failAt).npy", seg + ["--checkpoint-dir", ck, "--fail-on-rank", "1", "--fail-at-step", "\(failAt)"]))
+            #expect(killed.status != 0)
+            #expect(!FileManager.default.fileExists(atPath: d + "/k\(failAt).npy"))
+            #expect(FileManager.default.fileExists(atPath: ck + "/finished/progress.json"))
+            let r = try MPI.run(ranks: 2, args(d, "k\(failAt).npy", seg + ["--checkpoint-dir", ck, "--report", d + "/rep\(failAt).json"]))
+            #expect(r.status == 0, "\(r.stderr)")
+            let rep = try report(d + "/rep\(failAt).json")
+            #expect(rep["resumed_from_segment"] as? Int == (failAt == 6 ? 1 : 2))
+            #expect(rep["resumed_from_step"] as? Int == resumedStep)
+            #expect(try same(d + "/k\(failAt).npy", d + "/full.npy"), "resumed job (failed at job step \(failAt)) differs")
+            // The finished frames were only kept until the output was complete.
+            #expect(!FileManager.default.fileExists(atPath: ck + "/finished"))
+        }
+    }
+
+    /// The plan comes from headers only: 18,000 frames of 1080p on 64 ranks (a sparse .npy of
+    /// 448 GB) plans in well under 200 MB and lists its segments.
+    @Test func dryRunOfALongHDJobAllocatesNothingOfIt() throws {
+        let d = CLI.tempDir()
+        let path = d + "/y.npy"
+        var header = NPY.header(shape: [18_000, 3, 1080, 1920])
+        let fd = open(path, O_CREAT | O_WRONLY, 0o644)
+        _ = header.withUnsafeMutableBytes { write(fd, $0.baseAddress!, $0.count) }
+        #expect(ftruncate(fd, off_t(header.count) + off_t(18_000 * 3 * 1080 * 1920 * 4)) == 0)
+        close(fd)
+        let r = try CLI.run(["restore", path, "-o", d + "/r.mp4", "--degradation", "temporal=uniform:7", "--preset", "adm-256-uncond",
+                             "--calibrated", "9.3", "--dry-run", "--plan-ranks", "64", "--memory-per-rank", "64G", "--report", d + "/plan.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let plan = try report(d + "/plan.json")
+        #expect((plan["dry_run_peak_memory_mb"] as? Double ?? 1e9) < 200, "\(plan["dry_run_peak_memory_mb"] ?? "none")")
+        let segments = try #require(plan["segments"] as? Int)
+        #expect(segments > 1)
+        #expect(r.stdout.contains("segments:   \(segments) of"))
+        #expect((plan["predicted_peak_rank0_mb"] as? Double ?? 1e9) < 64 * 1024)
+    }
+
+    /// The dry-run's memory prediction for rank 0 is within 15% of the peak the run measures,
+    /// at two sizes.
+    @Test(arguments: [(120, 32, "40"), (200, 48, "200")])
+    func dryRunPredictsThePeakMemory(_ c: (Int, Int, String)) throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: c.0, size: c.1, spec: "temporal=uniform:7")
+        let common = args(d, "r.npy", ["--segment-frames", c.2, "--report", d + "/rep.json"])
+        #expect(try CLI.run(common + ["--dry-run"]).status == 0)
+        let predicted = try #require(try report(d + "/rep.json")["predicted_peak_rank0_mb"] as? Double)
+        #expect(try CLI.run(common).status == 0)
+        let measured = try #require(try report(d + "/rep.json")["peak_memory_mb"] as? Double)
+        #expect(abs(predicted - measured) <= 0.15 * measured, "predicted \(predicted) MB, measured \(measured) MB")
+    }
+
+    /// --frames a:b restores part of a file; the clip's first rows see frames before a, so
+    /// they are left out (not invented): the result is the window of the file's problem.
+    @Test func framesRestorePartOfAFile() throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: 20)
+        let r = try CLI.run(args(d, "part.npy", ["--frames", "6:14", "--report", d + "/rep.json"]))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try NPY.readFloat32(d + "/part.npy").shape == [8, 3, 16, 16])
+        #expect(try report(d + "/rep.json")["clip"] as? [Int] == [6, 14])
+        let bad = try CLI.run(args(d, "bad.npy", ["--frames", "18:30"]))
+        #expect(bad.status != 0 && bad.stderr.contains("beyond the end"), "\(bad.stderr)")
+    }
+}
