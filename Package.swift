@@ -2,8 +2,9 @@
 import PackageDescription
 import Foundation
 
-// Layering (DESIGN §8): svi → SVINetwork → SVISampler → SVIOperators → SVICluster (→ CMPI) → SVICore → CBLAS.
-// The cluster layer knows nothing about diffusion; the sampler only knows the `Denoiser` protocol.
+// Layering (DESIGN §8, ARCHITECTURE.md): svi → SVINetwork, SVISampler → SVIOperators → SVIContracts → SVICore → CBLAS.
+// SVIContracts holds what the layers meet through (Communicator, FramePartition, Distribution,
+// Denoiser); only svi and SVICluster (the MPI communicator) link libmpi.
 // Release builds of the numerical modules target AVX2 + FMA (every x86-64 server since 2013;
 // `svi` checks the CPU at start-up and says so plainly instead of crashing on older ones).
 #if arch(x86_64)
@@ -48,14 +49,15 @@ let package = Package(
         // Parsers of every file format svi reads or writes (.npy, safetensors, PyTorch zip +
         // pickle, model options, degradation specs, sidecars), built with checks.
         .target(name: "SVIFormats", dependencies: ["SVICore"], swiftSettings: checked),
-        .target(name: "SVICluster", dependencies: ["SVICore", "CMPI"], swiftSettings: checked),
-        .target(name: "SVIOperators", dependencies: ["SVICore", "SVIFormats", "SVICluster"], swiftSettings: optimise),
-        .target(name: "SVISampler", dependencies: ["SVICore", "SVIFormats", "SVICluster", "SVIOperators"], swiftSettings: checked),
+        .target(name: "SVIContracts", dependencies: ["SVICore"], swiftSettings: checked),
+        .target(name: "SVICluster", dependencies: ["SVICore", "SVIContracts", "CMPI"], swiftSettings: checked),
+        .target(name: "SVIOperators", dependencies: ["SVICore", "SVIFormats", "SVIContracts"], swiftSettings: optimise),
+        .target(name: "SVISampler", dependencies: ["SVICore", "SVIFormats", "SVIContracts", "SVIOperators"], swiftSettings: checked),
         .target(name: "SVIEvaluation", dependencies: ["SVICore"], swiftSettings: optimise),
         .target(name: "SVIMedia", dependencies: ["SVICore", "SVIFormats", "CFFmpeg"], swiftSettings: checked),
-        .target(name: "SVINetwork", dependencies: ["SVICore", "SVIFormats", "SVISampler", "CBLAS", "CKernels"], swiftSettings: optimise),
+        .target(name: "SVINetwork", dependencies: ["SVICore", "SVIFormats", "SVIContracts", "CBLAS", "CKernels"], swiftSettings: optimise),
         .executableTarget(name: "svi", dependencies: [
-            "SVICore", "SVIFormats", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation", "SVIMedia", "CKernels",
+            "SVICore", "SVIFormats", "SVIContracts", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation", "SVIMedia", "CKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: checked),
@@ -63,9 +65,9 @@ let package = Package(
         .target(name: "SVITestSupport", dependencies: ["SVICore", "SVIFormats", "SVIMedia", "SVISampler"], swiftSettings: checked),
         .testTarget(name: "SVICoreTests", dependencies: ["SVICore", "SVITestSupport"]),
         .testTarget(name: "SVIFormatsTests", dependencies: ["SVIFormats", "SVICore", "SVITestSupport"]),
-        .testTarget(name: "SVIClusterTests", dependencies: ["SVICluster", "SVICore"]),
-        .testTarget(name: "SVIOperatorsTests", dependencies: ["SVIFormats", "SVIOperators", "SVICluster", "SVICore", "SVITestSupport"]),
-        .testTarget(name: "SVISamplerTests", dependencies: ["SVIFormats", "SVISampler", "SVIOperators", "SVICluster", "SVICore", "SVITestSupport"]),
+        .testTarget(name: "SVIContractsTests", dependencies: ["SVIContracts", "SVICore"]),
+        .testTarget(name: "SVIOperatorsTests", dependencies: ["SVIFormats", "SVIOperators", "SVIContracts", "SVICore", "SVITestSupport"]),
+        .testTarget(name: "SVISamplerTests", dependencies: ["SVIFormats", "SVISampler", "SVIOperators", "SVIContracts", "SVICore", "SVITestSupport"]),
         .testTarget(name: "SVINetworkTests", dependencies: ["SVIFormats", "SVINetwork", "SVISampler", "SVICore", "SVITestSupport", "CKernels"],
                     exclude: ["Reference"]),
         .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),

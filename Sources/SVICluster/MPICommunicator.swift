@@ -1,6 +1,7 @@
 import Foundation
 import CMPI
 import SVICore
+@_exported import SVIContracts
 
 /// The communicator of an MPI job (OpenMPI): one rank per process, launched by `mpirun` or
 /// `srun`. Every collective here is called by all ranks in the same order.

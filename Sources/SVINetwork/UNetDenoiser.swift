@@ -1,7 +1,7 @@
 import Foundation
 import SVICore
 import SVIFormats
-import SVISampler
+import SVIContracts
 
 /// The U-Net as the sampler's ε_θ: frames of any size are reflect-padded on the bottom and
 /// right to a multiple of 2^(levels−1) and cropped back; σ channels are dropped.

@@ -1,6 +1,6 @@
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 
 /// The forward operator A = S ∘ Tm of a degradation (DESIGN §3) over a video distributed in
 /// frame blocks, with Aᵀ = Tmᵀ ∘ Sᵀ and the normal operator AᵀA that CG iterates.

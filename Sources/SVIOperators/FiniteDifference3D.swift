@@ -1,6 +1,6 @@
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 
 /// Forward differences along t, y and x (anisotropic 3-D TV's D), Neumann boundary: the
 /// difference past the last frame/row/column is zero. D maps one video to three (stacked as

@@ -1,6 +1,6 @@
 import Foundation
 import SVICore
-import SVICluster
+import SVIContracts
 import SVIFormats
 
 /// Temporal convolution of every pixel's time series (frame averaging / motion-time blur),

@@ -1,6 +1,6 @@
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 import SVIOperators
 
 /// The classical baselines svi is compared with (DESIGN §4), through the same operators.
@@ -8,8 +8,9 @@ public enum Baselines {
     /// CG alone: `iterations` CG steps on AᵀA u = Aᵀy starting from Aᵀy. Returns u in [0,1]
     /// units (not clipped).
     public static func conjugateGradient(op: DegradationOperator, measurement y: Tensor, iterations: Int,
-                                         dist: Distribution) -> Tensor64 {
+                                         dist: Distribution, pins: DataConsistency.Pins? = nil) -> Tensor64 {
         let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
+        dc.pins = pins
         let u = dc.makeAdjointOfMeasurement()
         dc.solve(u, iterations: iterations)
         return u

@@ -1,6 +1,6 @@
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 
 /// Conjugate gradients on a symmetric positive (semi-)definite system M u = b over a video
 /// distributed in frame blocks. Inner products are float64 and combined over ranks in frame

@@ -1,7 +1,7 @@
 import Foundation
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 import SVIOperators
 
 /// Settings of the batch-consistent DDS sampler (DESIGN §4).
@@ -63,7 +63,7 @@ public final class DDSSampler {
     public private(set) var denoiseSeconds = 0.0, dataConsistencySeconds = 0.0
 
     public init(op: DegradationOperator, measurement y: Tensor, denoiser: Denoiser,
-                settings: SamplerSettings, dist: Distribution, firstFrame: Int = 0) {
+                settings: SamplerSettings, dist: Distribution, firstFrame: Int = 0, pins: DataConsistency.Pins? = nil) {
         self.settings = settings
         self.steps = Schedule().steps(nfe: settings.nfe)
         self.dist = dist
@@ -71,6 +71,7 @@ public final class DDSSampler {
         self.firstFrame = firstFrame
         self.denoiser = denoiser
         dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: settings.gamma)
+        dc.pins = pins
         x = op.makeInput(frames: y.frames, Float.self)
         epsBatch = op.makeInput(frames: max(1, min(settings.batch, y.frames)), Float.self)
         u = op.makeInput(frames: y.frames)

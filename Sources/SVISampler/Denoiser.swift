@@ -1,18 +1,6 @@
 import SVICore
 import SVIFormats
-
-/// ε_θ (DESIGN §5): the image model the sampler runs on every frame. Frames arrive in
-/// [-1, 1], `count` consecutive `[C][H][W]` frames, all at integer timestep `timestep`;
-/// the predicted noise for the first C channels is written to `eps` (a model that also
-/// predicts σ drops those channels itself).
-public protocol Denoiser: AnyObject {
-    /// A short description for reports ("adm-tiny (828,358 parameters)").
-    var name: String { get }
-    /// Frames per call the denoiser prefers (the sampler batches local frames by it).
-    var preferredBatch: Int { get }
-    func predictNoise(_ x: UnsafePointer<Float>, count: Int, channels: Int, height: Int, width: Int,
-                      timestep: Int, into eps: UnsafeMutablePointer<Float>) throws
-}
+@_exported import SVIContracts
 
 /// An honest classical denoiser: the exact posterior-mean noise for an i.i.d. Gaussian prior
 /// x₀ ~ N(μ, s²) per pixel (in [-1,1] units). With x_t = √ᾱ x₀ + √(1−ᾱ) ε,

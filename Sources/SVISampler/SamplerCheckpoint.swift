@@ -1,7 +1,7 @@
 import Foundation
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 
 /// A resumable snapshot of a DDS run between two steps (DESIGN §4's loop state): x_t of every
 /// frame, indexed by frame (so any rank count can resume it), the number of steps done, and

@@ -114,6 +114,9 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Frames shared by neighbouring segments, cross-faded with weights that sum to one (default: twice the temporal blur's reach, at least 8).")
     var overlap: Int?
 
+    @Option(name: .long, help: "Weight μ tying a segment's first frames (those it shares with the previous segment) to the previous segment's estimate in every data-consistency solve: what the previous segment knew crosses the seam (0: independent segments).")
+    var seamPin: Double = 1
+
     @Option(name: .long, help: "Memory each rank may use, e.g. 8G or 1500M: sets the segment length (default: the node's available memory shared by its ranks, less 15%).")
     var memoryPerRank: String?
 
@@ -150,6 +153,7 @@ struct RestoreCommand: ParsableCommand {
         if let n = segmentFrames, !(1...FormatLimits.maxFrames).contains(n) { throw ValidationError("--segment-frames must be at least 1") }
         if let o = overlap, o < 0 || o > 100_000 { throw ValidationError("--overlap must be between 0 and 100000") }
         if let o = overlap, let n = segmentFrames, o >= n && n > 1 { throw ValidationError("--overlap must be smaller than --segment-frames") }
+        if !(seamPin.isFinite && seamPin >= 0 && seamPin <= 1e6) { throw ValidationError("--seam-pin must be a number between 0 and 1000000") }
         if let m = memoryPerRank, RestoreCommand.parseBytes(m) == nil { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
     }
 
@@ -284,6 +288,15 @@ struct RestoreCommand: ParsableCommand {
                                                     perFrame: perFrame + rootPerFrame)
             segmentFrames = perRank >= Int.max / 8 / max(ranks, 1) ? Int.max / 8 : perRank * ranks
             reason = String(format: "%@ %.1f GB per rank: %d frames per rank", budget.source, budget.bytes / 1e9, perRank)
+            // The shortest segment svi makes (longer than twice the overlap, a frame per rank)
+            // must fit: refuse up front rather than be killed by the kernel mid-job.
+            let shortest = min(frames, max(ranks, 2 * overlap + 1))
+            let blockFrames = (shortest + ranks - 1) / ranks
+            let need = fixedBytes + stitch + RestoreCommand.memoryMargin + Double(blockFrames) * (perFrame + rootPerFrame)
+            if need > budget.bytes {
+                throw SVIError.file(input, String(format: "restoring %d frames of %dx%d needs %.1f GB per rank even in segments of %d frames; %@ %.1f GB: use more ranks, give --memory-per-rank if this rank may use more, or restore smaller frames (--size, --crop)",
+                                                  frames, original[2], original[1], need / 1e9, shortest, budget.source, budget.bytes / 1e9))
+            }
         }
         segmentFrames = max(segmentFrames, min(frames, max(ranks, 2 * overlap + 1)))
         return (SegmentPlan(totalFrames: frames, segmentFrames: min(segmentFrames, frames), overlap: overlap), reason)

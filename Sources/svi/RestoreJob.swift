@@ -57,6 +57,10 @@ final class RestoreJob {
     private var prefixHashes: [Int: String] = [:]
     private var psnr: [Double] = [], ssim: [Double] = []
     private var referenceFrame: Tensor?
+    /// Segment k's own output on the frames it shares with segment k+1 (rank 0): the next
+    /// segment's pins.
+    private var rawTail: [(Int, [Float])] = []
+    private var pinFrames: Tensor?
     /// The job step this process started at (for the ETA across segments).
     private var firstJobStep: Int?
 
@@ -118,7 +122,7 @@ final class RestoreJob {
             if let z = selection.size { refSel.size = (z.width * f, z.height * f) }
             let ref = try FrameSource(r, selection: MediaIO.isNPY(r) ? FrameSelection(range: selection.range) : refSel, progress: progress)
             guard ref.frames == plan.frames, ref.frameShape == plan.original else {
-                throw SVIError.file(r, "reference has \(ref.frames) frames of \(ref.frameShape), the restored video \(plan.frames) of \(plan.original)")
+                throw SVIError.file(r, "reference has shape \([ref.frames] + ref.frameShape), the restored video \([plan.frames] + plan.original)")
             }
             referenceSource = ref
         }
@@ -219,6 +223,38 @@ final class RestoreJob {
         }
     }
 
+    /// The raw tail as one tensor [frames][frame].
+    private func tailTensor(_ fs: Int) -> Tensor {
+        let t = Tensor(shape: [rawTail.count, fs], zeroed: false)
+        for (i, (_, v)) in rawTail.enumerated() { t.frame(i).update(from: v, count: fs) }
+        return t
+    }
+
+    /// Segment k's first frames, tied to segment k−1's own estimate of them (`--seam-pin`):
+    /// rank 0 sends that tail to every rank; each keeps the frames of its block.
+    private func sharePins(segment k: Int, segments: SegmentPlan, dist: Distribution, frameSize fs: Int) throws -> DataConsistency.Pins? {
+        guard k > 0, cmd.seamPin > 0 else { return nil }
+        let count = segments.range(k - 1).upperBound - segments.starts[k]
+        var bytes: [UInt8] = []
+        if rank == 0 {
+            precondition(rawTail.count == count && rawTail.first?.0 == segments.starts[k], "the previous segment's tail is the next one's head")
+            bytes.reserveCapacity(count * fs * 4)
+            for (_, v) in rawTail { v.withUnsafeBytes { bytes.append(contentsOf: $0) } }
+        }
+        if comm.size > 1 { bytes = comm.broadcast(bytes: bytes) }
+        let mine = dist.localRange.filter { $0 < count }
+        guard !mine.isEmpty else { return nil }
+        let values = Tensor64(shape: [mine.count, fs])
+        bytes.withUnsafeBytes { raw in
+            let f = raw.bindMemory(to: Float.self)
+            for (i, j) in mine.enumerated() {
+                let dst = values.frame(i)
+                for e in 0..<fs { dst[e] = Double(f[j * fs + e]) }
+            }
+        }
+        return DataConsistency.Pins(frames: mine.map { $0 - dist.localRange.lowerBound }, values: values, weight: cmd.seamPin)
+    }
+
     // MARK: the job
 
     func run() throws {
@@ -311,12 +347,13 @@ final class RestoreJob {
             if rank == 0, let e = stagingError { readState.error = "\(e)" }
             _ = try share(readState) { $0.error }
             let segmentHash = hasher.hex
+            let pins = try sharePins(segment: k, segments: segments, dist: dist, frameSize: frame.count)
             let result: Tensor
             let segmentStart = Date()
             switch cmd.method {
             case .dds:
                 let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser!, settings: settings, dist: dist,
-                                         firstFrame: window.start)
+                                         firstFrame: window.start, pins: pins)
                 var identity = identityTemplate
                 identity.measurementHash = segmentHash
                 if multi { identity.segment = k; identity.segmentPlan = segments }
@@ -334,7 +371,7 @@ final class RestoreJob {
                 if cmd.method == .cg {
                     let iterations = cmd.cgIterations ?? cmd.legacyCGSteps("--cg-iterations") ?? 100
                     rep.baseline = ["cg_iterations": Double(iterations)]
-                    u = Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
+                    u = Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist, pins: pins)
                 } else {
                     var tv = Baselines.TVSettings()
                     tv.lambda = cmd.tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
@@ -356,8 +393,13 @@ final class RestoreJob {
             StopRequest.exitAtOnce = 0
             let keeper: FinishedFramesWriter? = (rank == 0 && multi && cmd.checkpointFolder != nil)
                 ? try FinishedFramesWriter(dir: cmd.checkpointFolder!, segment: k, frames: segments.finalized(after: k).count, frameSize: frame.count) : nil
+            rawTail = []
+            let nextStart = k + 1 < segments.count ? segments.starts[k + 1] : Int.max
             try comm.gather(result, partition: dist.partition) { range, p in
                 let first = segments.starts[k]
+                for j in range where first + j >= nextStart {
+                    rawTail.append((first + j, Array(UnsafeBufferPointer(start: p + (j - range.lowerBound) * frame.count, count: frame.count))))
+                }
                 try stitcher!.add(segment: k, range: (first + range.lowerBound)..<(first + range.upperBound), p) { t, f in
                     try emit(t, f, plan: plan)
                     try keeper?.append(f, count: frame.count)
@@ -372,8 +414,8 @@ final class RestoreJob {
                 let p = SegmentProgress(segmentsDone: done, plan: segments, identity: identityTemplate,
                                         prefixHash: prefixHashes[prefixEnd] ?? "", prefixFrames: prefixEnd, frameFileHashes: hashes,
                                         pendingStart: pending.start, pendingCount: pending.frames.frames,
-                                        pendingHash: SamplerCheckpoint.hash(pending.frames))
-                try SegmentProgress.commit(dir, progress: p, frames: keeper, pending: pending.frames)
+                                        pendingHash: SamplerCheckpoint.hash(pending.frames), pinsHash: SamplerCheckpoint.hash(tailTensor(frame.count)))
+                try SegmentProgress.commit(dir, progress: p, frames: keeper, pending: pending.frames, pins: tailTensor(frame.count))
                 SamplerCheckpoint.prune(dir, keep: 0)   // this segment's snapshots are done with
             }
             writeSeconds += seconds(since: writeStart)
@@ -489,6 +531,8 @@ final class RestoreJob {
         }
         let pending = try done.readPending(dir, frameSize: fs)
         stitcher.restorePending(start: done.pendingStart, frames: pending.data, count: done.pendingCount)
+        let pins = try done.readPins(dir, frameSize: fs)
+        rawTail = (0..<pins.frames).map { (done.pendingStart + $0, Array(UnsafeBufferPointer(start: pins.frame($0), count: fs))) }
         // The measurement before the next segment: read (and hashed) but not kept.
         let skip = Tensor(shape: [1, source!.frameSize], zeroed: false)
         while source!.position < done.prefixFrames { try readMeasured(into: skip.data) }

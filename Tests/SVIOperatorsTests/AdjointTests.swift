@@ -1,7 +1,7 @@
 import Testing
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 @testable import SVIOperators
 
 /// Every operator and composite passes the dot-product test ⟨Ax, y⟩ = ⟨x, Aᵀy⟩ to 1e-5.

@@ -1,7 +1,7 @@
 import Foundation
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 import SVIOperators
 @_exported import SVITestSupport
 

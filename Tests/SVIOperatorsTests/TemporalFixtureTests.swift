@@ -1,7 +1,7 @@
 import Testing
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 @testable import SVIOperators
 
 /// The reference's uniform width-13 circular blur and its 5-step CG (`fixtures/temporal-cg`).

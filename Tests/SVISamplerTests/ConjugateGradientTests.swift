@@ -1,7 +1,7 @@
 import Testing
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 import SVIOperators
 @testable import SVISampler
 

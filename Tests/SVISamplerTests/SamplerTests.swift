@@ -2,7 +2,7 @@ import Testing
 import Foundation
 import SVICore
 import SVIFormats
-import SVICluster
+import SVIContracts
 import SVIOperators
 @testable import SVISampler
 

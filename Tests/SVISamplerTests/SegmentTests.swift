@@ -1,7 +1,7 @@
 import Testing
 import Foundation
 import SVICore
-import SVICluster
+import SVIContracts
 import SVIFormats
 import SVIOperators
 import SVISampler

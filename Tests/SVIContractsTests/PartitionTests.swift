@@ -1,5 +1,5 @@
 import Testing
-@testable import SVICluster
+@testable import SVIContracts
 import SVICore
 
 /// Frame blocks are contiguous, cover the video once, and differ in size by at most one.
