@@ -79,13 +79,14 @@ public final class DataConsistency {
     }
 
     /// ‖A u − y‖² and ‖y‖² over the whole video (summed in frame order), over the measured
-    /// frames the operator keeps (a segment leaves out rows that reach outside it).
+    /// frames whose rows are the video's (a segment's edge rows replicate its edge frame, so
+    /// they do not measure how well u explains y).
     public func residualParts(_ u: Tensor64) -> (residual: Double, measurement: Double) {
         // A u goes into the operator's measurement-size scratch: no new vector at the end of a
         // segment, when every other vector is still alive (it set the peak).
         let au = op.measurementScratch(frames: u.frames)
         op.apply(u, into: au, dist)
-        let dropped = Set(op.temporal?.droppedRows ?? [])
+        let dropped = Set(op.temporal?.edgeRows ?? [])
         let fs = au.frameSize
         var yy = Kernels.frameDots(y.data, y.data, frames: y.frames, frameSize: fs)
         for (i, t) in dist.localRange.enumerated() {

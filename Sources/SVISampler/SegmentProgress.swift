@@ -94,21 +94,19 @@ public struct SegmentProgress: Codable, Equatable {
 
     /// The pending cross-fade sums after the last finished segment.
     public func readPending(_ dir: String, frameSize: Int) throws -> Tensor {
-        let path = SegmentProgress.pendingFile(dir, segmentsDone - 1)
-        if pendingCount == 0 { return Tensor(shape: [0, frameSize]) }
-        let t = try NPY.readFloat32(path)
-        guard t.shape == [pendingCount, frameSize], SamplerCheckpoint.hash(t) == pendingHash else {
-            throw SVIError.file(path, "does not match the segment progress (damaged): move the checkpoint folder away to start over")
-        }
-        return t
+        try readTail(SegmentProgress.pendingFile(dir, segmentsDone - 1), frameSize: frameSize, hash: pendingHash)
     }
 
     /// The last finished segment's output on the frames the next segment pins.
     public func readPins(_ dir: String, frameSize: Int) throws -> Tensor {
-        let path = SegmentProgress.pinsFile(dir, segmentsDone - 1)
+        try readTail(SegmentProgress.pinsFile(dir, segmentsDone - 1), frameSize: frameSize, hash: pinsHash)
+    }
+
+    /// One of the overlap-sized files ([pendingCount][frame]), checked against its hash.
+    private func readTail(_ path: String, frameSize: Int, hash: String) throws -> Tensor {
         if pendingCount == 0 { return Tensor(shape: [0, frameSize]) }
         let t = try NPY.readFloat32(path)
-        guard t.shape == [pendingCount, frameSize], SamplerCheckpoint.hash(t) == pinsHash else {
+        guard t.shape == [pendingCount, frameSize], SamplerCheckpoint.hash(t) == hash else {
             throw SVIError.file(path, "does not match the segment progress (damaged): move the checkpoint folder away to start over")
         }
         return t

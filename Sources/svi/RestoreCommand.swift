@@ -115,7 +115,7 @@ struct RestoreCommand: ParsableCommand {
     var overlap: Int?
 
     @Option(name: .long, help: "Weight μ tying a segment's first frames (those it shares with the previous segment) to the previous segment's estimate in every data-consistency solve: what the previous segment knew crosses the seam (0: independent segments).")
-    var seamPin: Double = 1
+    var seamPin: Double = 0
 
     @Option(name: .long, help: "Memory each rank may use, e.g. 8G or 1500M: sets the segment length (default: the node's available memory shared by its ranks, less 15%).")
     var memoryPerRank: String?

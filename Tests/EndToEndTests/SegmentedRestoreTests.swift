@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import SVICore
 import SVIFormats
+import SVITestSupport
 
 /// Issue 15: footage of any length. A video longer than one segment is restored as
 /// overlapping segments — the same bits at any rank count, a short video exactly as before,
@@ -129,5 +130,28 @@ import SVIFormats
         #expect(try report(d + "/rep.json")["clip"] as? [Int] == [6, 14])
         let bad = try CLI.run(args(d, "bad.npy", ["--frames", "18:30"]))
         #expect(bad.status != 0 && bad.stderr.contains("beyond the end"), "\(bad.stderr)")
+    }
+
+    /// A real clip of more than 1,000 frames (Big Buck Bunny looped eight times, scaled to
+    /// 64×36, with its audio) from a video file to a video file under `mpirun -np 2`, in
+    /// segments: every frame arrives, in order, with the audio, and rank 0 never held the video.
+    @Test func aThousandFrameClipFromVideoToVideoUnderMPI() throws {
+        let d = CLI.tempDir()
+        let src = Samples.path("bigbuckbunny.mp4")
+        var r = try CLI.run(["-v", "error", "-y", "-stream_loop", "7", "-i", src, "-vf", "scale=64:36", "-frames:v", "1040",
+                             "-c:v", "libx264", "-crf", "16", "-c:a", "aac", d + "/long.mp4"], executable: "/usr/bin/ffmpeg")
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try CLI.run(["degrade", d + "/long.mp4", "-o", d + "/y.mkv", "--degradation", "temporal=gaussian:1,boundary=replicate", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try MPI.run(ranks: 2, ["restore", d + "/y.mkv", "-o", d + "/out.mp4", "--prior", "gaussian", "--nfe", "2", "--seed", "1",
+                                   "--segment-frames", "300", "--reference", d + "/long.mp4", "--report", d + "/rep.json", "--quiet"], timeout: 900)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rep = try report(d + "/rep.json")
+        #expect((rep["segments"] as? [String: Any])?["count"] as? Int == 4)
+        #expect((rep["quality"] as? [String: Any])?["psnr"] as? [Double] != nil)
+        let probe = try CLI.run(["-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames,width,height", "-of", "csv=p=0", d + "/out.mp4"],
+                                executable: "/usr/bin/ffprobe")
+        #expect(probe.stdout.contains("video,64,36,1040"), "\(probe.stdout)")
+        #expect(probe.stdout.contains("audio"), "\(probe.stdout)")
     }
 }
