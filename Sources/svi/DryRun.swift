@@ -165,6 +165,9 @@ extension RestoreCommand {
         // starts) with 50% to spare, the checkpoint, and a minute for the job script.
         let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: segments.segmentFrames, frameValues: frame.count)
         let margin = Int((1.5 * perStep + checkpointSeconds + 60).rounded(.up))
+        if margin > RestoreCommand.slurmScriptSignalMargin {
+            warnings.append(String(format: "one step takes %.0f s: Cluster/slurm.sbatch's warning of %d s before the time limit is too short to finish it and write the checkpoint; submit with sbatch --signal=B:USR1@%d", perStep, RestoreCommand.slurmScriptSignalMargin, margin))
+        }
         let mb = { (b: Int) in Double(b) / 1_048_576 }
         let total = weightsBytes + cacheBytes + activationBytes + videoState
         let peak0 = runtimeBytes + Double(total) + rootIO

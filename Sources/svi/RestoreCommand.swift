@@ -114,7 +114,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Frames shared by neighbouring segments, cross-faded with weights that sum to one (default: twice the temporal blur's reach, at least 8).")
     var overlap: Int?
 
-    @Option(name: .long, help: "Weight μ tying a segment's first frames (those it shares with the previous segment) to the previous segment's estimate in every data-consistency solve: what the previous segment knew crosses the seam (0: independent segments).")
+    @Option(name: .long, help: "Weight μ tying a segment's first frames (those it shares with the previous segment) to the previous segment's estimate in every data-consistency solve: what the previous segment knew crosses the seam. Default 0 (independent segments): 1 measured worse (BENCHMARKS.md).")
     var seamPin: Double = 0
 
     @Option(name: .long, help: "Memory each rank may use, e.g. 8G or 1500M: sets the segment length (default: the node's available memory shared by its ranks, less 15%).")
@@ -241,6 +241,9 @@ struct RestoreCommand: ParsableCommand {
     /// operator's reach (the frames next to a segment's edge that lose measurement rows, on
     /// each side of the cross-fade), at least 8. Measured in BENCHMARKS.md ("Segments").
     static func defaultOverlap(reach: Int) -> Int { max(2 * reach, 8) }
+
+    /// The warning Cluster/slurm.sbatch asks Slurm for before the time limit (`--signal=B:USR1@300`).
+    static let slurmScriptSignalMargin = 300
 
     /// Kept free beside the planned memory: the runtime, FFmpeg, MPI buffers.
     static let memoryMargin = 512.0 * 1_048_576

@@ -103,6 +103,23 @@ import SVITestSupport
         #expect(segments > 1)
         #expect(r.stdout.contains("segments:   \(segments) of"))
         #expect((plan["predicted_peak_rank0_mb"] as? Double ?? 1e9) < 64 * 1024)
+        // A step of this job is far longer than the Slurm script's warning before its limit.
+        #expect(r.stdout.contains("too short to finish it"), "\(r.stdout)")
+    }
+
+    /// The dry-run reads a video file's header (frames, size; --frames and --size applied).
+    @Test func dryRunAcceptsVideoFiles() throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: 30, size: 32)
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.mkv", "--degradation", "temporal=uniform:3", "--quiet"]).status == 0)
+        let r = try CLI.run(["restore", d + "/y.mkv", "-o", d + "/r.mp4", "--prior", "gaussian", "--dry-run", "--frames", "4:24", "--size", "16x16",
+                             "--segment-frames", "12", "--report", d + "/plan.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let plan = try report(d + "/plan.json")
+        #expect(plan["frames"] as? Int == 20)
+        #expect(plan["frame_shape"] as? [Int] == [3, 16, 16])
+        #expect(plan["segments"] as? Int == 2)
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.mp4"))
     }
 
     /// The dry-run's memory prediction for rank 0 is within 15% of the peak the run measures,
