@@ -22,6 +22,11 @@ public struct SegmentPlan: Sendable, Equatable, Codable {
     /// First frame of each segment, increasing.
     public let starts: [Int]
 
+    enum CodingKeys: String, CodingKey {
+        case overlap, starts
+        case totalFrames = "total_frames", segmentFrames = "segment_frames", requestedFrames = "requested_frames"
+    }
+
     public init(totalFrames: Int, segmentFrames: Int, overlap: Int) {
         precondition(totalFrames >= 1 && segmentFrames >= 1 && overlap >= 0)
         self.totalFrames = totalFrames
@@ -48,7 +53,15 @@ public struct SegmentPlan: Sendable, Equatable, Codable {
 
     /// For plans read from files (checkpoints): sizes in range and starts as `init` makes them.
     public func validate(path: String) throws {
-        guard (1...FormatLimits.maxFrames).contains(totalFrames), requestedFrames >= 1, overlap >= 0, overlap <= 100_000,
+        // The number of segments the fields imply, by arithmetic, before any plan is built (a
+        // crafted plan of 10⁸ one-frame segments would otherwise allocate its starts).
+        func segmentCount() -> Int? {
+            guard (1...FormatLimits.maxFrames).contains(totalFrames), (1...FormatLimits.maxFrames).contains(requestedFrames),
+                  (0...100_000).contains(overlap) else { return nil }
+            let l = min(requestedFrames, totalFrames), o = min(overlap, max(l - 1, 0))
+            return l >= totalFrames ? 1 : (totalFrames - o + (l - o) - 1) / (l - o)
+        }
+        guard let n = segmentCount(), n == starts.count,
               SegmentPlan(totalFrames: totalFrames, segmentFrames: requestedFrames, overlap: overlap) == self else {
             throw SVIError.file(path, "corrupt checkpoint state: 'segment_plan' is not a plan svi makes (\(totalFrames) frames, segments of \(segmentFrames), overlap \(overlap))")
         }

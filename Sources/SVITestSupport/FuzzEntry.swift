@@ -10,7 +10,7 @@ import SVISampler
 /// (an `SVIError`); anything else — a crash, a hang, a sanitizer report, an error of another
 /// type — is a finding.
 public enum FuzzEntry {
-    public static let targets = ["npy", "safetensors", "torch", "model-config", "spec", "sidecar", "checkpoint-state", "video", "png-pattern"]
+    public static let targets = ["npy", "safetensors", "torch", "model-config", "spec", "sidecar", "checkpoint-state", "segment-progress", "video", "png-pattern"]
 
     /// A scratch file per process for the loaders that read paths (in /dev/shm when there is one).
     static let scratch: String = {
@@ -27,13 +27,21 @@ public enum FuzzEntry {
     /// Feeds `data` to `target`'s loader. Returns normally when the input was read or refused
     /// with an `SVIError`; throws `Finding` for any other outcome the loader reported.
     public static func run(_ target: String, _ data: Data) throws {
-        defer { for suffix in [".npy", ".pt", ".safetensors", ".video"] { unlink(scratch + suffix) } }
+        defer {
+            for suffix in [".npy", ".pt", ".safetensors", ".video"] { unlink(scratch + suffix) }
+            try? FileManager.default.removeItem(atPath: scratch + ".dir")
+        }
         do {
             switch target {
             case "npy":
                 let p = asFile(data, suffix: ".npy")
                 _ = try? NPY.shapeOfFloat32(p)
                 _ = try? NPY.readIntegers(p)
+                if let r = try? NPYFrameReader(p) {
+                    let buf = UnsafeMutablePointer<Float>.allocate(capacity: max(r.frameSize, 1))
+                    defer { buf.deallocate() }
+                    _ = try? r.read(frame: r.frames - 1, into: buf)
+                }
                 _ = try NPY.readFloat32(p)
             case "safetensors", "torch":
                 _ = try Checkpoint.load(asFile(data, suffix: target == "torch" ? ".pt" : ".safetensors"))
@@ -46,6 +54,11 @@ public enum FuzzEntry {
                 _ = try Sidecar.parse(data, path: "x.npy.json")
             case "checkpoint-state":
                 _ = try SamplerCheckpoint.parse(data, path: "state.json")
+            case "segment-progress":
+                let dir = scratch + ".dir"
+                try? FileManager.default.createDirectory(atPath: dir + "/finished", withIntermediateDirectories: true)
+                FileManager.default.createFile(atPath: dir + "/finished/progress.json", contents: data)
+                if let p = try SegmentProgress.load(dir) { _ = p.plan.finalized(after: p.segmentsDone - 1) }
             case "video":
                 var s = FrameSelection()
                 s.range = 0..<3
