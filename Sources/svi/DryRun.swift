@@ -140,7 +140,7 @@ extension RestoreCommand {
         // Data consistency: M+1 applications of AᵀA per step, each a few passes over the block;
         // timed on a small block here and scaled by values (frames × pixels), so nothing of the
         // job's size is allocated.
-        let probeFrames = max(2 * halo + 1, 4), probeSize = 32
+        let probeFrames = max(2 * halo + 1, 8), probeSize = 96
         let probeFrame = FrameShape(channels: frame.channels, height: probeSize * (spec.srFactor ?? 1), width: probeSize * (spec.srFactor ?? 1))
         let probeOp = try DegradationOperator(spec: spec, frame: probeFrame, totalFrames: probeFrames, maskSeed: 0)
         let probeY = probeOp.makeOutput(frames: probeFrames, Float.self)

@@ -309,9 +309,10 @@ final class RestoreJob {
                              largestOverlap: segments.largestOverlap, reason: decision.reason)
         let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count) : nil
         let multi = segments.count > 1
-        let identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
+        var identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
                                                  measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
                                                  model: denoiser?.name ?? "")
+        if multi && cmd.seamPin > 0 { identityTemplate.seamPin = cmd.seamPin }
         if decision.segmentsDone > 0 {
             if rank == 0 {
                 do { try replayFinished(decision, plan: plan, identity: identityTemplate, stitcher: stitcher!) } catch { decision.error = "\(error)" }
