@@ -140,14 +140,16 @@ extension RestoreCommand {
         // Data consistency: M+1 applications of AᵀA per step, each a few passes over the block;
         // timed on a small block here and scaled by values (frames × pixels), so nothing of the
         // job's size is allocated.
-        let probeFrames = max(2 * halo + 1, 8), probeSize = 96
+        let probeFrames = max(2 * halo + 1, 6), probeSize = 240
         let probeFrame = FrameShape(channels: frame.channels, height: probeSize * (spec.srFactor ?? 1), width: probeSize * (spec.srFactor ?? 1))
         let probeOp = try DegradationOperator(spec: spec, frame: probeFrame, totalFrames: probeFrames, maskSeed: 0)
         let probeY = probeOp.makeOutput(frames: probeFrames, Float.self)
         let probeDC = DataConsistency(op: probeOp, measurement: probeY, dist: .local(totalFrames: probeFrames), gamma: settings.gamma)
+        RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: probeY.count, into: probeY.data)   // zeros would converge at once
         let probeU: Tensor64 = probeOp.makeInput(frames: probeFrames)
         var best = Double.infinity
         for _ in 0..<3 {
+            Kernels.fill(probeU.data, 0.5, probeU.count)
             let t0 = Date()
             probeDC.solve(probeU, iterations: settings.cgSteps)
             best = min(best, Date().timeIntervalSince(t0))
