@@ -43,6 +43,7 @@ public final class FileReader {
         guard FormatLimits.end(offset: offset, count: count, within: size) != nil else {
             throw SVIError.file(path, "truncated: needs \(count) bytes at offset \(offset), the file has \(size)")
         }
+        if count == 0 { return [] }
         var out = [UInt8](repeating: 0, count: count)
         try out.withUnsafeMutableBytes { try read(into: $0.baseAddress!, offset: offset, count: count) }
         return out
