@@ -8,9 +8,8 @@ public enum Baselines {
     /// CG alone: `iterations` CG steps on AᵀA u = Aᵀy starting from Aᵀy. Returns u in [0,1]
     /// units (not clipped).
     public static func conjugateGradient(op: DegradationOperator, measurement y: Tensor, iterations: Int,
-                                         dist: Distribution, pins: DataConsistency.Pins? = nil) -> Tensor64 {
+                                         dist: Distribution) -> Tensor64 {
         let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
-        dc.pins = pins
         let u = dc.makeAdjointOfMeasurement()
         dc.solve(u, iterations: iterations)
         return u

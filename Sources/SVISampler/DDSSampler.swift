@@ -63,7 +63,7 @@ public final class DDSSampler {
     public private(set) var denoiseSeconds = 0.0, dataConsistencySeconds = 0.0
 
     public init(op: DegradationOperator, measurement y: Tensor, denoiser: Denoiser,
-                settings: SamplerSettings, dist: Distribution, firstFrame: Int = 0, pins: DataConsistency.Pins? = nil) {
+                settings: SamplerSettings, dist: Distribution, firstFrame: Int = 0) {
         self.settings = settings
         self.steps = Schedule().steps(nfe: settings.nfe)
         self.dist = dist
@@ -71,7 +71,6 @@ public final class DDSSampler {
         self.firstFrame = firstFrame
         self.denoiser = denoiser
         dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: settings.gamma)
-        dc.pins = pins
         x = op.makeInput(frames: y.frames, Float.self)
         epsBatch = op.makeInput(frames: max(1, min(settings.batch, y.frames)), Float.self)
         u = op.makeInput(frames: y.frames)

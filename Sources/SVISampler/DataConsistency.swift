@@ -12,19 +12,7 @@ import SVIOperators
 /// solve (one adjoint per step, ~1/(2M+2) of the solve's operator work), and the proximal
 /// right-hand side is formed in that same vector. Both give the bits the stored versions gave.
 public final class DataConsistency {
-    /// Frames of this rank's block tied to known values (a segment's first frames, to the
-    /// previous segment's estimate): ½μ‖u_f − z_f‖² joins the data term, so AᵀA gains μ on
-    /// those frames and Aᵀy gains μ z. It carries what the previous segment knew across the
-    /// seam (the rows a segment leaves out otherwise leave its edge undetermined).
-    public struct Pins {
-        public let frames: [Int]        // local frame indices, ascending
-        public let values: Tensor64     // [frames.count][frame]
-        public let weight: Double
-        public init(frames: [Int], values: Tensor64, weight: Double) { self.frames = frames; self.values = values; self.weight = weight }
-    }
-
     public let op: DegradationOperator
-    public var pins: Pins?
     public let dist: Distribution
     public let gamma: Double?
     private let cg: ConjugateGradient
@@ -38,20 +26,9 @@ public final class DataConsistency {
         cg = ConjugateGradient(dist)
     }
 
-    /// out ← Aᵀy on this rank's frames (+ μ z on pinned frames).
+    /// out ← Aᵀy on this rank's frames.
     public func adjointOfMeasurement(into out: Tensor64) {
         op.adjoint(measurement: y, into: out, dist)
-        if let p = pins {
-            for (i, f) in p.frames.enumerated() { Kernels.axpy(out.frame(f), p.weight, p.values.frame(i), out.frameSize) }
-        }
-    }
-
-    /// out ← AᵀA v (+ μ v on pinned frames).
-    func normal(_ v: Tensor64, into out: Tensor64) {
-        op.normal(v, into: out, dist)
-        if let p = pins {
-            for f in p.frames { Kernels.axpy(out.frame(f), p.weight, v.frame(f), out.frameSize) }
-        }
     }
 
     /// A new tensor holding Aᵀy (the baselines' starting point).
@@ -69,12 +46,12 @@ public final class DataConsistency {
                 adjointOfMeasurement(into: b)
                 Kernels.lincomb(b.data, 1, u.data, g, b.data, u.count)     // u0 + γAᵀy
             }) { v, out in
-                normal(v, into: out)
+                op.normal(v, into: out, dist)
                 Kernels.axpby(out.data, 1, v.data, g, out.count)            // v + γAᵀA v
             }
         }
         return cg.solve(solution: u, iterations: iterations, rhs: { b in adjointOfMeasurement(into: b) }) { v, out in
-            normal(v, into: out)
+            op.normal(v, into: out, dist)
         }
     }
 

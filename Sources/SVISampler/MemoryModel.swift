@@ -17,8 +17,7 @@ public enum MemoryModel {
     public static func copiesPerFrame(_ solver: Solver, measurementRatio m: Double, spatial: Bool) -> Double {
         let op = 3 * m + (spatial ? 2 : 0)
         switch solver {
-        case .dds: return 9 + op
-        case .cg: return 9 + op
+        case .dds, .cg: return 9 + op
         case .admmTV: return 9 + op + 2 + 24 + 4
         }
     }

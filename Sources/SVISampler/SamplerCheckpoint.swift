@@ -32,8 +32,6 @@ public struct SamplerCheckpoint: Codable, Equatable {
     /// segment plan (nil for a job of one segment, as before segments existed).
     public var segment: Int?
     public var segmentPlan: SegmentPlan?
-    /// `--seam-pin` when not 0 (it changes every segment after the first).
-    public var seamPin: Double?
 
     /// The job's step count at this snapshot: steps of finished segments plus this one's.
     /// Snapshot folders are named by it, so the newest is the largest in any segment.
@@ -41,7 +39,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case format, nfe, eta, gamma, seed, degradation, model, segment
-        case segmentPlan = "segment_plan", seamPin = "seam_pin"
+        case segmentPlan = "segment_plan"
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
     }
@@ -67,7 +65,6 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if gamma != other.gamma { d.append("--gamma (\(gamma.map { "\($0)" } ?? "none") vs \(other.gamma.map { "\($0)" } ?? "none"))") }
         if batchIndependent != other.batchIndependent { d.append("--batch-independent") }
         if seed != other.seed { d.append("--seed (\(seed) vs \(other.seed))") }
-        if seamPin != other.seamPin { d.append("--seam-pin (\(seamPin ?? 0) vs \(other.seamPin ?? 0))") }
         if segmentPlan != other.segmentPlan { d.append("the segment plan (\(segmentPlan.map(\.summary) ?? "one segment") vs \(other.segmentPlan.map(\.summary) ?? "one segment"))") }
         return d
     }

@@ -26,13 +26,9 @@ public struct SegmentProgress: Codable, Equatable {
     public var pendingStart: Int
     public var pendingCount: Int
     public var pendingHash: String
-    /// The last finished segment's own output on the frames the next segment shares (its
-    /// pinned frames), `pins-NNNNNN.npy`.
-    public var pinsHash: String
 
     public init(segmentsDone: Int, plan: SegmentPlan, identity: SamplerCheckpoint, prefixHash: String, prefixFrames: Int,
-                frameFileHashes: [String], pendingStart: Int, pendingCount: Int, pendingHash: String, pinsHash: String) {
-        self.pinsHash = pinsHash
+                frameFileHashes: [String], pendingStart: Int, pendingCount: Int, pendingHash: String) {
         self.segmentsDone = segmentsDone; self.plan = plan; self.identity = identity; self.prefixHash = prefixHash
         self.prefixFrames = prefixFrames; self.frameFileHashes = frameFileHashes; self.pendingStart = pendingStart
         self.pendingCount = pendingCount; self.pendingHash = pendingHash
@@ -41,13 +37,12 @@ public struct SegmentProgress: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case format, plan, identity
         case segmentsDone = "segments_done", prefixHash = "prefix_hash", prefixFrames = "prefix_frames"
-        case frameFileHashes = "frame_file_hashes", pendingStart = "pending_start", pendingCount = "pending_count", pendingHash = "pending_hash", pinsHash = "pins_hash"
+        case frameFileHashes = "frame_file_hashes", pendingStart = "pending_start", pendingCount = "pending_count", pendingHash = "pending_hash"
     }
 
     public static func folder(_ dir: String) -> String { dir + "/finished" }
     static func framesFile(_ dir: String, _ k: Int) -> String { folder(dir) + String(format: "/frames-%06d.npy", k) }
     static func pendingFile(_ dir: String, _ k: Int) -> String { folder(dir) + String(format: "/pending-%06d.npy", k) }
-    static func pinsFile(_ dir: String, _ k: Int) -> String { folder(dir) + String(format: "/pins-%06d.npy", k) }
     static func progressFile(_ dir: String) -> String { folder(dir) + "/progress.json" }
 
     /// Reads and checks `progress.json` (nil when there is none). Every field from the file is
@@ -94,19 +89,10 @@ public struct SegmentProgress: Codable, Equatable {
 
     /// The pending cross-fade sums after the last finished segment.
     public func readPending(_ dir: String, frameSize: Int) throws -> Tensor {
-        try readTail(SegmentProgress.pendingFile(dir, segmentsDone - 1), frameSize: frameSize, hash: pendingHash)
-    }
-
-    /// The last finished segment's output on the frames the next segment pins.
-    public func readPins(_ dir: String, frameSize: Int) throws -> Tensor {
-        try readTail(SegmentProgress.pinsFile(dir, segmentsDone - 1), frameSize: frameSize, hash: pinsHash)
-    }
-
-    /// One of the overlap-sized files ([pendingCount][frame]), checked against its hash.
-    private func readTail(_ path: String, frameSize: Int, hash: String) throws -> Tensor {
+        let path = SegmentProgress.pendingFile(dir, segmentsDone - 1)
         if pendingCount == 0 { return Tensor(shape: [0, frameSize]) }
         let t = try NPY.readFloat32(path)
-        guard t.shape == [pendingCount, frameSize], SamplerCheckpoint.hash(t) == hash else {
+        guard t.shape == [pendingCount, frameSize], SamplerCheckpoint.hash(t) == pendingHash else {
             throw SVIError.file(path, "does not match the segment progress (damaged): move the checkpoint folder away to start over")
         }
         return t
@@ -114,18 +100,14 @@ public struct SegmentProgress: Codable, Equatable {
 
     /// Writes segment k's finished frames (already written to `framesTemp` by the caller through
     /// `FinishedFramesWriter`), the pending sums, then `progress.json`; removes older pending files.
-    public static func commit(_ dir: String, progress: SegmentProgress, frames: FinishedFramesWriter, pending: Tensor, pins: Tensor) throws {
+    public static func commit(_ dir: String, progress: SegmentProgress, frames: FinishedFramesWriter, pending: Tensor) throws {
         let k = progress.segmentsDone - 1
         try frames.finish(to: framesFile(dir, k))
         try NPY.write(pending, to: pendingFile(dir, k), overwrite: true)
-        try NPY.write(pins, to: pinsFile(dir, k), overwrite: true)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(progress), to: progressFile(dir), overwrite: true)
-        if k > 0 {
-            try? FileManager.default.removeItem(atPath: pendingFile(dir, k - 1))
-            try? FileManager.default.removeItem(atPath: pinsFile(dir, k - 1))
-        }
+        if k > 0 { try? FileManager.default.removeItem(atPath: pendingFile(dir, k - 1)) }
     }
 
     /// Removes the finished frames once the output is complete.

@@ -114,9 +114,6 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Frames shared by neighbouring segments, cross-faded with weights that sum to one (default: twice the temporal blur's reach, at least 8).")
     var overlap: Int?
 
-    @Option(name: .long, help: "Weight μ tying a segment's first frames (those it shares with the previous segment) to the previous segment's estimate in every data-consistency solve: what the previous segment knew crosses the seam. Default 0 (independent segments): 1 measured worse (BENCHMARKS.md).")
-    var seamPin: Double = 0
-
     @Option(name: .long, help: "Memory each rank may use, e.g. 8G or 1500M: sets the segment length (default: the node's available memory shared by its ranks, less 15%).")
     var memoryPerRank: String?
 
@@ -153,7 +150,6 @@ struct RestoreCommand: ParsableCommand {
         if let n = segmentFrames, !(1...FormatLimits.maxFrames).contains(n) { throw ValidationError("--segment-frames must be at least 1") }
         if let o = overlap, o < 0 || o > 100_000 { throw ValidationError("--overlap must be between 0 and 100000") }
         if let o = overlap, let n = segmentFrames, o >= n && n > 1 { throw ValidationError("--overlap must be smaller than --segment-frames") }
-        if !(seamPin.isFinite && seamPin >= 0 && seamPin <= 1e6) { throw ValidationError("--seam-pin must be a number between 0 and 1000000") }
         if let m = memoryPerRank, RestoreCommand.parseBytes(m) == nil { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
     }
 

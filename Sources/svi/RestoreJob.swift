@@ -49,18 +49,16 @@ final class RestoreJob {
     private var referenceSource: FrameSource?
     private var sink: MediaIO.Sink?
     /// Measured frames segment k shares with segment k+1 (rank 0), and an error while reading.
-    private var kept: Tensor?
-    private var keptStart = 0, keptCount = 0
-    private var nextKept: [(Int, [Float])] = []
+    private var kept: Tensor?, nextKept: Tensor?
+    private var keptStart = 0, keptCount = 0, nextKeptStart = 0, nextKeptCount = 0
     private var stagingError: Error?
     private var prefixHasher = FNV1a()
     private var prefixHashes: [Int: String] = [:]
+    /// Where a finished segment's progress needs the prefix hash: the segments' starts and the
+    /// clip's end (only these are kept, so nothing grows with the video).
+    private var prefixWanted: Set<Int> = []
     private var psnr: [Double] = [], ssim: [Double] = []
     private var referenceFrame: Tensor?
-    /// Segment k's own output on the frames it shares with segment k+1 (rank 0): the next
-    /// segment's pins.
-    private var rawTail: [(Int, [Float])] = []
-    private var pinFrames: Tensor?
     /// The job step this process started at (for the ETA across segments).
     private var firstJobStep: Int?
 
@@ -103,7 +101,7 @@ final class RestoreJob {
         }
         let useSidecarShape = selection.crop == nil && selection.size == nil
         let frame = try cmd.originalFrame(measured: src.frameShape, spec: spec, sidecar: useSidecarShape ? sidecar : nil)
-        var plan = RestorePlan(spec: spec.canonical, maskSeed: cmd.maskSeed ?? sidecar?.maskSeed ?? 0, frames: src.frames,
+        let plan = RestorePlan(spec: spec.canonical, maskSeed: cmd.maskSeed ?? sidecar?.maskSeed ?? 0, frames: src.frames,
                                original: [frame.channels, frame.height, frame.width], measured: src.frameShape,
                                seed: cmd.seed ?? cmd.checkpointSeed() ?? UInt64.random(in: 0...UInt64(UInt32.max)),
                                clipStart: src.firstIndex, fileFrames: src.fileFrames, error: nil)
@@ -174,10 +172,13 @@ final class RestoreJob {
         let fs = source!.frameSize
         let first = segments.starts[k]
         let keepFrom = k + 1 < segments.count ? segments.starts[k + 1] : Int.max
-        if kept == nil { kept = Tensor(shape: [max(segments.largestOverlap, 1), fs], zeroed: false) }
+        if kept == nil {
+            kept = Tensor(shape: [max(segments.largestOverlap, 1), fs], zeroed: false)
+            nextKept = Tensor(shape: [max(segments.largestOverlap, 1), fs], zeroed: false)
+        }
         for (i, j) in frames.enumerated() {
             let t = first + j, dst = p + i * fs
-            if let e = stagingError { _ = e; dst.update(repeating: 0, count: fs); continue }
+            if stagingError != nil { dst.update(repeating: 0, count: fs); continue }
             do {
                 if t < keptStart + keptCount && t >= keptStart {
                     dst.update(from: kept!.frame(t - keptStart), count: fs)
@@ -185,7 +186,11 @@ final class RestoreJob {
                     precondition(t == source!.position, "measurement frames are read in order")
                     try readMeasured(into: dst)
                 }
-                if t >= keepFrom { nextKept.append((t, Array(UnsafeBufferPointer(start: dst, count: fs)))) }
+                if t >= keepFrom {
+                    if nextKeptCount == 0 { nextKeptStart = t }
+                    nextKept!.frame(t - nextKeptStart).update(from: dst, count: fs)
+                    nextKeptCount += 1
+                }
             } catch {
                 stagingError = error
                 dst.update(repeating: 0, count: fs)
@@ -195,11 +200,9 @@ final class RestoreJob {
 
     /// After segment k is scattered: the frames it shares with segment k+1 become the kept ones.
     private func rotateKept() {
-        guard let first = nextKept.first else { keptCount = 0; return }
-        keptStart = first.0
-        keptCount = nextKept.count
-        for (i, (_, v)) in nextKept.enumerated() { kept!.frame(i).update(from: v, count: v.count) }
-        nextKept = []
+        swap(&kept, &nextKept)
+        keptStart = nextKeptStart; keptCount = nextKeptCount
+        nextKeptCount = 0
     }
 
     /// The next measured frame, hashed into the prefix hash (checked on resume).
@@ -207,7 +210,7 @@ final class RestoreJob {
         let src = source!
         try src.read(into: p)
         prefixHasher.add(UnsafeRawBufferPointer(start: p, count: src.frameSize * 4))
-        prefixHashes[src.position] = prefixHasher.hex
+        if prefixWanted.contains(src.position) { prefixHashes[src.position] = prefixHasher.hex }
     }
 
     /// Hands a complete frame to the output (and the reference's scores).
@@ -221,38 +224,6 @@ final class RestoreJob {
             psnr.append(min(Metrics.psnr(p, referenceFrame!.data, count: n), 100))
             ssim.append(Metrics.ssim(p, referenceFrame!.data, channels: plan.original[0], height: plan.original[1], width: plan.original[2]))
         }
-    }
-
-    /// The raw tail as one tensor [frames][frame].
-    private func tailTensor(_ fs: Int) -> Tensor {
-        let t = Tensor(shape: [rawTail.count, fs], zeroed: false)
-        for (i, (_, v)) in rawTail.enumerated() { t.frame(i).update(from: v, count: fs) }
-        return t
-    }
-
-    /// Segment k's first frames, tied to segment k−1's own estimate of them (`--seam-pin`):
-    /// rank 0 sends that tail to every rank; each keeps the frames of its block.
-    private func sharePins(segment k: Int, segments: SegmentPlan, dist: Distribution, frameSize fs: Int) throws -> DataConsistency.Pins? {
-        guard k > 0, cmd.seamPin > 0 else { return nil }
-        let count = segments.range(k - 1).upperBound - segments.starts[k]
-        var bytes: [UInt8] = []
-        if rank == 0 {
-            precondition(rawTail.count == count && rawTail.first?.0 == segments.starts[k], "the previous segment's tail is the next one's head")
-            bytes.reserveCapacity(count * fs * 4)
-            for (_, v) in rawTail { v.withUnsafeBytes { bytes.append(contentsOf: $0) } }
-        }
-        if comm.size > 1 { bytes = comm.broadcast(bytes: bytes) }
-        let mine = dist.localRange.filter { $0 < count }
-        guard !mine.isEmpty else { return nil }
-        let values = Tensor64(shape: [mine.count, fs])
-        bytes.withUnsafeBytes { raw in
-            let f = raw.bindMemory(to: Float.self)
-            for (i, j) in mine.enumerated() {
-                let dst = values.frame(i)
-                for e in 0..<fs { dst[e] = Double(f[j * fs + e]) }
-            }
-        }
-        return DataConsistency.Pins(frames: mine.map { $0 - dist.localRange.lowerBound }, values: values, weight: cmd.seamPin)
     }
 
     // MARK: the job
@@ -309,10 +280,10 @@ final class RestoreJob {
                              largestOverlap: segments.largestOverlap, reason: decision.reason)
         let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count) : nil
         let multi = segments.count > 1
-        var identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
+        if multi && cmd.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
+        let identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
                                                  measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
                                                  model: denoiser?.name ?? "")
-        if multi && cmd.seamPin > 0 { identityTemplate.seamPin = cmd.seamPin }
         if decision.segmentsDone > 0 {
             if rank == 0 {
                 do { try replayFinished(decision, plan: plan, identity: identityTemplate, stitcher: stitcher!) } catch { decision.error = "\(error)" }
@@ -348,13 +319,12 @@ final class RestoreJob {
             if rank == 0, let e = stagingError { readState.error = "\(e)" }
             _ = try share(readState) { $0.error }
             let segmentHash = hasher.hex
-            let pins = try sharePins(segment: k, segments: segments, dist: dist, frameSize: frame.count)
             let result: Tensor
             let segmentStart = Date()
             switch cmd.method {
             case .dds:
                 let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser!, settings: settings, dist: dist,
-                                         firstFrame: window.start, pins: pins)
+                                         firstFrame: window.start)
                 var identity = identityTemplate
                 identity.measurementHash = segmentHash
                 if multi { identity.segment = k; identity.segmentPlan = segments }
@@ -372,7 +342,7 @@ final class RestoreJob {
                 if cmd.method == .cg {
                     let iterations = cmd.cgIterations ?? cmd.legacyCGSteps("--cg-iterations") ?? 100
                     rep.baseline = ["cg_iterations": Double(iterations)]
-                    u = Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist, pins: pins)
+                    u = Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
                 } else {
                     var tv = Baselines.TVSettings()
                     tv.lambda = cmd.tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
@@ -394,13 +364,8 @@ final class RestoreJob {
             StopRequest.exitAtOnce = 0
             let keeper: FinishedFramesWriter? = (rank == 0 && multi && cmd.checkpointFolder != nil)
                 ? try FinishedFramesWriter(dir: cmd.checkpointFolder!, segment: k, frames: segments.finalized(after: k).count, frameSize: frame.count) : nil
-            rawTail = []
-            let nextStart = k + 1 < segments.count ? segments.starts[k + 1] : Int.max
             try comm.gather(result, partition: dist.partition) { range, p in
                 let first = segments.starts[k]
-                for j in range where first + j >= nextStart {
-                    rawTail.append((first + j, Array(UnsafeBufferPointer(start: p + (j - range.lowerBound) * frame.count, count: frame.count))))
-                }
                 try stitcher!.add(segment: k, range: (first + range.lowerBound)..<(first + range.upperBound), p) { t, f in
                     try emit(t, f, plan: plan)
                     try keeper?.append(f, count: frame.count)
@@ -413,10 +378,10 @@ final class RestoreJob {
                 var hashes = (try SegmentProgress.load(dir))?.frameFileHashes ?? []
                 hashes = Array(hashes.prefix(k)) + [keeper.hash]
                 let p = SegmentProgress(segmentsDone: done, plan: segments, identity: identityTemplate,
-                                        prefixHash: prefixHashes[prefixEnd] ?? "", prefixFrames: prefixEnd, frameFileHashes: hashes,
+                                        prefixHash: prefixHashes.removeValue(forKey: prefixEnd) ?? "", prefixFrames: prefixEnd, frameFileHashes: hashes,
                                         pendingStart: pending.start, pendingCount: pending.frames.frames,
-                                        pendingHash: SamplerCheckpoint.hash(pending.frames), pinsHash: SamplerCheckpoint.hash(tailTensor(frame.count)))
-                try SegmentProgress.commit(dir, progress: p, frames: keeper, pending: pending.frames, pins: tailTensor(frame.count))
+                                        pendingHash: SamplerCheckpoint.hash(pending.frames))
+                try SegmentProgress.commit(dir, progress: p, frames: keeper, pending: pending.frames)
                 SamplerCheckpoint.prune(dir, keep: 0)   // this segment's snapshots are done with
             }
             writeSeconds += seconds(since: writeStart)
@@ -532,8 +497,6 @@ final class RestoreJob {
         }
         let pending = try done.readPending(dir, frameSize: fs)
         stitcher.restorePending(start: done.pendingStart, frames: pending.data, count: done.pendingCount)
-        let pins = try done.readPins(dir, frameSize: fs)
-        rawTail = (0..<pins.frames).map { (done.pendingStart + $0, Array(UnsafeBufferPointer(start: pins.frame($0), count: fs))) }
         // The measurement before the next segment: read (and hashed) but not kept.
         let skip = Tensor(shape: [1, source!.frameSize], zeroed: false)
         while source!.position < done.prefixFrames { try readMeasured(into: skip.data) }
