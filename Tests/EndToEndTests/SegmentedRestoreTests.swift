@@ -45,6 +45,32 @@ import SVITestSupport
         #expect(try !same(d + "/r1.npy", d + "/whole.npy"))
     }
 
+    /// Each segment is the restoration of its window of the file: frames only one segment
+    /// covers equal `--frames a:b` of that window bit for bit (so rank 0 fed every segment the
+    /// right measured frames, the shared ones from what it kept).
+    @Test func aSegmentIsItsWindowOfTheFile() throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: 30, size: 8)
+        let r = try CLI.run(["restore", d + "/y.npy", "-o", d + "/seg.npy", "--method", "cg", "--segment-frames", "12", "--overlap", "4",
+                             "--quiet", "--report", d + "/rep.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let segments = try #require(try report(d + "/rep.json")["segments"] as? [String: Any])
+        let n = try #require(segments["count"] as? Int), l = try #require(segments["segment_frames"] as? Int)
+        #expect(n == 4)
+        let starts = (0..<n).map { $0 * (30 - l) / (n - 1) }
+        let seg = try NPY.readFloat32(d + "/seg.npy")
+        for (k, a) in starts.enumerated() {
+            #expect(try CLI.run(["restore", d + "/y.npy", "-o", d + "/w.npy", "--method", "cg", "--frames", "\(a):\(a + l)", "--quiet", "--overwrite"]).status == 0)
+            let w = try NPY.readFloat32(d + "/w.npy")
+            let only = max(a, k > 0 ? starts[k - 1] + l : 0)..<(k + 1 < n ? starts[k + 1] : 30)
+            #expect(!only.isEmpty)
+            for t in only {
+                #expect(Array(UnsafeBufferPointer(start: seg.frame(t), count: seg.frameSize)) == Array(UnsafeBufferPointer(start: w.frame(t - a), count: w.frameSize)),
+                        "frame \(t) of segment \(k) differs from its window")
+            }
+        }
+    }
+
     /// A video no longer than a segment is one segment: exactly the unsegmented result, for
     /// every method (the memory work of issue 15 changed no bit).
     @Test func aShortVideoIsOneSegmentAndTodaysResult() throws {
