@@ -62,8 +62,14 @@ public final class DDSSampler {
     /// Seconds spent in the denoiser and in the data-consistency solve.
     public private(set) var denoiseSeconds = 0.0, dataConsistencySeconds = 0.0
 
+    /// Noise images read from files instead of drawn (a test hook: the paper-parity test feeds
+    /// svi and the Python reference the same noise). nil: the counter-based generator.
+    let noiseImages: NoiseImages?
+
     public init(op: DegradationOperator, measurement y: Tensor, denoiser: Denoiser,
-                settings: SamplerSettings, dist: Distribution, firstFrame: Int = 0) {
+                settings: SamplerSettings, dist: Distribution, firstFrame: Int = 0, noiseImages: NoiseImages? = nil) {
+        precondition(noiseImages == nil || !settings.batchIndependent, "noise images are one image per step (batch-consistent)")
+        self.noiseImages = noiseImages
         self.settings = settings
         self.steps = Schedule().steps(nfe: settings.nfe)
         self.dist = dist
@@ -92,6 +98,11 @@ public final class DDSSampler {
     func drawInitialNoise() {
         let stream = RandomStream(seed: settings.seed, purpose: .initial, step: 0)
         let fs = x.frameSize
+        if let given = noiseImages {
+            precondition(given.initial.count == fs)
+            for f in 0..<x.frames { x.frame(f).update(from: given.initial, count: fs) }
+            return
+        }
         if settings.batchIndependent {
             stream.normals(offset: (firstFrame + dist.localRange.lowerBound) * fs, count: x.count, into: x.data)
         } else {
@@ -135,7 +146,12 @@ public final class DDSSampler {
             let eta = settings.eta, keep = (1 - eta * eta).squareRoot()
             let cu = 2 * an, c0 = -an, cn = Float(s1n * eta), ce = Float(s1n * keep)
             let np = noise.data
-            if !settings.batchIndependent { stream.normals(offset: 0, count: fs, into: np) }
+            if let given = noiseImages {
+                guard let image = given.steps[stepIndex], image.count == fs else {
+                    throw SVIError("no noise image for step \(stepIndex) of \(fs) values")
+                }
+                np.update(from: image, count: fs)
+            } else if !settings.batchIndependent { stream.normals(offset: 0, count: fs, into: np) }
             for f in 0..<frames {
                 if settings.batchIndependent { stream.normals(offset: (firstFrame + dist.localRange.lowerBound + f) * fs, count: fs, into: np) }
                 let o = f * fs
@@ -158,10 +174,25 @@ public final class DDSSampler {
     /// ‖A u − y‖² and ‖y‖² of the final estimate (to combine over segments).
     public func residualParts() -> (residual: Double, measurement: Double) { dc.residualParts(u) }
 
+    /// `output()` without the clipping (the parity test compares every value).
+    public func unclippedOutput() -> Tensor {
+        let up = u.data, xp = x.data
+        Parallel.forEachChunk(x.count) { s, e in for i in s..<e { xp[i] = Float(up[i]) } }
+        return x
+    }
+
     /// The output: u of the last step clipped to [0,1], written over x (no longer needed).
     public func output() -> Tensor {
         let up = u.data, xp = x.data
         Parallel.forEachChunk(x.count) { s, e in for i in s..<e { xp[i] = min(max(Float(up[i]), 0), 1) } }
         return x
     }
+}
+
+/// The noise of one run given as images (C×H×W each): the start image every frame shares and
+/// one image per step that adds noise, keyed by the step's index.
+public struct NoiseImages: Sendable {
+    public let initial: [Float]
+    public let steps: [Int: [Float]]
+    public init(initial: [Float], steps: [Int: [Float]]) { self.initial = initial; self.steps = steps }
 }

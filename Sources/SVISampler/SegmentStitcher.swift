@@ -17,8 +17,12 @@ public final class SegmentStitcher {
     private var buildStart = 0, buildCount = 0
     private let scratch: Tensor
 
-    public init(plan: SegmentPlan, frameSize: Int) {
+    /// Whether finished frames are clipped to [0, 1] (always, but for the parity test's hook).
+    public let clips: Bool
+
+    public init(plan: SegmentPlan, frameSize: Int, clips: Bool = true) {
         self.plan = plan
+        self.clips = clips
         self.frameSize = frameSize
         let cap = max(plan.largestOverlap, 1)
         pending = Tensor(shape: [cap, frameSize], zeroed: false)
@@ -62,7 +66,7 @@ public final class SegmentStitcher {
                 for i in 0..<n { out[i] = w * src[i] }
             }
             if t < completeBefore {
-                for i in 0..<n { out[i] = min(max(out[i], 0), 1) }
+                if clips { for i in 0..<n { out[i] = min(max(out[i], 0), 1) } }
                 try emit(t, out)
             } else {
                 buildCount = t - buildStart + 1

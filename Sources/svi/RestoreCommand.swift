@@ -144,6 +144,7 @@ struct RestoreCommand: ParsableCommand {
         if !(1...100_000).contains(tvIterations) { throw ValidationError("--tv-iterations must be between 1 and 100000") }
         if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51 (H.264's scale)") }
         if checkpointEvery > 1_000_000 { throw ValidationError("--checkpoint-every must be at most 1000000") }
+        if noiseDir != nil && (method != .dds || batchIndependent) { throw ValidationError("--noise-dir is for batch-consistent --method dds") }
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
         if ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1") }
         if model != nil && prior != nil { throw ValidationError("give --model or --prior, not both") }
@@ -176,6 +177,20 @@ struct RestoreCommand: ParsableCommand {
 
     @Option(name: .long, help: "With --dry-run: ranks sharing one node's memory.")
     var ranksPerNode: Int = 1
+
+    /// Test hook (paper parity): the sampler's noise images from DIR/initial.npy and
+    /// DIR/step-K.npy (float32 C×H×W) instead of the generator.
+    @Option(name: .long, help: .hidden)
+    var noiseDir: String?
+
+    /// Test hook (paper parity, one process): write x after step K (x_{t_next}, [-1, 1]; x̄0 at
+    /// the last step) to DIR/x-K.npy, so the reference can be run step for step from svi's states.
+    @Option(name: .long, help: .hidden)
+    var traceDir: String?
+
+    /// Test hook (paper parity): write the last estimate without clipping it to [0, 1].
+    @Flag(name: .long, help: .hidden)
+    var noClip = false
 
     @Option(name: .long, help: .hidden)
     var failOnRank: Int?

@@ -235,6 +235,10 @@ final class RestoreJob {
             do { plan = try openInputs() } catch { plan.error = "\(error)" }
         }
         plan = try share(plan) { $0.error }
+        if let dir = cmd.traceDir {
+            guard comm.size == 1 else { throw SVIError("--trace-dir writes this process's frames: run it on one rank") }
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
         let spec = try DegradationSpec.parse(plan.spec)
         let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
 
@@ -278,7 +282,7 @@ final class RestoreJob {
         let segments = decision.plan!
         rep.segments = .init(count: segments.count, segmentFrames: segments.segmentFrames, overlap: segments.overlap,
                              largestOverlap: segments.largestOverlap, reason: decision.reason)
-        let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count) : nil
+        let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count, clips: !cmd.noClip) : nil
         let multi = segments.count > 1
         if multi && cmd.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
         let identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
@@ -324,7 +328,7 @@ final class RestoreJob {
             switch cmd.method {
             case .dds:
                 let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser!, settings: settings, dist: dist,
-                                         firstFrame: window.start)
+                                         firstFrame: window.start, noiseImages: try cmd.noiseDir.map { try loadNoiseImages($0, settings: settings, frame: frame) })
                 var identity = identityTemplate
                 identity.measurementHash = segmentHash
                 if multi { identity.segment = k; identity.segmentPlan = segments }
@@ -336,7 +340,7 @@ final class RestoreJob {
                 dcSeconds += sampler.dataConsistencySeconds
                 let parts = sampler.residualParts()
                 residual += parts.residual; measurement += parts.measurement
-                result = sampler.output()
+                result = cmd.noClip ? sampler.unclippedOutput() : sampler.output()
             case .cg, .admmTV:
                 let u: Tensor64
                 if cmd.method == .cg {
@@ -448,6 +452,9 @@ final class RestoreJob {
                 throw SVIError("injected failure at step \(cmd.failAtStep) (--fail-on-rank)")
             }
             try sampler.step()
+            if let dir = cmd.traceDir {        // test hook: x after every step, one process only
+                try NPY.write(sampler.x, to: (dir as NSString).appendingPathComponent("x-\(sampler.stepIndex - 1).npy"))
+            }
             progress.step(totalSteps > nfe ? "segment \(k + 1)/\(totalSteps / nfe), job step" : "step", k * nfe + sampler.stepIndex, of: totalSteps, first: firstStep)
             longestStep = max(longestStep, seconds(since: stepStart))
             // --deadline: stop now if another step and its checkpoint might not fit before it.
@@ -512,4 +519,18 @@ func currentResidentBytes() -> Double? {
     let f = s.split(separator: " ")
     guard f.count > 1, let pages = Double(f[1]) else { return nil }
     return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// --noise-dir: the start image and one image per noise-adding step, each C×H×W float32.
+func loadNoiseImages(_ dir: String, settings: SamplerSettings, frame: FrameShape) throws -> NoiseImages {
+    let shape = [frame.channels, frame.height, frame.width]
+    func read(_ name: String) throws -> [Float] {
+        let path = (dir as NSString).appendingPathComponent(name)
+        let t = try NPY.readFloat32(path)
+        guard t.shape == shape else { throw SVIError.file(path, "noise image has shape \(t.shape), the frames need \(shape)") }
+        return Array(UnsafeBufferPointer(start: t.data, count: t.count))
+    }
+    var steps: [Int: [Float]] = [:]
+    for (k, s) in Schedule().steps(nfe: settings.nfe).enumerated() where s.tNext > 0 { steps[k] = try read("step-\(k).npy") }
+    return NoiseImages(initial: try read("initial.npy"), steps: steps)
 }
