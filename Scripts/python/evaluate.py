@@ -27,6 +27,10 @@ TASKS = {
     "deblur2": ("temporal=uniform:7,blur=2", "k=7 + deblur σ=2"),
     "sr4": ("temporal=uniform:7,sr=4", "k=7 + SR ×4"),
     "inpaint50": ("temporal=uniform:7,inpaint=0.5", "k=7 + inpainting 50 %"),
+    # Realistic rows: real footage has no wrap-around, and real measurements are noisy.
+    "uniform7rep": ("temporal=uniform:7,boundary=replicate", "k=7, replicate boundary"),
+    "noise01": ("temporal=uniform:7,noise=0.01", "k=7 + noise σ=0.01"),
+    "noise02": ("temporal=uniform:7,noise=0.02", "k=7 + noise σ=0.02"),
 }
 TV_LAMBDAS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03)
 

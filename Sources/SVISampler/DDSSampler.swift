@@ -14,6 +14,18 @@ public struct SamplerSettings: Sendable, Equatable {
     public var batchIndependent: Bool
     public var seed: UInt64
     public var batch: Int
+    /// What the reverse process starts from: noise (the paper), or a classical estimate noised
+    /// to step `start` (`warmStart`).
+    public var startFrom: StartPoint = .noise
+    /// Where the reverse process starts, as a fraction of the schedule: 1 from noise; below 1
+    /// with a warm start, visiting only the steps with t < start·1000.
+    public var start: Double = 1
+    /// CG iterations of the last step, whose estimate is the output (nil: `cgSteps`, the
+    /// paper). CG stops early once converged to float64 precision.
+    public var finalCGSteps: Int?
+
+    /// The steps this run visits.
+    public var visitedSteps: [Schedule.Step] { Schedule().steps(nfe: nfe, start: start) }
 
     /// The paper's defaults: 20 steps and η 0.15 for temporal-only degradations; 100 steps and
     /// η 0.8 with a spatial part; 5 CG steps; the proximal step with γ = 1 when σ_y > 0.
@@ -71,7 +83,7 @@ public final class DDSSampler {
         precondition(noiseImages == nil || !settings.batchIndependent, "noise images are one image per step (batch-consistent)")
         self.noiseImages = noiseImages
         self.settings = settings
-        self.steps = Schedule().steps(nfe: settings.nfe)
+        self.steps = settings.visitedSteps
         self.dist = dist
         self.frame = op.inputShape
         self.firstFrame = firstFrame
@@ -111,6 +123,19 @@ public final class DDSSampler {
         }
     }
 
+    /// Warm start (Chung, Sim & Ye, CVPR 2022): x_{t_s} = √ᾱ_{t_s}(2û − 1) + √(1−ᾱ_{t_s}) z for a
+    /// classical estimate û in [0,1] (clipped here), t_s the first visited step and z the start
+    /// noise already in x (one image for every frame, or per frame when batch-independent).
+    public func warmStart(from estimate: Tensor64) {
+        precondition(stepIndex == 0 && estimate.count == x.count)
+        let s = steps[0]
+        let a = s.alphaBar.squareRoot(), b = (1 - s.alphaBar).squareRoot()
+        let up = estimate.data, xp = x.data
+        Parallel.forEachChunk(x.count) { lo, hi in
+            for i in lo..<hi { xp[i] = Float(a * (2 * min(max(up[i], 0), 1) - 1)) + Float(b) * xp[i] }
+        }
+    }
+
     /// One step: ε → Tweedie → CG over the whole video → DDIM update with shared noise.
     public func step() throws {
         precondition(!isFinished)
@@ -133,7 +158,8 @@ public final class DDSSampler {
             f += nb
         }
         let t1 = Date()
-        dc.solve(u, iterations: settings.cgSteps)
+        let last = stepIndex == steps.count - 1
+        dc.solve(u, iterations: last ? (settings.finalCGSteps ?? settings.cgSteps) : settings.cgSteps)
         let t2 = Date()
 
         // x̄0 = 2u − 1; x_{t_next} = √ᾱ_next x̄0 + √(1−ᾱ_next) (η n + √(1−η²) ε)
@@ -187,6 +213,11 @@ public final class DDSSampler {
         Parallel.forEachChunk(x.count) { s, e in for i in s..<e { xp[i] = min(max(Float(up[i]), 0), 1) } }
         return x
     }
+}
+
+/// What the reverse process starts from (`--init`).
+public enum StartPoint: String, Sendable, CaseIterable {
+    case noise, cg, admmTV = "admm-tv"
 }
 
 /// The noise of one run given as images (C×H×W each): the start image every frame shares and

@@ -32,13 +32,19 @@ public struct SamplerCheckpoint: Codable, Equatable {
     /// segment plan (nil for a job of one segment, as before segments existed).
     public var segment: Int?
     public var segmentPlan: SegmentPlan?
+    /// Warm start: where the reverse process started (nil: from noise), from which classical
+    /// estimate, and the last step's CG iterations (nil: as every step's).
+    public var start: Double?
+    public var initMethod: String?
+    public var finalCGSteps: Int?
 
     /// The job's step count at this snapshot: steps of finished segments plus this one's.
     /// Snapshot folders are named by it, so the newest is the largest in any segment.
     public var jobStep: Int { (segment ?? 0) * nfe + stepsDone }
 
     enum CodingKeys: String, CodingKey {
-        case format, nfe, eta, gamma, seed, degradation, model, segment
+        case format, nfe, eta, gamma, seed, degradation, model, segment, start
+        case initMethod = "init", finalCGSteps = "final_cg_steps"
         case segmentPlan = "segment_plan"
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
@@ -48,6 +54,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
                 measurementShape: [Int], measurementHash: String, model: String) {
         self.stepsDone = stepsDone; nfe = settings.nfe; cgSteps = settings.cgSteps; eta = settings.eta; gamma = settings.gamma
         batchIndependent = settings.batchIndependent; seed = settings.seed
+        start = settings.start < 1 ? settings.start : nil; finalCGSteps = settings.finalCGSteps
         self.degradation = degradation; self.maskSeed = maskSeed
         self.measurementShape = measurementShape; self.measurementHash = measurementHash; self.model = model
     }
@@ -64,6 +71,9 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if eta != other.eta { d.append("--eta (\(eta) vs \(other.eta))") }
         if gamma != other.gamma { d.append("--gamma (\(gamma.map { "\($0)" } ?? "none") vs \(other.gamma.map { "\($0)" } ?? "none"))") }
         if batchIndependent != other.batchIndependent { d.append("--batch-independent") }
+        if start != other.start { d.append("--start (\(start.map { "\($0)" } ?? "1") vs \(other.start.map { "\($0)" } ?? "1"))") }
+        if initMethod != other.initMethod { d.append("--init (\(initMethod ?? "noise") vs \(other.initMethod ?? "noise"))") }
+        if finalCGSteps != other.finalCGSteps { d.append("--final-cg-steps") }
         if seed != other.seed { d.append("--seed (\(seed) vs \(other.seed))") }
         if segmentPlan != other.segmentPlan { d.append("the segment plan (\(segmentPlan.map(\.summary) ?? "one segment") vs \(other.segmentPlan.map(\.summary) ?? "one segment"))") }
         return d
@@ -106,6 +116,9 @@ public struct SamplerCheckpoint: Codable, Equatable {
         guard (1...1000).contains(nfe) else { throw bad("nfe", "must be between 1 and 1000, got \(nfe)") }
         guard stepsDone >= 1, stepsDone < nfe else { throw bad("steps_done", "must be between 1 and nfe − 1 = \(nfe - 1), got \(stepsDone)") }
         guard (0...10_000).contains(cgSteps) else { throw bad("cg_steps", "must be between 0 and 10000, got \(cgSteps)") }
+        if let f = start { guard f.isFinite, f > 0, f < 1 else { throw bad("start", "must be in (0, 1), got \(f)") } }
+        if let m = initMethod { guard ["cg", "admm-tv"].contains(m) else { throw bad("init", "must be cg or admm-tv, got '\(m)'") } }
+        if let n = finalCGSteps { guard (0...100_000).contains(n) else { throw bad("final_cg_steps", "must be between 0 and 100000, got \(n)") } }
         guard eta.isFinite, (0...1).contains(eta) else { throw bad("eta", "must be in [0, 1], got \(eta)") }
         if let g = gamma { guard g.isFinite, g > 0 else { throw bad("gamma", "must be a finite number > 0, got \(g)") } }
         guard measurementShape.count == 4, FormatLimits.elementCount(measurementShape) != nil,

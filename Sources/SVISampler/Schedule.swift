@@ -36,4 +36,14 @@ public struct Schedule: Sendable {
             return Step(t: t, tNext: tn, alphaBar: alphaBar(at: t), alphaBarNext: alphaBar(at: tn))
         }
     }
+
+    /// The steps a run visits when the reverse process starts at fraction `start` of the
+    /// schedule (Come-Closer-Diffuse-Faster's warm start): the steps of N whose t < start·1000
+    /// (≈ start·N network evaluations); at least the last step. start = 1: all N.
+    public func steps(nfe: Int, start: Double) -> [Step] {
+        let all = steps(nfe: nfe)
+        guard start < 1 else { return all }
+        let visited = all.filter { Double($0.t) < start * Double(Schedule.trainingSteps) }
+        return visited.isEmpty ? [all.last!] : visited
+    }
 }

@@ -71,9 +71,7 @@ extension RestoreCommand {
         let frame = try originalFrame(measured: measured, spec: spec, sidecar: sel.crop == nil && sel.size == nil ? sidecar : nil)
         let ranks = planRanks ?? launched
         guard ranks >= 1 else { throw ValidationError("--plan-ranks must be at least 1") }
-        var settings = SamplerSettings.defaults(for: spec, seed: 0)
-        if let n = nfe { settings.nfe = n }
-        if let m = cgSteps { settings.cgSteps = m }
+        let settings = samplerSettings(for: spec, seed: 0)
         let halo = (try spec.temporalKernel())?.halo ?? 0
         var warnings: [String] = []
 
@@ -178,9 +176,9 @@ extension RestoreCommand {
         if memTotal > 0 && Int(peak0) * ranksPerNode > memTotal {
             warnings.append(String(format: "%d rank(s) per node need %.1f GB; this node has %.1f GB", ranksPerNode, peak0 * Double(ranksPerNode) / 1e9, Double(memTotal) / 1e9))
         }
-        let jobSeconds = perStep * Double(settings.nfe) * Double(segments.count)
+        let jobSeconds = perStep * Double(settings.visitedSteps.count) * Double(segments.count)
         let plan = DryRunPlan(ranks: ranks, frames: frames, framesPerRankMax: most, framesPerRankMin: least, halo: halo,
-                              frameShape: [frame.channels, frame.height, frame.width], steps: settings.nfe, cgSteps: settings.cgSteps, batch: batch,
+                              frameShape: [frame.channels, frame.height, frame.width], steps: settings.visitedSteps.count, cgSteps: settings.cgSteps, batch: batch,
                               model: modelName, parameters: parameters, weightsMB: mb(weightsBytes), winogradCacheMB: mb(cacheBytes),
                               activationsMB: mb(activationBytes), videoStateMB: mb(videoState), totalPerRankMB: mb(total),
                               runtimeMB: runtimeBytes / 1_048_576, rootIOMB: rootIO / 1_048_576, predictedPeakRank0MB: peak0 / 1_048_576,
@@ -190,7 +188,7 @@ extension RestoreCommand {
                               secondsPerStep: perStep, secondsForJob: jobSeconds,
                               bytesExchangedPerStepPerRank: exchanged, signalMarginSeconds: margin, tiles: tiles, warnings: warnings)
         print("svi restore --dry-run: \(input)")
-        print("  job:        \(frames) frames \(frame), \(spec.canonical), \(settings.nfe) steps × \(settings.cgSteps) CG, batch \(batch)")
+        print("  job:        \(frames) frames \(frame), \(spec.canonical), \(settings.visitedSteps.count) steps × \(settings.cgSteps) CG, batch \(batch)")
         let listed = segments.starts.prefix(6).map { "\($0)–\($0 + segments.segmentFrames - 1)" }.joined(separator: ", ") + (segments.count > 6 ? ", …" : "")
         print("  segments:   \(segments.count) of \(segments.segmentFrames) frames, overlap \(segments.overlap) (\(segmentReason)): \(listed)")
         print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)") per segment; temporal halo \(halo) frame(s) each side")
@@ -200,7 +198,7 @@ extension RestoreCommand {
                      plan.totalPerRankMB, plan.weightsMB, plan.winogradCacheMB, plan.activationsMB, batch, plan.videoStateMB))
         print(String(format: "              rank 0 peak %.0f MB (+ runtime %.0f, I/O buffers %.0f)", plan.predictedPeakRank0MB, plan.runtimeMB, plan.rootIOMB))
         print(String(format: "  time:       %.3f s per frame (%@); data consistency %.3f s per step", perFrame, source, dcSeconds))
-        print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job (%d segment(s) × %d steps)", perStep, plan.secondsForJob, plan.secondsForJob / 3600, segments.count, settings.nfe))
+        print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job (%d segment(s) × %d steps)", perStep, plan.secondsForJob, plan.secondsForJob / 3600, segments.count, settings.visitedSteps.count))
         print(String(format: "  exchange:   %.1f MB per step per rank (halo frames, float64)", Double(exchanged) / 1e6))
         print(String(format: "  scheduler:  sbatch --signal=B:USR1@%d (one step %.1f s × 1.5 + checkpoint %.0f s + 60 s); Cluster/slurm.sbatch also passes --deadline", margin, perStep, checkpointSeconds))
         for w in warnings { print("  warning:    \(w)") }

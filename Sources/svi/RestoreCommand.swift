@@ -12,6 +12,8 @@ enum RestoreMethod: String, ExpressibleByArgument, CaseIterable {
     case dds, cg, admmTV = "admm-tv"
 }
 
+extension StartPoint: ExpressibleByArgument {}
+
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
@@ -80,6 +82,15 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 1 when the spec has noise, else plain CG).")
     var gamma: Double?
 
+    @Option(name: .customLong("init"), help: "What the reverse process starts from: noise (the paper), or a warm start (Come-Closer-Diffuse-Faster) from the classical estimate cg or admm-tv (with their own options) noised to step --start: fewer network evaluations. Default: by task, see --start.")
+    var initEstimate: StartPoint?
+
+    @Option(name: .long, help: "With a warm start: where the reverse process starts, as a fraction of the schedule (0 < F < 1); about F × NFE network evaluations. Defaults, chosen on tuning clips (EVALUATION.md): noise for noiseless temporal-only degradations, admm-tv at 0.1 otherwise.")
+    var start: Double?
+
+    @Option(name: .long, help: "CG iterations of the last step, whose estimate is the output (default: --cg-steps, as the paper; CG stops early once converged).")
+    var finalCgSteps: Int?
+
     @Flag(name: .long, help: "Draw independent noise per frame (the ablation) instead of one image shared by all frames.")
     var batchIndependent = false
 
@@ -130,8 +141,8 @@ struct RestoreCommand: ParsableCommand {
         if let m = cgSteps, m < 0 { throw ValidationError("--cg-steps must be ≥ 0") }
         if let m = cgIterations, m < 0 { throw ValidationError("--cg-iterations must be ≥ 0") }
         if let m = tvInnerCg, m < 0 { throw ValidationError("--tv-inner-cg must be ≥ 0") }
-        if cgIterations != nil && method != .cg { throw ValidationError("--cg-iterations is for --method cg") }
-        if tvInnerCg != nil && method != .admmTV { throw ValidationError("--tv-inner-cg is for --method admm-tv") }
+        if cgIterations != nil && method != .cg && initEstimate != .cg { throw ValidationError("--cg-iterations is for --method cg or --init cg") }
+        if tvInnerCg != nil && method != .admmTV && initEstimate != .admmTV { throw ValidationError("--tv-inner-cg is for --method admm-tv or --init admm-tv") }
         if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
         if batch < 1 || batch > 4096 { throw ValidationError("--batch must be between 1 and 4096") }
@@ -144,6 +155,12 @@ struct RestoreCommand: ParsableCommand {
         if !(1...100_000).contains(tvIterations) { throw ValidationError("--tv-iterations must be between 1 and 100000") }
         if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51 (H.264's scale)") }
         if checkpointEvery > 1_000_000 { throw ValidationError("--checkpoint-every must be at most 1000000") }
+        if initEstimate != nil && method != .dds { throw ValidationError("--init is for --method dds (a warm start of the diffusion)") }
+        if let f = start {
+            if initEstimate == .noise { throw ValidationError("--start is for a warm start (--init cg or admm-tv); from noise the process starts at the top") }
+            if !(f.isFinite && f > 0 && f < 1) { throw ValidationError("--start must be a fraction between 0 and 1 (exclusive), got \(f)") }
+        }
+        if let n = finalCgSteps, !(0...100_000).contains(n) { throw ValidationError("--final-cg-steps must be between 0 and 100000") }
         if noiseDir != nil && (method != .dds || batchIndependent) { throw ValidationError("--noise-dir is for batch-consistent --method dds") }
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
         if ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1") }
@@ -246,6 +263,22 @@ struct RestoreCommand: ParsableCommand {
 
     func restore(_ comm: Communicator, started: Date) throws {
         try RestoreJob(self, comm: comm, started: started).run()
+    }
+
+    /// The sampler's settings: the defaults for this degradation, then the options given.
+    func samplerSettings(for spec: DegradationSpec, seed: UInt64) -> SamplerSettings {
+        var settings = SamplerSettings.defaults(for: spec, seed: seed)
+        if let n = nfe { settings.nfe = n }
+        if let m = cgSteps { settings.cgSteps = m }
+        if let e = eta { settings.eta = e }
+        if let g = gamma { settings.gamma = g }
+        settings.batchIndependent = batchIndependent
+        if let i = initEstimate { settings.startFrom = i; if i == .noise { settings.start = 1 } }
+        if let f = start { settings.start = f }
+        if settings.startFrom != .noise && settings.start >= 1 { settings.start = 0.5 }
+        if let n = finalCgSteps { settings.finalCGSteps = n }
+        settings.batch = batch
+        return settings
     }
 
     /// Overlap of neighbouring segments when --overlap is not given: twice the temporal
@@ -451,13 +484,18 @@ struct RestoreCommand: ParsableCommand {
 struct RestoreReport: Encodable {
     struct Settings: Encodable {
         var nfe: Int, cgSteps: Int, eta: Double, gamma: Double?, batchIndependent: Bool, seed: UInt64, batch: Int
+        /// Network evaluations per segment (fewer than nfe with a warm start).
+        var evaluations: Int, start: Double, finalCGSteps: Int
+        var initEstimate: String?
         init(_ s: SamplerSettings) {
             nfe = s.nfe; cgSteps = s.cgSteps; eta = s.eta; gamma = s.gamma
             batchIndependent = s.batchIndependent; seed = s.seed; batch = s.batch
+            evaluations = s.visitedSteps.count; start = s.start; finalCGSteps = s.finalCGSteps ?? s.cgSteps
+            initEstimate = s.startFrom == .noise ? nil : s.startFrom.rawValue
         }
         enum CodingKeys: String, CodingKey {
-            case nfe, eta, gamma, seed, batch
-            case cgSteps = "cg_steps", batchIndependent = "batch_independent"
+            case nfe, eta, gamma, seed, batch, evaluations, start
+            case cgSteps = "cg_steps", batchIndependent = "batch_independent", finalCGSteps = "final_cg_steps", initEstimate = "init"
         }
     }
     var sviVersion = SVI.version

@@ -249,13 +249,7 @@ final class RestoreJob {
         if plan.clipStart > 0 || plan.fileFrames != plan.clipStart + plan.frames { rep.clip = [plan.clipStart, plan.clipStart + plan.frames] }
 
         // 2. The model, on every rank; a failure anywhere stops every rank cleanly.
-        var settings = SamplerSettings.defaults(for: spec, seed: plan.seed)
-        if let n = cmd.nfe { settings.nfe = n }
-        if let m = cmd.cgSteps { settings.cgSteps = m }
-        if let e = cmd.eta { settings.eta = e }
-        if let g = cmd.gamma { settings.gamma = g }
-        settings.batchIndependent = cmd.batchIndependent
-        settings.batch = cmd.batch
+        let settings = cmd.samplerSettings(for: spec, seed: plan.seed)
         var denoiser: Denoiser?
         var fixedBytes = 0.0
         if cmd.method == .dds {
@@ -285,9 +279,10 @@ final class RestoreJob {
         let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count, clips: !cmd.noClip) : nil
         let multi = segments.count > 1
         if multi && cmd.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
-        let identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
+        var identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
                                                  measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
                                                  model: denoiser?.name ?? "")
+        identityTemplate.initMethod = settings.startFrom == .noise ? nil : settings.startFrom.rawValue
         if decision.segmentsDone > 0 {
             if rank == 0 {
                 do { try replayFinished(decision, plan: plan, identity: identityTemplate, stitcher: stitcher!) } catch { decision.error = "\(error)" }
@@ -299,14 +294,16 @@ final class RestoreJob {
         let loadSeconds = seconds(since: started)
         rep.timings["load_s"] = loadSeconds
         progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical)" +
-                      (cmd.method == .dds ? ", \(settings.nfe) steps, \(denoiser!.name), seed \(plan.seed)" : ", \(cmd.method.rawValue)") +
+                      (cmd.method == .dds ? ", \(settings.visitedSteps.count) steps" + (settings.startFrom != .noise ? " from \(settings.startFrom.rawValue) at t=\(settings.visitedSteps[0].t)" : "") + ", \(denoiser!.name), seed \(plan.seed)" : ", \(cmd.method.rawValue)") +
                       (multi ? "; \(segments.summary) (\(decision.reason))" : ""))
 
         // 4. The segments, in order.
         let solveStart = Date()
         var denoiseSeconds = 0.0, dcSeconds = 0.0, writeSeconds = 0.0
         var residual = 0.0, measurement = 0.0
-        let totalSteps = segments.count * settings.nfe
+        let stepsPerSegment = settings.visitedSteps.count
+        let totalSteps = segments.count * stepsPerSegment
+        var initSeconds = 0.0
         for k in decision.segmentsDone..<segments.count {
             let window = VideoWindow(start: plan.clipStart + segments.starts[k], frames: segments.segmentFrames, videoFrames: plan.fileFrames)
             let op = try cmd.makeOperator(plan, window: window)
@@ -333,7 +330,12 @@ final class RestoreJob {
                 identity.measurementHash = segmentHash
                 if multi { identity.segment = k; identity.segmentPlan = segments }
                 try cmd.resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
-                if sampler.stepIndex > 0 { rep.resumedFromStep = k * settings.nfe + sampler.stepIndex }
+                if sampler.stepIndex > 0 { rep.resumedFromStep = k * stepsPerSegment + sampler.stepIndex }
+                if sampler.stepIndex == 0, settings.startFrom != .noise {
+                    let t0 = Date()
+                    sampler.warmStart(from: classicalEstimate(settings.startFrom == .cg ? .cg : .admmTV, op: op, y: y, dist: dist, spec: spec, rep: &rep))
+                    initSeconds += seconds(since: t0)
+                }
                 StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil)
                 try runSteps(sampler, identity: identity, dist: dist, segment: k, totalSteps: totalSteps, frame: frame)
                 denoiseSeconds += sampler.denoiseSeconds
@@ -342,18 +344,7 @@ final class RestoreJob {
                 residual += parts.residual; measurement += parts.measurement
                 result = cmd.noClip ? sampler.unclippedOutput() : sampler.output()
             case .cg, .admmTV:
-                let u: Tensor64
-                if cmd.method == .cg {
-                    let iterations = cmd.cgIterations ?? cmd.legacyCGSteps("--cg-iterations") ?? 100
-                    rep.baseline = ["cg_iterations": Double(iterations)]
-                    u = Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
-                } else {
-                    var tv = Baselines.TVSettings()
-                    tv.lambda = cmd.tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
-                    tv.innerCG = cmd.tvInnerCg ?? cmd.legacyCGSteps("--tv-inner-cg") ?? 8
-                    rep.baseline = ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
-                    u = Baselines.admmTV(op: op, measurement: y, settings: tv, dist: dist)
-                }
+                let u = classicalEstimate(cmd.method, op: op, y: y, dist: dist, spec: spec, rep: &rep)
                 let parts = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil).residualParts(u)
                 residual += parts.residual; measurement += parts.measurement
                 result = Tensor(converting: u)
@@ -409,6 +400,7 @@ final class RestoreJob {
         rep.timings["solve_s"] = seconds(since: solveStart) - writeSeconds
         rep.timings["denoise_s"] = denoiseSeconds
         rep.timings["data_consistency_s"] = dcSeconds
+        if settings.startFrom != .noise { rep.timings["warm_start_s"] = initSeconds }
 
         let finishStart = Date()
         try sink?.finish()
@@ -440,6 +432,22 @@ final class RestoreJob {
     }
 
     /// The DDS steps of one segment, with checkpoints, signals, --deadline and the NaN check.
+    /// CG alone (from Aᵀy) or ADMM-TV with the command's options: the classical methods, and
+    /// the estimate a warm start begins from.
+    private func classicalEstimate(_ method: RestoreMethod, op: DegradationOperator, y: Tensor, dist: Distribution,
+                                   spec: DegradationSpec, rep: inout RestoreReport) -> Tensor64 {
+        if method == .cg {
+            let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? 100
+            rep.baseline = ["cg_iterations": Double(iterations)]
+            return Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
+        }
+        var tv = Baselines.TVSettings()
+        tv.lambda = cmd.tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
+        tv.innerCG = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) ?? 8
+        rep.baseline = ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
+        return Baselines.admmTV(op: op, measurement: y, settings: tv, dist: dist)
+    }
+
     private func runSteps(_ sampler: DDSSampler, identity: SamplerCheckpoint, dist: Distribution, segment k: Int, totalSteps: Int, frame: FrameShape) throws {
         let nfe = sampler.steps.count
         if firstJobStep == nil { firstJobStep = k * nfe + sampler.stepIndex }
@@ -531,6 +539,6 @@ func loadNoiseImages(_ dir: String, settings: SamplerSettings, frame: FrameShape
         return Array(UnsafeBufferPointer(start: t.data, count: t.count))
     }
     var steps: [Int: [Float]] = [:]
-    for (k, s) in Schedule().steps(nfe: settings.nfe).enumerated() where s.tNext > 0 { steps[k] = try read("step-\(k).npy") }
+    for (k, s) in settings.visitedSteps.enumerated() where s.tNext > 0 { steps[k] = try read("step-\(k).npy") }
     return NoiseImages(initial: try read("initial.npy"), steps: steps)
 }
