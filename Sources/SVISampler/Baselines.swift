@@ -16,11 +16,18 @@ public enum Baselines {
     }
 
     public struct TVSettings: Sendable {
-        public var lambda: Double = 0.0001   // best on real footage (EVALUATION.md's sweep)
+        public var lambda: Double = TVSettings.noiselessLambda
         public var rho: Double = 0.05
         public var iterations: Int = 60
         public var innerCG: Int = 8
         public init() {}
+
+        /// Default λ, chosen on the tuning clips (evaluation/TUNING.md), never on the clips
+        /// EVALUATION.md reports.
+        public static let noiselessLambda = 0.0001, noisyLambda = 0.003
+        public static func defaults(noisy: Bool) -> TVSettings {
+            var s = TVSettings(); s.lambda = noisy ? noisyLambda : noiselessLambda; return s
+        }
     }
 
     /// 3-D anisotropic total variation by ADMM:

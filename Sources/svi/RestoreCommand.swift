@@ -82,6 +82,9 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 1 when the spec has noise, else plain CG).")
     var gamma: Double?
 
+    @Flag(name: .long, help: "The paper's sampler and defaults exactly (DESIGN §4: from noise; 20 steps, η 0.15 temporal-only, 100 steps, η 0.8 with a spatial part; 5 CG steps in every step; γ 1 with noise) instead of svi's tuned defaults; other options still apply.")
+    var paper = false
+
     @Option(name: .customLong("init"), help: "What the reverse process starts from: noise (the paper), or a warm start (Come-Closer-Diffuse-Faster) from the classical estimate cg or admm-tv (with their own options) noised to step --start: fewer network evaluations. Default: by task, see --start.")
     var initEstimate: StartPoint?
 
@@ -267,7 +270,7 @@ struct RestoreCommand: ParsableCommand {
 
     /// The sampler's settings: the defaults for this degradation, then the options given.
     func samplerSettings(for spec: DegradationSpec, seed: UInt64) -> SamplerSettings {
-        var settings = SamplerSettings.defaults(for: spec, seed: seed)
+        var settings = paper ? SamplerSettings.paper(for: spec, seed: seed) : SamplerSettings.defaults(for: spec, seed: seed)
         if let n = nfe { settings.nfe = n }
         if let m = cgSteps { settings.cgSteps = m }
         if let e = eta { settings.eta = e }

@@ -441,8 +441,9 @@ final class RestoreJob {
             rep.baseline = ["cg_iterations": Double(iterations)]
             return Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
         }
-        var tv = Baselines.TVSettings()
-        tv.lambda = cmd.tvLambda ?? (spec.noiseSigma > 0 ? 0.003 : 0.0001); tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
+        var tv = Baselines.TVSettings.defaults(noisy: spec.noiseSigma > 0)
+        if let l = cmd.tvLambda { tv.lambda = l }
+        tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
         tv.innerCG = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) ?? 8
         rep.baseline = ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
         return Baselines.admmTV(op: op, measurement: y, settings: tv, dist: dist)

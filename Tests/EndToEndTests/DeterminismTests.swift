@@ -41,7 +41,7 @@ import SVIFormats
         try NPY.write(CLI.clip(frames: 23, height: 32, width: 32), to: d + "/x.npy")
         let g = try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:9,sr=2", "--quiet", "--seed", "3"])
         #expect(g.status == 0, "\(g.stderr)")
-        let common = ["restore", d + "/y.npy", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--nfe", "4", "--seed", "5", "--quiet"]
+        let common = ["restore", d + "/y.npy", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--nfe", "4", "--init", "noise", "--seed", "5", "--quiet"]
 
         var runs: [(name: String, file: String)] = []
         for b in 1...5 {

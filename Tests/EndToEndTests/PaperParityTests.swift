@@ -85,7 +85,7 @@ import SVITestSupport
         for (i, env) in task.environments.enumerated() {
             let trace = d + "/trace\(i)", out = d + "/svi\(i).npy"
             var args = ["restore", y, "-o", out, "--model", tiny + "/weights.safetensors", "--config", tiny + "/fixture.json",
-                        "--nfe", "\(Self.nfe)", "--cg-steps", "5", "--eta", "\(task.eta)", "--noise-dir", d + "/noise",
+                        "--paper", "--nfe", "\(Self.nfe)", "--eta", "\(task.eta)", "--noise-dir", d + "/noise",
                         "--no-clip", "--trace-dir", trace, "--quiet"]
             if let g = task.gamma { args += ["--gamma", "\(g)"] }
             r = try CLI.run(args, environment: env)

@@ -17,7 +17,7 @@ import SVIFormats
     }
 
     func restoreArgs(_ d: String, out: String) -> [String] {
-        ["restore", d + "/y.npy", "-o", d + "/" + out, "--model", model, "--nfe", "10", "--seed", "11", "--quiet"]
+        ["restore", d + "/y.npy", "-o", d + "/" + out, "--model", model, "--nfe", "10", "--init", "noise", "--seed", "11", "--quiet"]
     }
 
     func maxDifference(_ a: String, _ b: String) throws -> Float {
@@ -88,7 +88,7 @@ import SVIFormats
     @Test func sameCommandWithoutSeedResumes() throws {
         let d = try setUp()
         let ck = d + "/ck"
-        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--model", model, "--nfe", "10", "--quiet", "--checkpoint-dir", ck, "--report", d + "/r.json"]
+        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--model", model, "--nfe", "10", "--init", "noise", "--quiet", "--checkpoint-dir", ck, "--report", d + "/r.json"]
         let p = process(CLI.binary, args)
         try interrupt(p, dir: ck, step: 2, signal: SIGUSR1, marker: d + "/r.npy")
         #expect(p.terminationStatus == 85)
@@ -101,7 +101,7 @@ import SVIFormats
         #expect((rep["settings"] as? [String: Any])?["seed"] as? Int == seed)
         #expect((rep["resumed_from_step"] as? Int ?? 0) >= 2)
         // The same as a run never interrupted, with that seed.
-        #expect(try CLI.run(["restore", d + "/y.npy", "-o", d + "/full.npy", "--model", model, "--nfe", "10", "--quiet", "--seed", String(seed)]).status == 0)
+        #expect(try CLI.run(["restore", d + "/y.npy", "-o", d + "/full.npy", "--model", model, "--nfe", "10", "--init", "noise", "--quiet", "--seed", String(seed)]).status == 0)
         #expect(try maxDifference(d + "/r.npy", d + "/full.npy") == 0)
     }
 
@@ -188,14 +188,14 @@ import SVIFormats
     @Test func damagedOrMismatchedCheckpointsAreRefused() throws {
         let d = try setUp()
         let ck = d + "/ck"
-        let r = try CLI.run(["restore", d + "/y.npy", "-o", d + "/a.npy", "--prior", "gaussian", "--nfe", "6", "--seed", "1", "--quiet", "--checkpoint-dir", ck])
+        let r = try CLI.run(["restore", d + "/y.npy", "-o", d + "/a.npy", "--prior", "gaussian", "--nfe", "6", "--init", "noise", "--seed", "1", "--quiet", "--checkpoint-dir", ck])
         #expect(r.status == 0)
         // Another seed: refused, naming it.
-        let m = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--nfe", "6", "--seed", "2", "--resume", ck])
+        let m = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--nfe", "6", "--init", "noise", "--seed", "2", "--resume", ck])
         #expect(m.status != 0 && m.stderr.contains("--seed (1 vs 2)"), "\(m.stderr)")
         #expect(!FileManager.default.fileExists(atPath: d + "/b.npy"))
         // Another model.
-        let n = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--model", model, "--nfe", "6", "--seed", "1", "--resume", ck])
+        let n = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--model", model, "--nfe", "6", "--init", "noise", "--seed", "1", "--resume", ck])
         #expect(n.status != 0 && n.stderr.contains("the model"), "\(n.stderr)")
         // Damaged data in every snapshot (one damaged snapshot falls back to an older one:
         // HostileResumeTests).
@@ -205,7 +205,7 @@ import SVIFormats
             bytes[bytes.count - 10] ^= 0xff
             try bytes.write(to: URL(fileURLWithPath: x))
         }
-        let c = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--nfe", "6", "--seed", "1", "--resume", ck])
+        let c = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--nfe", "6", "--init", "noise", "--seed", "1", "--resume", ck])
         #expect(c.status != 0 && c.stderr.contains("damaged"), "\(c.stderr)")
         // A folder without checkpoints.
         let e = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--resume", d + "/nothing"])

@@ -146,7 +146,7 @@ import SVIFormats
     @Test func warningSignalRequeuesAndTheJobResumes() throws {
         try withCluster { env, dir in
             try measurement(in: dir, frames: 8, size: 48)
-            let args = ["--nfe", "24"]
+            let args = ["--nfe", "24", "--init", "noise"]
             let id = try submit(env, dir: dir, sbatch: ["--ntasks=1", "--time=10"], args: args)
             waitForCheckpoint(dir, step: 2)
             let s = try Shell.run("/usr/bin/scancel", ["--batch", "--signal=USR1", String(id)], environment: env)
@@ -180,7 +180,7 @@ import SVIFormats
     @Test func scancelCancelsAndKeepsTheCheckpoint() throws {
         try withCluster { env, dir in
             try measurement(in: dir, frames: 8, size: 48)
-            let id = try submit(env, dir: dir, sbatch: ["--ntasks=1", "--time=10"], args: ["--nfe", "24"])
+            let id = try submit(env, dir: dir, sbatch: ["--ntasks=1", "--time=10"], args: ["--nfe", "24", "--init", "noise"])
             waitForCheckpoint(dir, step: 2)
             #expect(try Shell.run("/usr/bin/scancel", [String(id)], environment: env).status == 0)
             let info = try waitUntilFinished(id, env)
