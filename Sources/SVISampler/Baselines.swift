@@ -15,6 +15,17 @@ public enum Baselines {
         return u
     }
 
+    /// The classical estimate `from` (CG alone or ADMM-TV): the baselines, and where a warm
+    /// start begins.
+    public static func estimate(_ from: StartPoint, op: DegradationOperator, measurement y: Tensor, dist: Distribution,
+                                cgIterations: Int = 100, tv: TVSettings) -> Tensor64 {
+        switch from {
+        case .cg: return conjugateGradient(op: op, measurement: y, iterations: cgIterations, dist: dist)
+        case .admmTV: return admmTV(op: op, measurement: y, settings: tv, dist: dist)
+        case .noise: preconditionFailure("noise is not a classical estimate")
+        }
+    }
+
     public struct TVSettings: Sendable {
         public var lambda: Double = TVSettings.noiselessLambda
         public var rho: Double = 0.05

@@ -170,9 +170,8 @@ public final class DDSSampler {
         precondition(!isFinished)
         if stepIndex == 0 && settings.startFrom != .noise && !warmStarted {
             // Nobody gave the estimate: the classical method's own defaults (the CLI passes its options).
-            warmStart(from: settings.startFrom == .cg
-                      ? Baselines.conjugateGradient(op: dc.op, measurement: dc.y, iterations: 100, dist: dist)
-                      : Baselines.admmTV(op: dc.op, measurement: dc.y, settings: .defaults(noisy: settings.gamma != nil), dist: dist))
+            warmStart(from: Baselines.estimate(settings.startFrom, op: dc.op, measurement: dc.y, dist: dist,
+                                               tv: .defaults(noisy: settings.gamma != nil)))
         }
         let s = steps[stepIndex]
         let frames = x.frames, fs = x.frameSize

@@ -55,6 +55,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         self.stepsDone = stepsDone; nfe = settings.nfe; cgSteps = settings.cgSteps; eta = settings.eta; gamma = settings.gamma
         batchIndependent = settings.batchIndependent; seed = settings.seed
         start = settings.start < 1 ? settings.start : nil; finalCGSteps = settings.finalCGSteps
+        initMethod = settings.startFrom == .noise ? nil : settings.startFrom.rawValue
         self.degradation = degradation; self.maskSeed = maskSeed
         self.measurementShape = measurementShape; self.measurementHash = measurementHash; self.model = model
     }
@@ -117,7 +118,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         guard stepsDone >= 1, stepsDone < nfe else { throw bad("steps_done", "must be between 1 and nfe − 1 = \(nfe - 1), got \(stepsDone)") }
         guard (0...10_000).contains(cgSteps) else { throw bad("cg_steps", "must be between 0 and 10000, got \(cgSteps)") }
         if let f = start { guard f.isFinite, f > 0, f < 1 else { throw bad("start", "must be in (0, 1), got \(f)") } }
-        if let m = initMethod { guard ["cg", "admm-tv"].contains(m) else { throw bad("init", "must be cg or admm-tv, got '\(m)'") } }
+        if let m = initMethod { guard let p = StartPoint(rawValue: m), p != .noise else { throw bad("init", "must be cg or admm-tv, got '\(m)'") } }
         if let n = finalCGSteps { guard (0...100_000).contains(n) else { throw bad("final_cg_steps", "must be between 0 and 100000, got \(n)") } }
         guard eta.isFinite, (0...1).contains(eta) else { throw bad("eta", "must be in [0, 1], got \(eta)") }
         if let g = gamma { guard g.isFinite, g > 0 else { throw bad("gamma", "must be a finite number > 0, got \(g)") } }

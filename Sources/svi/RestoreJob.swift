@@ -279,10 +279,9 @@ final class RestoreJob {
         let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count, clips: !cmd.noClip) : nil
         let multi = segments.count > 1
         if multi && cmd.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
-        var identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
+        let identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
                                                  measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
                                                  model: denoiser?.name ?? "")
-        identityTemplate.initMethod = settings.startFrom == .noise ? nil : settings.startFrom.rawValue
         if decision.segmentsDone > 0 {
             if rank == 0 {
                 do { try replayFinished(decision, plan: plan, identity: identityTemplate, stitcher: stitcher!) } catch { decision.error = "\(error)" }
@@ -333,7 +332,7 @@ final class RestoreJob {
                 if sampler.stepIndex > 0 { rep.resumedFromStep = k * stepsPerSegment + sampler.stepIndex }
                 if sampler.stepIndex == 0, settings.startFrom != .noise {
                     let t0 = Date()
-                    sampler.warmStart(from: classicalEstimate(settings.startFrom == .cg ? .cg : .admmTV, op: op, y: y, dist: dist, spec: spec, rep: &rep))
+                    sampler.warmStart(from: classicalEstimate(settings.startFrom, op: op, y: y, dist: dist, spec: spec, rep: &rep))
                     initSeconds += seconds(since: t0)
                 }
                 StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil)
@@ -344,7 +343,7 @@ final class RestoreJob {
                 residual += parts.residual; measurement += parts.measurement
                 result = cmd.noClip ? sampler.unclippedOutput() : sampler.output()
             case .cg, .admmTV:
-                let u = classicalEstimate(cmd.method, op: op, y: y, dist: dist, spec: spec, rep: &rep)
+                let u = classicalEstimate(cmd.method == .cg ? .cg : .admmTV, op: op, y: y, dist: dist, spec: spec, rep: &rep)
                 let parts = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil).residualParts(u)
                 residual += parts.residual; measurement += parts.measurement
                 result = Tensor(converting: u)
@@ -434,19 +433,16 @@ final class RestoreJob {
     /// The DDS steps of one segment, with checkpoints, signals, --deadline and the NaN check.
     /// CG alone (from Aᵀy) or ADMM-TV with the command's options: the classical methods, and
     /// the estimate a warm start begins from.
-    private func classicalEstimate(_ method: RestoreMethod, op: DegradationOperator, y: Tensor, dist: Distribution,
+    private func classicalEstimate(_ method: StartPoint, op: DegradationOperator, y: Tensor, dist: Distribution,
                                    spec: DegradationSpec, rep: inout RestoreReport) -> Tensor64 {
-        if method == .cg {
-            let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? 100
-            rep.baseline = ["cg_iterations": Double(iterations)]
-            return Baselines.conjugateGradient(op: op, measurement: y, iterations: iterations, dist: dist)
-        }
+        let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? 100
         var tv = Baselines.TVSettings.defaults(noisy: spec.noiseSigma > 0)
         if let l = cmd.tvLambda { tv.lambda = l }
         tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
         tv.innerCG = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) ?? 8
-        rep.baseline = ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
-        return Baselines.admmTV(op: op, measurement: y, settings: tv, dist: dist)
+        rep.baseline = method == .cg ? ["cg_iterations": Double(iterations)]
+            : ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
+        return Baselines.estimate(method, op: op, measurement: y, dist: dist, cgIterations: iterations, tv: tv)
     }
 
     private func runSteps(_ sampler: DDSSampler, identity: SamplerCheckpoint, dist: Distribution, segment k: Int, totalSteps: Int, frame: FrameShape) throws {
