@@ -209,9 +209,10 @@ def write_report(results, args):
             for k, _ in COLUMNS:
                 v = ms[k]
                 p = f"{v['psnr']:.2f}"; s = f"{v['ssim']:.3f}"; d = f"{v['frame_diff_err']:.4f}"
-                if k == best_p: p = f"**{p}**"
-                if k == best_s: s = f"**{s}**"
-                if k == best_d: d = f"**{d}**"
+                # Ties (the exact rows) are bold in every column that reaches the best.
+                if k in contenders and v["psnr"] == ms[best_p]["psnr"]: p = f"**{p}**"
+                if k in contenders and v["ssim"] == ms[best_s]["ssim"]: s = f"**{s}**"
+                if k in contenders and v["frame_diff_err"] == ms[best_d]["frame_diff_err"]: d = f"**{d}**"
                 cells.append(f"{p} / {s} / {d}")
             lines.append(f"| {t['label']} | " + " | ".join(cells) + f" | {t['tv_lambda']}{' (grid edge)' if t['tv_lambda'] in (min(TV_LAMBDAS), max(TV_LAMBDAS)) else ''} | {settings_cell(t['svi_settings'])} | {ms['admm-tv']['seconds']} / {ms['svi']['seconds']} |")
             svi, tv, ind, cg = ms["svi"], ms["admm-tv"], ms["svi-independent"], ms["cg"]

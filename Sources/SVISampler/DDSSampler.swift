@@ -34,7 +34,8 @@ public struct SamplerSettings: Sendable, Equatable {
     ///   answer CG alone reaches, elsewhere the prior's guess in A's null space;
     /// * with a spatial part, or with measurement noise: a warm start from ADMM-TV noised to
     ///   t = 80 of a 50-step schedule (5 network evaluations), η 0.8 (spatial) / 0.15, the last
-    ///   step's CG to convergence; with noise the proximal step with γ = 1.
+    ///   step's CG to convergence; with noise the proximal step with γ = 0.02/σ_y (1 at
+    ///   σ_y = 0.02: less noise, more weight on the data) and the warm start's ADMM-TV λ 0.15·σ_y.
     /// The tuning rule picked a warm start from CG for temporal-only tasks too (it ties at the
     /// 100 dB cap and is fastest); the start from noise is kept there because it ties and keeps
     /// the paper's loop (and its checkpoints' step counts) for the paper's headline task.
@@ -45,12 +46,17 @@ public struct SamplerSettings: Sendable, Equatable {
         if spec.hasSpatialPart || spec.noiseSigma > 0 {
             s.nfe = 50; s.startFrom = .admmTV; s.start = 0.1
         }
+        if spec.noiseSigma > 0 { s.gamma = gammaNoiseScale / spec.noiseSigma }
         return s
     }
 
     /// The last step's CG iterations by default: enough to converge on every evaluation task
     /// (CG stops on its own at float64 convergence, so this only caps the work).
     public static let finalCGBudget = 100
+
+    /// γ = gammaNoiseScale / σ_y by default with noise (evaluation/TUNING.md, noisy family:
+    /// beat γ 1, γ 0.3, γ 3 and γ = (0.02/σ)² on the mean of the tuning rows).
+    public static let gammaNoiseScale = 0.02
 
     /// The paper's defaults: 20 steps and η 0.15 for temporal-only degradations; 100 steps and
     /// η 0.8 with a spatial part; 5 CG steps; the proximal step with γ = 1 when σ_y > 0.
@@ -171,7 +177,7 @@ public final class DDSSampler {
         if stepIndex == 0 && settings.startFrom != .noise && !warmStarted {
             // Nobody gave the estimate: the classical method's own defaults (the CLI passes its options).
             warmStart(from: Baselines.estimate(settings.startFrom, op: dc.op, measurement: dc.y, dist: dist,
-                                               tv: .defaults(noisy: settings.gamma != nil)))
+                                               tv: .defaults(noiseSigma: dc.op.spec.noiseSigma)))
         }
         let s = steps[stepIndex]
         let frames = x.frames, fs = x.frameSize

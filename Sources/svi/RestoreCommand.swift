@@ -20,9 +20,12 @@ struct RestoreCommand: ParsableCommand {
         abstract: "Restore a degraded video (batch-consistent DDS, or a classical baseline).",
         discussion: """
         The degradation comes from --degradation or, when not given, from the sidecar IN.json
-        written by `svi degrade`. Defaults follow the paper: 20 steps and η 0.15 for temporal-only
-        degradations, 100 steps and η 0.8 with a spatial part (blur, sr, inpaint), 5 CG steps per
-        step; with measurement noise the proximal step (I + γAᵀA)u = u0 + γAᵀy with γ = 1.
+        written by `svi degrade`. Defaults were chosen on tuning clips (evaluation/TUNING.md):
+        noiseless temporal-only degradations run the paper's sampler from noise (20 steps, η 0.15,
+        5 CG steps) with the last step's CG to convergence; with a spatial part (blur, sr,
+        inpaint) or noise the reverse process starts at t = 0.1 of a 50-step schedule from a
+        noised ADMM-TV estimate (η 0.8 with a spatial part); with measurement noise σ the
+        proximal step (I + γAᵀA)u = u0 + γAᵀy with γ = 0.02/σ. --paper runs the paper's own.
         """)
 
     @Argument(help: "Measurement: a video file (e.g. the .mkv `svi degrade` wrote) or a float32 .npy [T][C][h][w].")
@@ -79,7 +82,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "DDIM η, share of fresh noise (default 0.15, or 0.8 with a spatial part).")
     var eta: Double?
 
-    @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 1 when the spec has noise, else plain CG).")
+    @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 0.02/σ when the spec has noise σ — 1 at σ 0.02, chosen on tuning clips; --paper: 1 — else plain CG).")
     var gamma: Double?
 
     @Flag(name: .long, help: "The paper's sampler and defaults exactly (DESIGN §4: from noise; 20 steps, η 0.15 temporal-only, 100 steps, η 0.8 with a spatial part; 5 CG steps in every step; γ 1 with noise) instead of svi's tuned defaults; other options still apply.")
@@ -105,7 +108,7 @@ struct RestoreCommand: ParsableCommand {
 
     @OptionGroup var tiles: TileOptions
 
-    @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements — the best of 0.0001…0.03 on 8 of the 10 clip-tasks of EVALUATION.md — and 0.003 with noise, not re-tuned).")
+    @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements and 0.15·σ with noise σ, both chosen on tuning clips, evaluation/TUNING.md). Also the λ of an --init admm-tv warm start.")
     var tvLambda: Double?
 
     @Option(name: .long, help: "ADMM-TV: penalty ρ.")

@@ -92,6 +92,12 @@ import SVIOperators
         #expect(sp.startFrom == .admmTV && sp.start < 1 && sp.eta == 0.8 && sp.visitedSteps.count < sp.nfe)
         let noisy = SamplerSettings.defaults(for: try .parse("temporal=uniform:7,noise=0.02"), seed: 0)
         #expect(noisy.gamma == 1.0 && noisy.startFrom == .admmTV)
+        // Less noise, more weight on the data; the paper keeps γ 1 at every σ.
+        let quiet = SamplerSettings.defaults(for: try .parse("temporal=uniform:7,noise=0.01"), seed: 0)
+        #expect(quiet.gamma == 2.0)
+        #expect(SamplerSettings.paper(for: try .parse("temporal=uniform:7,noise=0.01"), seed: 0).gamma == 1.0)
+        #expect(Baselines.TVSettings.defaults(noiseSigma: 0.01).lambda == 0.15 * 0.01)
+        #expect(Baselines.TVSettings.defaults(noiseSigma: 0).lambda == 0.0001)
     }
 }
 
