@@ -9,7 +9,7 @@ import argparse, json, os, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evaluate import TASKS, run, score, machine  # noqa: E402
-from tune import TUNING_CLIPS  # noqa: E402
+from tune import TUNING_CLIPS, clip_source  # noqa: E402
 
 PRIOR_TASKS = ("deblur2", "sr4", "inpaint50", "noise01", "noise02")
 
@@ -32,9 +32,7 @@ def main():
     log = open(os.path.join(args.work, "commands.log"), "a")
     rows = []
     for clip in args.clips.split(","):
-        file, frames, crop, size, _ = TUNING_CLIPS[clip]
-        src = os.path.join(args.samples, file)
-        sel = ["--frames", frames] + (["--crop", crop] if crop else []) + (["--size", size] if size else [])
+        src, sel, _ = clip_source(args.samples, clip)
         for task in args.tasks.split(","):
             spec, label = TASKS[task]
             w = os.path.join(args.work, f"{clip}-{task}")

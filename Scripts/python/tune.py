@@ -58,6 +58,13 @@ def candidates(row):
     return out
 
 
+def clip_source(samples, clip):
+    """A tuning clip's file, the svi options that select its frames, and what it is."""
+    file, frames, crop, size, about = TUNING_CLIPS[clip]
+    sel = ["--frames", frames] + (["--crop", crop] if crop else []) + (["--size", size] if size else [])
+    return os.path.join(samples, file), sel, about
+
+
 def family(spec):
     if "noise=" in spec:
         return "noisy"
@@ -80,9 +87,7 @@ def main():
     results["machine"] = machine(args.svi)
     results.setdefault("rows", {})
     for clip in args.clips.split(","):
-        file, frames, crop, size, about = TUNING_CLIPS[clip]
-        src = os.path.join(args.samples, file)
-        sel = ["--frames", frames] + (["--crop", crop] if crop else []) + (["--size", size] if size else [])
+        src, sel, about = clip_source(args.samples, clip)
         for task in args.tasks.split(","):
             spec, label = TASKS[task]
             key = f"{clip}/{task}"
