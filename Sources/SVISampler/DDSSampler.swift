@@ -46,7 +46,8 @@ public struct SamplerSettings: Sendable, Equatable {
         if spec.hasSpatialPart || spec.noiseSigma > 0 {
             s.nfe = 50; s.startFrom = .admmTV; s.start = 0.1
         }
-        if spec.noiseSigma > 0 { s.gamma = gammaNoiseScale / spec.noiseSigma }
+        // Capped so a σ near zero (the spec allows denormals) never makes γ infinite.
+        if spec.noiseSigma > 0 { s.gamma = min(gammaNoiseScale / spec.noiseSigma, 1e6) }
         return s
     }
 

@@ -95,6 +95,7 @@ import SVIOperators
         // Less noise, more weight on the data; the paper keeps γ 1 at every σ.
         let quiet = SamplerSettings.defaults(for: try .parse("temporal=uniform:7,noise=0.01"), seed: 0)
         #expect(quiet.gamma == 2.0)
+        #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,noise=1e-320"), seed: 0).gamma == 1e6)
         #expect(SamplerSettings.paper(for: try .parse("temporal=uniform:7,noise=0.01"), seed: 0).gamma == 1.0)
         #expect(Baselines.TVSettings.defaults(noiseSigma: 0.01).lambda == 0.15 * 0.01)
         #expect(Baselines.TVSettings.defaults(noiseSigma: 0).lambda == 0.0001)
