@@ -60,6 +60,12 @@ public final class VideoStream {
     private var ended = false, flushed = false
     /// Frames decoded in all (the clip's length once the stream has ended).
     public var decodedFrames: Int { index }
+    /// Mean H.264 quantiser (QP) over the selected frames delivered so far, when the decoder
+    /// reports one (the codec's share of a measurement's noise, `NoiseLevel.codec`).
+    public var meanQP: Double? { qpFrames > 0 ? qpSum / Double(qpFrames) : nil }
+    private var qpSum = 0.0, qpFrames = 0
+    /// The decoded samples: bits per component, codec name, and whether the codec is lossy.
+    public private(set) var sampleFormat = SampleFormat(bits: 8, codec: "", lossy: false, chromaSubsampled: false)
 
     public init(path: String, selection: FrameSelection = FrameSelection(), warn: @escaping (String) -> Void = { _ in }) throws {
         _ = quietFFmpegLog
@@ -105,6 +111,10 @@ public final class VideoStream {
         dec = d
         try check(avcodec_parameters_to_context(d, st.pointee.codecpar), path, "unsupported video parameters")
         d.pointee.thread_count = Int32(Parallel.threads)
+        d.pointee.export_side_data |= svi_export_venc_params()
+        let name = decoder.map { String(cString: $0.pointee.name) } ?? "unknown"
+        let lossy = (avcodec_descriptor_get(st.pointee.codecpar.pointee.codec_id)?.pointee.props ?? 0) & svi_codec_prop_lossy() != 0
+        sampleFormat = SampleFormat(pixelFormat: AVPixelFormat(st.pointee.codecpar.pointee.format), codec: name, lossy: lossy)
         try check(avcodec_open2(d, decoder, nil), path, "cannot open the video decoder")
         if let a = selection.range?.lowerBound, a > 0 { seek(to: a) }
     }
@@ -193,6 +203,10 @@ public final class VideoStream {
                 let ts = f.pointee.best_effort_timestamp
                 firstPTS = ts == svi_av_nopts_value() ? 0 : ts
             }
+            let qp = svi_frame_mean_qp(f)
+            if qp >= 0 && qp.isFinite && qp <= 100 { qpSum += qp; qpFrames += 1 }
+            // The decoded frame's own format (the stream header can omit it).
+            sampleFormat = SampleFormat(pixelFormat: AVPixelFormat(f.pointee.format), codec: sampleFormat.codec, lossy: sampleFormat.lossy)
             let t = try converter.convert(f)
             // A stream whose frame size changes (spliced clips) cannot be one video: refuse it
             // by name rather than copy frames of the wrong size.
@@ -272,6 +286,32 @@ public final class VideoStream {
         return VideoInfo(width: outW, height: outH, fpsNum: rate.num, fpsDen: rate.den, source: path,
                          startSeconds: max(0, start), durationSeconds: Double(frames) / av_q2d(rate), frames: frames)
     }
+}
+
+/// What a video's decoded samples are: their bit depth (of the decoded pixel format, not the
+/// file name), the codec, whether it is lossy, and whether chroma is subsampled.
+public struct SampleFormat: Sendable, Equatable {
+    public var bits: Int
+    public var codec: String
+    public var lossy: Bool
+    public var chromaSubsampled: Bool
+
+    public init(bits: Int, codec: String, lossy: Bool, chromaSubsampled: Bool) {
+        self.bits = bits; self.codec = codec; self.lossy = lossy; self.chromaSubsampled = chromaSubsampled
+    }
+
+    init(pixelFormat: AVPixelFormat, codec: String, lossy: Bool) {
+        let desc = av_pix_fmt_desc_get(pixelFormat)
+        bits = Int(desc?.pointee.comp.0.depth ?? 8)
+        self.codec = codec; self.lossy = lossy
+        chromaSubsampled = (desc?.pointee.log2_chroma_w ?? 0) > 0 || (desc?.pointee.log2_chroma_h ?? 0) > 0
+    }
+
+    public var description: String { "\(bits)-bit \(codec)\(lossy ? " (lossy)" : "")" }
+
+    /// Spacing of the float values svi hands on: frames become 8-bit RGB (1/255), or 16-bit
+    /// RGB for deeper sources (1/65535) (`FrameConverter`).
+    public var sampleStep: Double { bits > 8 ? 1.0 / 65535 : 1.0 / 255 }
 }
 
 /// Decoded frame → RGB float [1][3][H][W]: to packed RGB at the source size (RGB24, or RGB48

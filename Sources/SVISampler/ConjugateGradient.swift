@@ -32,8 +32,10 @@ public final class ConjugateGradient {
     /// As above, with the right-hand side written by `rhs(into)` into CG's own residual vector
     /// (so the caller need not keep b).
     @discardableResult
+    /// `stop(u)`, when given, is asked before every iteration (the discrepancy principle:
+    /// stop once the iterate explains the measurement to within its noise).
     public func solve(solution u: Tensor64, iterations: Int, rhs: (Tensor64) -> Void,
-                      apply: (Tensor64, Tensor64) -> Void) -> [Double] {
+                      stop: ((Tensor64) -> Bool)? = nil, apply: (Tensor64, Tensor64) -> Void) -> [Double] {
         let (r, p, mp) = work(u)
         let n = u.count
         rhs(r)                                          // r = b …
@@ -47,6 +49,7 @@ public final class ConjugateGradient {
         var history: [Double] = []
         for _ in 0..<iterations {
             if rr <= floor { break }
+            if let stop, stop(u) { break }
             apply(p, mp)
             let pmp = dist.dot(p, mp)
             if !(pmp > 0) { break }                     // M is singular along p: nothing left to gain

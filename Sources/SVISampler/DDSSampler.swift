@@ -23,6 +23,10 @@ public struct SamplerSettings: Sendable, Equatable {
     /// CG iterations of the last step, whose estimate is the output (nil: `cgSteps`, the
     /// paper). CG stops early once converged to float64 precision.
     public var finalCGSteps: Int?
+    /// Stop every step's CG by the discrepancy principle at the measurement's noise σ (the
+    /// spec's `noise=`, which `svi restore` sets to the effective σ: `NoiseLevel`) instead of
+    /// running all its iterations. Off without noise and in the paper's sampler.
+    public var discrepancyStop = false
 
     /// The steps this run visits.
     public var visitedSteps: [Schedule.Step] { Schedule().steps(nfe: nfe, start: start) }
@@ -35,7 +39,8 @@ public struct SamplerSettings: Sendable, Equatable {
     /// * with a spatial part, or with measurement noise: a warm start from ADMM-TV noised to
     ///   t = 80 of a 50-step schedule (5 network evaluations), η 0.8 (spatial) / 0.15, the last
     ///   step's CG to convergence; with noise the proximal step with γ = 0.02/σ_y (1 at
-    ///   σ_y = 0.02: less noise, more weight on the data) and the warm start's ADMM-TV λ 0.15·σ_y.
+    ///   σ_y = 0.02: less noise, more weight on the data), the warm start's ADMM-TV λ 0.15·σ_y,
+    ///   and CG stopped by the discrepancy principle (‖Au − y‖ ≤ σ_y·√m) in every step.
     /// The tuning rule picked a warm start from CG for temporal-only tasks too (it ties at the
     /// 100 dB cap and is fastest); the start from noise is kept there because it ties and keeps
     /// the paper's loop (and its checkpoints' step counts) for the paper's headline task.
@@ -47,7 +52,7 @@ public struct SamplerSettings: Sendable, Equatable {
             s.nfe = 50; s.startFrom = .admmTV; s.start = 0.1
         }
         // Capped so a σ near zero (the spec allows denormals) never makes γ infinite.
-        if spec.noiseSigma > 0 { s.gamma = min(gammaNoiseScale / spec.noiseSigma, 1e6) }
+        if spec.noiseSigma > 0 { s.gamma = min(gammaNoiseScale / spec.noiseSigma, 1e6); s.discrepancyStop = true }
         return s
     }
 
@@ -122,7 +127,8 @@ public final class DDSSampler {
         self.frame = op.inputShape
         self.firstFrame = firstFrame
         self.denoiser = denoiser
-        dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: settings.gamma)
+        dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: settings.gamma,
+                             stopAtNoise: settings.discrepancyStop ? op.spec.noiseSigma : nil)
         x = op.makeInput(frames: y.frames, Float.self)
         epsBatch = op.makeInput(frames: max(1, min(settings.batch, y.frames)), Float.self)
         u = op.makeInput(frames: y.frames)

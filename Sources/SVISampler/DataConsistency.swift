@@ -15,15 +15,33 @@ public final class DataConsistency {
     public let op: DegradationOperator
     public let dist: Distribution
     public let gamma: Double?
+    /// The discrepancy principle (issue 27): with the measurement's noise σ given, CG stops
+    /// once ‖A u − y‖² ≤ σ²·m (m measured values) instead of running every iteration — fitting
+    /// y closer than its noise only turns the noise (8-bit rounding, codec error) into grain.
+    public let stopAtNoise: Double?
     private let cg: ConjugateGradient
 
     /// The measurement y on this rank's frames (float32, as read).
     public let y: Tensor
 
-    public init(op: DegradationOperator, measurement: Tensor, dist: Distribution, gamma: Double?) {
+    public init(op: DegradationOperator, measurement: Tensor, dist: Distribution, gamma: Double?, stopAtNoise: Double? = nil) {
         self.op = op; self.dist = dist; self.gamma = gamma
+        self.stopAtNoise = stopAtNoise.flatMap { $0 > 0 ? $0 : nil }
         y = measurement
         cg = ConjugateGradient(dist)
+    }
+
+    /// Measured values whose residual counts: the rows of the video's operator (a segment's
+    /// replicated edge rows left out) times the measured frame, times the share of pixels an
+    /// inpainting mask keeps.
+    public var measuredValues: Double {
+        let rows = dist.totalFrames - (op.temporal?.edgeRows.count ?? 0)
+        return Double(max(rows, 0)) * Double(op.outputShape.count) * (op.spec.inpaintKeep ?? 1)
+    }
+
+    /// ‖A u − y‖² at which CG stops (nil: no such stop).
+    public var discrepancyBound: Double? {
+        stopAtNoise.map { $0 * $0 * measuredValues }
     }
 
     /// out ← Aᵀy on this rank's frames.
@@ -41,16 +59,17 @@ public final class DataConsistency {
     /// u ← CG_M(…) starting from the u passed in.
     @discardableResult
     public func solve(_ u: Tensor64, iterations: Int) -> [Double] {
+        let stop: ((Tensor64) -> Bool)? = discrepancyBound.map { bound in { v in self.residualParts(v).residual <= bound } }
         if let g = gamma {
             return cg.solve(solution: u, iterations: iterations, rhs: { b in
                 adjointOfMeasurement(into: b)
                 Kernels.lincomb(b.data, 1, u.data, g, b.data, u.count)     // u0 + γAᵀy
-            }) { v, out in
+            }, stop: stop) { v, out in
                 op.normal(v, into: out, dist)
                 Kernels.axpby(out.data, 1, v.data, g, out.count)            // v + γAᵀA v
             }
         }
-        return cg.solve(solution: u, iterations: iterations, rhs: { b in adjointOfMeasurement(into: b) }) { v, out in
+        return cg.solve(solution: u, iterations: iterations, rhs: { b in adjointOfMeasurement(into: b) }, stop: stop) { v, out in
             op.normal(v, into: out, dist)
         }
     }

@@ -37,6 +37,8 @@ public struct SamplerCheckpoint: Codable, Equatable {
     public var start: Double?
     public var initMethod: String?
     public var finalCGSteps: Int?
+    /// CG stopped by the discrepancy principle (nil: no, as before it existed).
+    public var discrepancyStop: Bool?
 
     /// The job's step count at this snapshot: steps of finished segments plus this one's.
     /// Snapshot folders are named by it, so the newest is the largest in any segment.
@@ -44,7 +46,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case format, nfe, eta, gamma, seed, degradation, model, segment, start
-        case initMethod = "init", finalCGSteps = "final_cg_steps"
+        case initMethod = "init", finalCGSteps = "final_cg_steps", discrepancyStop = "discrepancy_stop"
         case segmentPlan = "segment_plan"
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
@@ -55,6 +57,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         self.stepsDone = stepsDone; nfe = settings.nfe; cgSteps = settings.cgSteps; eta = settings.eta; gamma = settings.gamma
         batchIndependent = settings.batchIndependent; seed = settings.seed
         start = settings.start < 1 ? settings.start : nil; finalCGSteps = settings.finalCGSteps
+        discrepancyStop = settings.discrepancyStop ? true : nil
         initMethod = settings.startFrom == .noise ? nil : settings.startFrom.rawValue
         self.degradation = degradation; self.maskSeed = maskSeed
         self.measurementShape = measurementShape; self.measurementHash = measurementHash; self.model = model
@@ -75,6 +78,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if start != other.start { d.append("--start (\(start.map { "\($0)" } ?? "1") vs \(other.start.map { "\($0)" } ?? "1"))") }
         if initMethod != other.initMethod { d.append("--init (\(initMethod ?? "noise") vs \(other.initMethod ?? "noise"))") }
         if finalCGSteps != other.finalCGSteps { d.append("--final-cg-steps") }
+        if discrepancyStop != other.discrepancyStop { d.append("--cg-stop") }
         if seed != other.seed { d.append("--seed (\(seed) vs \(other.seed))") }
         if segmentPlan != other.segmentPlan { d.append("the segment plan (\(segmentPlan.map(\.summary) ?? "one segment") vs \(other.segmentPlan.map(\.summary) ?? "one segment"))") }
         return d

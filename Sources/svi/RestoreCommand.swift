@@ -12,6 +12,10 @@ enum RestoreMethod: String, ExpressibleByArgument, CaseIterable {
     case dds, cg, admmTV = "admm-tv"
 }
 
+enum CGStop: String, ExpressibleByArgument, CaseIterable {
+    case discrepancy, iterations
+}
+
 extension StartPoint: ExpressibleByArgument {}
 
 struct RestoreCommand: ParsableCommand {
@@ -85,6 +89,12 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 0.02/σ when the spec has noise σ — 1 at σ 0.02, chosen on tuning clips; --paper: 1 — else plain CG).")
     var gamma: Double?
 
+    @Option(name: .long, help: "Noise σ of the measurement (pixel values in [0, 1]), instead of svi's own: the spec's noise= plus the file's quantisation (from the decoded pixel format: 8-bit ≈ 0.0011) and H.264 quantiser, or more when a robust estimate from the data (median absolute 3-D Haar detail) finds more. Float .npy measurements are taken as the spec states. It sets γ = 0.02/σ, the warm start's λ, and where CG stops (the report's 'noise' shows each part).")
+    var noiseSigma: Double?
+
+    @Option(name: .long, help: "Where each step's CG stops: discrepancy (once ‖Au − y‖ ≤ σ·√m for noise σ over m measured values; svi's default when σ > 0) or iterations (every iteration asked for; the paper, and always without noise).")
+    var cgStop: CGStop?
+
     @Flag(name: .long, help: "The paper's sampler and defaults exactly (DESIGN §4: from noise; 20 steps, η 0.15 temporal-only, 100 steps, η 0.8 with a spatial part; 5 CG steps in every step; γ 1 with noise) instead of svi's tuned defaults; other options still apply.")
     var paper = false
 
@@ -151,6 +161,7 @@ struct RestoreCommand: ParsableCommand {
         if tvInnerCg != nil && method != .admmTV && initEstimate != .admmTV { throw ValidationError("--tv-inner-cg is for --method admm-tv or --init admm-tv") }
         if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
         if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
+        if let n = noiseSigma, !(n.isFinite && n >= 0 && n <= 1) { throw ValidationError("--noise-sigma must be a number in [0, 1] (pixel values are in [0, 1])") }
         if batch < 1 || batch > 4096 { throw ValidationError("--batch must be between 1 and 4096") }
         if let n = cgSteps, n > 10_000 { throw ValidationError("--cg-steps must be at most 10000") }
         if let n = cgIterations, n > 1_000_000 { throw ValidationError("--cg-iterations must be at most 1000000") }
@@ -283,6 +294,7 @@ struct RestoreCommand: ParsableCommand {
         if let f = start { settings.start = f }
         if settings.startFrom != .noise && settings.start >= 1 { settings.start = 0.5 }
         if let n = finalCgSteps { settings.finalCGSteps = n }
+        if let c = cgStop { settings.discrepancyStop = c == .discrepancy && spec.noiseSigma > 0 }
         settings.batch = batch
         return settings
     }
@@ -493,7 +505,9 @@ struct RestoreReport: Encodable {
         /// Network evaluations per segment (fewer than nfe with a warm start).
         var evaluations: Int, start: Double, finalCGSteps: Int
         var initEstimate: String?
+        var cgStop: String
         init(_ s: SamplerSettings) {
+            cgStop = s.discrepancyStop ? "discrepancy" : "iterations"
             nfe = s.nfe; cgSteps = s.cgSteps; eta = s.eta; gamma = s.gamma
             batchIndependent = s.batchIndependent; seed = s.seed; batch = s.batch
             evaluations = s.visitedSteps.count; start = s.start; finalCGSteps = s.finalCGSteps ?? s.cgSteps
@@ -501,7 +515,7 @@ struct RestoreReport: Encodable {
         }
         enum CodingKeys: String, CodingKey {
             case nfe, eta, gamma, seed, batch, evaluations, start
-            case cgSteps = "cg_steps", batchIndependent = "batch_independent", finalCGSteps = "final_cg_steps", initEstimate = "init"
+            case cgSteps = "cg_steps", batchIndependent = "batch_independent", finalCGSteps = "final_cg_steps", initEstimate = "init", cgStop = "cg_stop"
         }
     }
     var sviVersion = SVI.version
@@ -525,6 +539,9 @@ struct RestoreReport: Encodable {
     var model: String?
     var settings: Settings?
     var baseline: [String: Double]?
+    /// The measurement's noise: each part and where it came from; `noiseSigma` is the σ used.
+    var noise: NoiseLevel?
+    var noiseSigma: Double?
     /// Tiles of the network (nil: whole frames), and why.
     var tiles: TilePolicy?
     var timings: [String: Double] = [:]
@@ -535,6 +552,7 @@ struct RestoreReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, mpiChunkBytes = "mpi_chunk_bytes", resumedFromStep = "resumed_from_step", quality
         case resumedFromSegment = "resumed_from_segment", clip, segments
-        case input, output, method, degradation, frames, threads, model, settings, baseline, tiles, timings, residual, machine
+        case input, output, method, degradation, frames, threads, model, settings, baseline, tiles, timings, residual, machine, noise
+        case noiseSigma = "noise_sigma"
     }
 }

@@ -10,7 +10,12 @@ import SVIEvaluation
 
 /// What rank 0 reads and decides, sent to every rank before the work starts.
 struct RestorePlan: Codable {
+    /// The degradation the solver uses: the spec given, with its noise σ replaced by the
+    /// measurement's effective σ (`NoiseLevel`: quantisation, codec and data included).
     var spec = ""
+    /// The spec as given (the report's degradation).
+    var statedSpec = ""
+    var noise: NoiseLevel?
     var maskSeed: UInt64 = 0
     /// Frames of the clip being restored (all of the input, or `--frames a:b`).
     var frames = 0
@@ -101,7 +106,14 @@ final class RestoreJob {
         }
         let useSidecarShape = selection.crop == nil && selection.size == nil
         let frame = try cmd.originalFrame(measured: src.frameShape, spec: spec, sidecar: useSidecarShape ? sidecar : nil)
-        let plan = RestorePlan(spec: spec.canonical, maskSeed: cmd.maskSeed ?? sidecar?.maskSeed ?? 0, frames: src.frames,
+        // The noise the solver assumes: what the spec states, the file's quantisation and codec,
+        // and what the data show (issue 27).
+        let noise = try NoiseProbe.measure(cmd.input, selection: selection, firstIndex: src.firstIndex, frames: src.frames,
+                                           stated: spec.noiseSigma, override: cmd.noiseSigma, progress: progress)
+        var solverSpec = spec
+        solverSpec.noiseSigma = noise.effective
+        let plan = RestorePlan(spec: solverSpec.canonical, statedSpec: spec.canonical, noise: noise,
+                               maskSeed: cmd.maskSeed ?? sidecar?.maskSeed ?? 0, frames: src.frames,
                                original: [frame.channels, frame.height, frame.width], measured: src.frameShape,
                                seed: cmd.seed ?? cmd.checkpointSeed() ?? UInt64.random(in: 0...UInt64(UInt32.max)),
                                clipStart: src.firstIndex, fileFrames: src.fileFrames, error: nil)
@@ -242,8 +254,10 @@ final class RestoreJob {
         let spec = try DegradationSpec.parse(plan.spec)
         let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
 
-        var rep = RestoreReport(input: cmd.input, output: cmd.output, method: cmd.method.rawValue, degradation: spec.canonical,
+        var rep = RestoreReport(input: cmd.input, output: cmd.output, method: cmd.method.rawValue, degradation: plan.statedSpec,
                                 frames: plan.frames, frameShape: plan.original, threads: Parallel.threads)
+        rep.noise = plan.noise
+        rep.noiseSigma = spec.noiseSigma
         rep.ranks = comm.size
         if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes }
         if plan.clipStart > 0 || plan.fileFrames != plan.clipStart + plan.frames { rep.clip = [plan.clipStart, plan.clipStart + plan.frames] }
@@ -295,6 +309,7 @@ final class RestoreJob {
         progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical)" +
                       (cmd.method == .dds ? ", \(settings.visitedSteps.count) steps" + (settings.startFrom != .noise ? " from \(settings.startFrom.rawValue) at t=\(settings.visitedSteps[0].t)" : "") + ", \(denoiser!.name), seed \(plan.seed)" : ", \(cmd.method.rawValue)") +
                       (multi ? "; \(segments.summary) (\(decision.reason))" : ""))
+        if let n = plan.noise { progress.note(n.summary + (settings.discrepancyStop ? "; CG stops at ‖Au − y‖ ≈ σ·√m" : "")) }
 
         // 4. The segments, in order.
         let solveStart = Date()
