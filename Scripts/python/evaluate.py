@@ -27,12 +27,20 @@ TASKS = {
     "deblur2": ("temporal=uniform:7,blur=2", "k=7 + deblur σ=2"),
     "sr4": ("temporal=uniform:7,sr=4", "k=7 + SR ×4"),
     "inpaint50": ("temporal=uniform:7,inpaint=0.5", "k=7 + inpainting 50 %"),
+    # Beyond the paper's list (issue 27): a Gaussian temporal blur with ×2 SR.
+    "gauss1sr2": ("temporal=gaussian:1,sr=2", "Gaussian σ=1 + SR ×2"),
     # Realistic rows: real footage has no wrap-around, and real measurements are noisy.
     "uniform7rep": ("temporal=uniform:7,boundary=replicate", "k=7, replicate boundary"),
     "noise01": ("temporal=uniform:7,noise=0.01", "k=7 + noise σ=0.01"),
     "noise02": ("temporal=uniform:7,noise=0.02", "k=7 + noise σ=0.02"),
 }
 TV_LAMBDAS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03)
+MEASUREMENTS = {
+    # name: (file extension, svi degrade codec options; None: the float32 .npy itself)
+    "exact": (".npy", None),
+    "8bit": (".mkv", ["--codec", "ffv1"]),
+    "h264": (".mp4", ["--codec", "h264", "--crf", "18"]),
+}
 
 
 def run(cmd, log):
@@ -63,6 +71,8 @@ def main():
     ap.add_argument("--report", default="EVALUATION.md")
     ap.add_argument("--consistent-only", action="store_true", help="skip the batch-independent column (for quick setting studies; no report)")
     ap.add_argument("--baselines-only", action="store_true", help="only tune and run the baselines (cached for the full run)")
+    ap.add_argument("--measurement", choices=list(MEASUREMENTS), default="exact",
+                    help="how the measurement reaches svi: exact float32 .npy, an 8-bit FFV1 file, or H.264 --crf 18 (issue 27: footage as users have it)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True); os.makedirs(args.work, exist_ok=True)
     svi = args.svi
@@ -84,15 +94,24 @@ def main():
         results["clips"][clip] = {"file": file, "selection": about, "tasks": kept}
         for task in args.tasks.split(","):
             spec, label = TASKS[task]
-            w = os.path.join(args.work, f"{clip}-{task}")
+            w = os.path.join(args.work, f"{clip}-{task}" + ("" if args.measurement == "exact" else "-" + args.measurement))
             os.makedirs(w, exist_ok=True)
             y = os.path.join(w, "y.npy")
             run([svi, "degrade", src, *sel, "-o", y, "--degradation", spec, "--seed", str(args.seed), "--overwrite", "--quiet"], log)
+            exact_y = y
+            ext, codec = MEASUREMENTS[args.measurement]
+            if codec:
+                # The same measurement written as a user's file would hold it; every method
+                # restores from that file (the viewer's picture below still shows y).
+                y = os.path.join(w, "y" + ext)
+                for p in (y, y + ".json"):
+                    if os.path.exists(p): os.remove(p)
+                run([svi, "degrade", src, *sel, "-o", y, "--degradation", spec, "--seed", str(args.seed), *codec, "--overwrite", "--quiet"], log)
             rows, times = {}, {}
             # The measurement as a viewer sees it: Aᵀy, or nearest upsampling where frames shrank.
             if "sr=" in spec:
                 f = int(spec.split("sr=")[1].split(",")[0])
-                m = read_npy_float32(y).repeat(f, axis=2).repeat(f, axis=3)
+                m = read_npy_float32(exact_y).repeat(f, axis=2).repeat(f, axis=3)
                 np.save(os.path.join(w, "measurement.npy"), m)
             else:
                 run([svi, "restore", y, "-o", os.path.join(w, "measurement.npy"), "--method", "cg", "--cg-iterations", "0", "--overwrite", "--quiet"], log)

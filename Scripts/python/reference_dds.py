@@ -335,9 +335,10 @@ def alphas_cumprod():
 
 
 def pairs(nfe):
-    """The (t, t_next) pairs of the paper's loop: t = (N−1)·skip … 0, t_next = t − skip, −1 after 0."""
+    """The (t, t_next) pairs of the paper's loop: every t of range(0, 1000, skip), skip = 1000 // N,
+    from the top (16 steps from t = 990 for N = 15), t_next = t − skip, −1 after 0."""
     skip = 1000 // nfe
-    times = list(range(0, 1000, skip))[:nfe]
+    times = list(range(0, 1000, skip))
     nexts = [-1] + times[:-1]
     return list(zip(reversed(times), reversed(nexts)))
 

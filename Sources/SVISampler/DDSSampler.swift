@@ -27,9 +27,12 @@ public struct SamplerSettings: Sendable, Equatable {
     /// spec's `noise=`, which `svi restore` sets to the effective σ: `NoiseLevel`) instead of
     /// running all its iterations. Off without noise and in the paper's sampler.
     public var discrepancyStop = false
+    /// The paper's schedule (`Schedule.paperSteps`: all of range(0, 1000, 1000 // N)), which
+    /// differs from N evenly spaced steps only when N does not divide 1000. Set by `paper`.
+    public var paperSchedule = false
 
     /// The steps this run visits.
-    public var visitedSteps: [Schedule.Step] { Schedule().steps(nfe: nfe, start: start) }
+    public var visitedSteps: [Schedule.Step] { Schedule().steps(nfe: nfe, start: start, paper: paperSchedule) }
 
     /// svi's defaults, chosen per task family on tuning clips (evaluation/TUNING.md, made by
     /// `Scripts/tune`; the clips EVALUATION.md reports were never used):
@@ -47,6 +50,7 @@ public struct SamplerSettings: Sendable, Equatable {
     /// `paper(for:seed:)` keeps the paper's own defaults (DESIGN §4).
     public static func defaults(for spec: DegradationSpec, seed: UInt64) -> SamplerSettings {
         var s = paper(for: spec, seed: seed)
+        s.paperSchedule = false
         s.finalCGSteps = finalCGBudget
         if spec.hasSpatialPart || spec.noiseSigma > 0 {
             s.nfe = 50; s.startFrom = .admmTV; s.start = 0.1
@@ -67,8 +71,10 @@ public struct SamplerSettings: Sendable, Equatable {
     /// The paper's defaults: 20 steps and η 0.15 for temporal-only degradations; 100 steps and
     /// η 0.8 with a spatial part; 5 CG steps; the proximal step with γ = 1 when σ_y > 0.
     public static func paper(for spec: DegradationSpec, seed: UInt64) -> SamplerSettings {
-        SamplerSettings(nfe: spec.hasSpatialPart ? 100 : 20, cgSteps: 5, eta: spec.hasSpatialPart ? 0.8 : 0.15,
-                        gamma: spec.noiseSigma > 0 ? 1.0 : nil, batchIndependent: false, seed: seed, batch: 4)
+        var s = SamplerSettings(nfe: spec.hasSpatialPart ? 100 : 20, cgSteps: 5, eta: spec.hasSpatialPart ? 0.8 : 0.15,
+                                gamma: spec.noiseSigma > 0 ? 1.0 : nil, batchIndependent: false, seed: seed, batch: 4)
+        s.paperSchedule = true
+        return s
     }
 
     public init(nfe: Int, cgSteps: Int, eta: Double, gamma: Double?, batchIndependent: Bool, seed: UInt64, batch: Int) {

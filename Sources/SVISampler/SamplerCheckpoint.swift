@@ -39,14 +39,17 @@ public struct SamplerCheckpoint: Codable, Equatable {
     public var finalCGSteps: Int?
     /// CG stopped by the discrepancy principle (nil: no, as before it existed).
     public var discrepancyStop: Bool?
+    /// The paper's schedule (nil: N evenly spaced steps), and the steps of a segment it gives.
+    public var paperSchedule: Bool?
+    public var stepsPerSegment: Int { paperSchedule == true ? Schedule().paperSteps(nfe: nfe).count : nfe }
 
     /// The job's step count at this snapshot: steps of finished segments plus this one's.
     /// Snapshot folders are named by it, so the newest is the largest in any segment.
-    public var jobStep: Int { (segment ?? 0) * nfe + stepsDone }
+    public var jobStep: Int { (segment ?? 0) * stepsPerSegment + stepsDone }
 
     enum CodingKeys: String, CodingKey {
         case format, nfe, eta, gamma, seed, degradation, model, segment, start
-        case initMethod = "init", finalCGSteps = "final_cg_steps", discrepancyStop = "discrepancy_stop"
+        case initMethod = "init", finalCGSteps = "final_cg_steps", discrepancyStop = "discrepancy_stop", paperSchedule = "paper_schedule"
         case segmentPlan = "segment_plan"
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
@@ -58,6 +61,8 @@ public struct SamplerCheckpoint: Codable, Equatable {
         batchIndependent = settings.batchIndependent; seed = settings.seed
         start = settings.start < 1 ? settings.start : nil; finalCGSteps = settings.finalCGSteps
         discrepancyStop = settings.discrepancyStop ? true : nil
+        // Recorded only where it changes the steps (N not dividing 1000).
+        paperSchedule = settings.paperSchedule && Schedule.trainingSteps % settings.nfe != 0 ? true : nil
         initMethod = settings.startFrom == .noise ? nil : settings.startFrom.rawValue
         self.degradation = degradation; self.maskSeed = maskSeed
         self.measurementShape = measurementShape; self.measurementHash = measurementHash; self.model = model
@@ -79,6 +84,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if initMethod != other.initMethod { d.append("--init (\(initMethod ?? "noise") vs \(other.initMethod ?? "noise"))") }
         if finalCGSteps != other.finalCGSteps { d.append("--final-cg-steps") }
         if discrepancyStop != other.discrepancyStop { d.append("--cg-stop") }
+        if paperSchedule != other.paperSchedule { d.append("--paper (its schedule for --nfe \(nfe))") }
         if seed != other.seed { d.append("--seed (\(seed) vs \(other.seed))") }
         if segmentPlan != other.segmentPlan { d.append("the segment plan (\(segmentPlan.map(\.summary) ?? "one segment") vs \(other.segmentPlan.map(\.summary) ?? "one segment"))") }
         return d
@@ -119,7 +125,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         func bad(_ field: String, _ why: String) -> SVIError { SVIError.file(path, "corrupt checkpoint state: '\(field)' \(why)") }
         guard format == SamplerCheckpoint.formatVersion else { throw SVIError.file(path, "checkpoint format \(format) is not this svi's (\(SamplerCheckpoint.formatVersion))") }
         guard (1...1000).contains(nfe) else { throw bad("nfe", "must be between 1 and 1000, got \(nfe)") }
-        guard stepsDone >= 1, stepsDone < nfe else { throw bad("steps_done", "must be between 1 and nfe − 1 = \(nfe - 1), got \(stepsDone)") }
+        guard stepsDone >= 1, stepsDone < stepsPerSegment else { throw bad("steps_done", "must be between 1 and \(stepsPerSegment - 1), got \(stepsDone)") }
         guard (0...10_000).contains(cgSteps) else { throw bad("cg_steps", "must be between 0 and 10000, got \(cgSteps)") }
         if let f = start { guard f.isFinite, f > 0, f < 1 else { throw bad("start", "must be in (0, 1), got \(f)") } }
         if let m = initMethod { guard let p = StartPoint(rawValue: m), p != .noise else { throw bad("init", "must be cg or admm-tv, got '\(m)'") } }

@@ -37,11 +37,24 @@ public struct Schedule: Sendable {
         }
     }
 
+    /// The paper's released loop: t runs over `range(0, 1000, skip)` with skip = 1000 // N, all
+    /// of it — so an N that does not divide 1000 takes more steps than N (16 for N = 15, from
+    /// t = 990). For an N that divides 1000 it is `steps(nfe:)`.
+    public func paperSteps(nfe: Int) -> [Step] {
+        precondition(nfe >= 1 && nfe <= Schedule.trainingSteps)
+        let skip = Schedule.trainingSteps / nfe
+        let times = Array(stride(from: 0, to: Schedule.trainingSteps, by: skip))
+        return times.reversed().map { t in
+            let tn = t == 0 ? -1 : t - skip
+            return Step(t: t, tNext: tn, alphaBar: alphaBar(at: t), alphaBarNext: alphaBar(at: tn))
+        }
+    }
+
     /// The steps a run visits when the reverse process starts at fraction `start` of the
     /// schedule (Come-Closer-Diffuse-Faster's warm start): the steps of N whose t < start·1000
     /// (≈ start·N network evaluations); at least the last step. start = 1: all N.
-    public func steps(nfe: Int, start: Double) -> [Step] {
-        let all = steps(nfe: nfe)
+    public func steps(nfe: Int, start: Double, paper: Bool = false) -> [Step] {
+        let all = paper ? paperSteps(nfe: nfe) : steps(nfe: nfe)
         guard start < 1 else { return all }
         let visited = all.filter { Double($0.t) < start * Double(Schedule.trainingSteps) }
         return visited.isEmpty ? [all.last!] : visited

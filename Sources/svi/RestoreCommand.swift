@@ -29,7 +29,12 @@ struct RestoreCommand: ParsableCommand {
         5 CG steps) with the last step's CG to convergence; with a spatial part (blur, sr,
         inpaint) or noise the reverse process starts at t = 0.1 of a 50-step schedule from a
         noised ADMM-TV estimate (η 0.8 with a spatial part); with measurement noise σ the
-        proximal step (I + γAᵀA)u = u0 + γAᵀy with γ = 0.02/σ. --paper runs the paper's own.
+        proximal step (I + γAᵀA)u = u0 + γAᵀy with γ = 0.02/σ and every step's CG stopped by the
+        discrepancy principle (‖Au − y‖ ≈ σ·√m). σ is the measurement's effective noise, not
+        only the spec's: a decoded file adds its quantisation (8-bit ≈ 0.0011) and H.264's
+        quantiser error, and more when the data show more (`svi noise IN` prints each part;
+        --noise-sigma sets it). Float .npy measurements are taken as the spec states.
+        --paper runs the paper's own.
         """)
 
     @Argument(help: "Measurement: a video file (e.g. the .mkv `svi degrade` wrote) or a float32 .npy [T][C][h][w].")
@@ -398,7 +403,7 @@ struct RestoreCommand: ParsableCommand {
                     guard diff.isEmpty else {
                         throw SVIError.file(folder, "checkpoint does not match this run: " + diff.joined(separator: "; "))
                     }
-                    guard meta.stepsDone < identity.nfe else { throw SVIError.file(folder, "checkpoint is past the last step") }
+                    guard meta.stepsDone < identity.stepsPerSegment else { throw SVIError.file(folder, "checkpoint is past the last step") }
                     let x: Tensor
                     do { x = try meta.loadState(from: folder) } catch {
                         damaged.append("\(error)")

@@ -30,7 +30,7 @@ struct SVI: ParsableCommand {
         (keys: temporal, boundary, blur, sr, inpaint, noise; see `svi degrade --help`).
         """,
         version: version,
-        subcommands: [DegradeCommand.self, RestoreCommand.self, EvalCommand.self, CompareCommand.self, ModelCommand.self, BenchCommand.self, SynthCommand.self]
+        subcommands: [DegradeCommand.self, RestoreCommand.self, EvalCommand.self, NoiseCommand.self, CompareCommand.self, ModelCommand.self, BenchCommand.self, SynthCommand.self]
     )
 
     /// Release builds use AVX2 and FMA: say so plainly on a processor without them rather

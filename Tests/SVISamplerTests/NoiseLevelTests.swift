@@ -1,0 +1,141 @@
+import Testing
+import Foundation
+import SVICore
+import SVIFormats
+import SVIContracts
+import SVIOperators
+@testable import SVISampler
+
+/// The measurement's noise level (issue 27): each part, how they combine, the MAD estimate's
+/// accuracy on quantised measurements of known σ, and CG stopped at that level.
+@Suite struct NoiseLevelTests {
+    /// A moving scene with smooth shading and sharp edges (what a robust estimator must not
+    /// mistake for noise), [T][3][H][W] in [0.1, 0.9].
+    static func scene(frames: Int, height: Int, width: Int) -> Tensor {
+        let x = Tensor(shape: [frames, 3, height, width])
+        for t in 0..<frames {
+            for c in 0..<3 {
+                for i in 0..<height {
+                    for j in 0..<width {
+                        let fx = Double(j + 2 * t) / Double(width), fy = Double(i) / Double(height)
+                        var v = 0.3 + 0.2 * sin(3 * fx + Double(c)) * cos(2 * fy)
+                        if (j + t) % 40 < 18 && i % 32 < 20 { v += 0.3 }          // moving blocks: edges
+                        x.data[((t * 3 + c) * height + i) * width + j] = Float(min(max(v, 0.1), 0.9))
+                    }
+                }
+            }
+        }
+        return x
+    }
+
+    /// y = A x + n, stored with `bits` bits (0: float), and the true RMS of y − A x.
+    static func measurement(spec: String, sigma: Double, bits: Int, seed: UInt64 = 3) throws -> (y: Tensor, trueSigma: Double) {
+        let x = scene(frames: 16, height: 96, width: 128)
+        let op = try DegradationOperator(spec: .parse(spec), frame: FrameShape(channels: 3, height: 96, width: 128), totalFrames: 16)
+        let d = Distribution.local(totalFrames: 16)
+        let clean = op.measure(x, d, noiseSeed: 0)
+        var noisySpec = op.spec
+        noisySpec.noiseSigma = sigma
+        let noisyOp = try DegradationOperator(spec: noisySpec, frame: op.inputShape, totalFrames: 16)
+        let y = noisyOp.measure(x, d, noiseSeed: seed)
+        var sum = 0.0
+        for i in 0..<y.count {
+            if bits > 0 {
+                let levels = Float((1 << bits) - 1)
+                y.data[i] = (min(max(y.data[i], 0), 1) * levels).rounded() / levels
+            }
+            let e = Double(y.data[i]) - Double(clean.data[i])
+            sum += e * e
+        }
+        return (y, (sum / Double(y.count)).squareRoot())
+    }
+
+    static func estimate(_ y: Tensor, bits: Int) -> Double? {
+        var est = NoiseEstimator(channels: y.shape[1], height: y.shape[2], width: y.shape[3],
+                                 step: bits > 0 ? 1 / Double((1 << bits) - 1) : 0)
+        for f in 0..<y.frames { est.add(y.frame(f)) }
+        return est.estimate()
+    }
+
+    @Test(arguments: [8, 16])
+    func madEstimateIsWithinTwentyPercentOfKnownNoise(bits: Int) throws {
+        for spec in ["temporal=uniform:7", "temporal=gaussian:1,sr=2", "temporal=uniform:7,sr=4"] {
+            for sigma in [0.005, 0.01, 0.02] {
+                let (y, truth) = try Self.measurement(spec: spec, sigma: sigma, bits: bits)
+                let e = try #require(Self.estimate(y, bits: bits))
+                #expect(abs(e / truth - 1) < 0.2, "\(spec), σ \(sigma), \(bits) bits: estimate \(e), truth \(truth)")
+            }
+        }
+    }
+
+    /// Without added noise the estimate stays near the rounding (it must not read the scene's
+    /// edges as noise): below 2.5× the 8-bit quantisation.
+    @Test func madEstimateOfAnEightBitMeasurementIsNearItsRounding() throws {
+        let (y, truth) = try Self.measurement(spec: "temporal=gaussian:1,sr=2", sigma: 0, bits: 8)
+        let e = try #require(Self.estimate(y, bits: 8))
+        #expect(e < 2.5 * NoiseLevel.quantization(bits: 8), "estimate \(e), rounding error \(truth)")
+    }
+
+    @Test func quantisationIsStepOverRootTwelve() {
+        #expect(abs(NoiseLevel.quantization(bits: 8) - 1 / (255 * 12.0.squareRoot())) < 1e-12)
+        #expect(abs(NoiseLevel.quantization(bits: 10) - 1 / (1023 * 12.0.squareRoot())) < 1e-12)
+        #expect(NoiseLevel.quantization(bits: 0) == 0)
+        // H.264: the quantiser step doubles every 6 QP.
+        #expect(abs(NoiseLevel.codecError(meanQP: 28) / NoiseLevel.codecError(meanQP: 22) - 2) < 1e-12)
+    }
+
+    @Test func effectiveCombinesThePartsAndHonoursTheOverride() {
+        let q = NoiseLevel.quantization(bits: 8)
+        var n = NoiseLevel(stated: 0.01, quantization: q, dataEstimate: 0.002, trustsData: true, format: "8-bit ffv1")
+        #expect(abs(n.effective - (0.01 * 0.01 + q * q).squareRoot()) < 1e-15)    // the data show less: stated + rounding
+        n.dataEstimate = 0.03
+        #expect(n.effective == 0.03)                                             // the data show more
+        n.trustsData = false
+        #expect(abs(n.effective - (0.01 * 0.01 + q * q).squareRoot()) < 1e-15)    // float .npy: as stated
+        n.trustsData = true; n.codec = 0.04
+        #expect(abs(n.effective - 0.05) < 1e-12)                                 // codec error adds
+        n.override = 0.007
+        #expect(n.effective == 0.007)
+        // An exact float measurement without stated noise has none: today's results, bit for bit.
+        let exact = NoiseLevel(stated: 0, quantization: 0, dataEstimate: 0.004, trustsData: false, format: "float32 .npy")
+        #expect(exact.effective == 0)
+    }
+
+    /// CG on AᵀA u = Aᵀy stopped by the discrepancy principle ends where the residual first
+    /// reaches σ√m — not below it, where it would fit the noise — and no later than CG alone.
+    @Test func discrepancyStopsCGAtTheNoiseLevel() throws {
+        let sigma = 0.01
+        let (y, _) = try Self.measurement(spec: "temporal=gaussian:1,sr=2", sigma: sigma, bits: 0)
+        var spec = try DegradationSpec.parse("temporal=gaussian:1,sr=2")
+        spec.noiseSigma = sigma
+        let op = try DegradationOperator(spec: spec, frame: FrameShape(channels: 3, height: 96, width: 128), totalFrames: 16)
+        let d = Distribution.local(totalFrames: 16)
+        let stopped = DataConsistency(op: op, measurement: y, dist: d, gamma: nil, stopAtNoise: sigma)
+        let free = DataConsistency(op: op, measurement: y, dist: d, gamma: nil)
+        let bound = try #require(stopped.discrepancyBound)
+        #expect(abs(bound - sigma * sigma * Double(y.count)) < 1e-9 * bound)
+        let u1 = Tensor64(shape: [16, 3, 96, 128]), u2 = Tensor64(shape: [16, 3, 96, 128])
+        let h1 = stopped.solve(u1, iterations: 200)
+        let h2 = free.solve(u2, iterations: 200)
+        let r1 = stopped.residualParts(u1).residual, r2 = free.residualParts(u2).residual
+        #expect(h1.count < h2.count)
+        #expect(r1 <= bound)
+        #expect(r2 < 0.5 * bound, "CG alone fits the noise: \(r2) vs σ²m = \(bound)")
+        // It stopped at the first iterate inside the bound: one iteration earlier was outside.
+        let u3 = Tensor64(shape: [16, 3, 96, 128])
+        free.solve(u3, iterations: h1.count - 1)
+        #expect(free.residualParts(u3).residual > bound)
+    }
+
+    /// The default settings follow the effective σ: γ = 0.02/σ, a warm start, the discrepancy
+    /// stop; none of it without noise; the paper's sampler never stops early.
+    @Test func defaultsFollowTheEffectiveNoise() throws {
+        var spec = try DegradationSpec.parse("temporal=uniform:7")
+        #expect(!SamplerSettings.defaults(for: spec, seed: 0).discrepancyStop)
+        spec.noiseSigma = NoiseLevel.quantization(bits: 8)
+        let s = SamplerSettings.defaults(for: spec, seed: 0)
+        #expect(s.discrepancyStop && s.startFrom == .admmTV)
+        #expect(abs(s.gamma! - 0.02 / spec.noiseSigma) < 1e-9)
+        #expect(!SamplerSettings.paper(for: spec, seed: 0).discrepancyStop)
+    }
+}
