@@ -41,8 +41,9 @@ public struct SamplerSettings: Sendable, Equatable {
     ///   answer CG alone reaches, elsewhere the prior's guess in A's null space;
     /// * with a spatial part, or with measurement noise: a warm start from ADMM-TV noised to
     ///   t = 80 of a 50-step schedule (5 network evaluations), η 0.8 (spatial) / 0.15, the last
-    ///   step's CG to convergence; with noise the proximal step with γ = 0.02/σ_y (1 at
-    ///   σ_y = 0.02: less noise, more weight on the data), the warm start's ADMM-TV λ 0.15·σ_y,
+    ///   step's CG to convergence; with noise the proximal step with γ = 0.02·s²/σ_y (1 at
+    ///   σ_y = 0.02 without SR: less noise, more weight on the data; ×s² for ×s SR, whose AᵀA
+    ///   has norm 1/s²), the warm start's ADMM-TV λ 0.15·σ_y,
     ///   and CG stopped by the discrepancy principle (‖Au − y‖ ≤ σ_y·√m) in every step.
     /// The tuning rule picked a warm start from CG for temporal-only tasks too (it ties at the
     /// 100 dB cap and is fastest); the start from noise is kept there because it ties and keeps
@@ -55,8 +56,15 @@ public struct SamplerSettings: Sendable, Equatable {
         if spec.hasSpatialPart || spec.noiseSigma > 0 {
             s.nfe = 50; s.startFrom = .admmTV; s.start = 0.1
         }
-        // Capped so a σ near zero (the spec allows denormals) never makes γ infinite.
-        if spec.noiseSigma > 0 { s.gamma = min(gammaNoiseScale / spec.noiseSigma, 1e6); s.discrepancyStop = true }
+        // γ weighs the data against the prior's estimate where AᵀA has unit norm: ×s SR's
+        // block average has ‖AᵀA‖ = 1/s², so γ grows by s² (measured on tuning clips, 8-bit
+        // SR ×4: γ = 0.02/σ gave the data a sixteenth of the intended weight, −0.3 dB). Capped
+        // so a σ near zero (the spec allows denormals) never makes γ infinite.
+        if spec.noiseSigma > 0 {
+            let gain = Double((spec.srFactor ?? 1) * (spec.srFactor ?? 1))
+            s.gamma = min(gammaNoiseScale / spec.noiseSigma * gain, 1e6)
+            s.discrepancyStop = true
+        }
         return s
     }
 

@@ -67,8 +67,14 @@ extension RestoreCommand {
         guard let specText = degradation ?? sidecar?.degradation else {
             throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
         }
-        let spec = try DegradationSpec.parse(specText)
-        let frame = try originalFrame(measured: measured, spec: spec, sidecar: sel.crop == nil && sel.size == nil ? sidecar : nil)
+        let statedSpec = try DegradationSpec.parse(specText)
+        let frame = try originalFrame(measured: measured, spec: statedSpec, sidecar: sel.crop == nil && sel.size == nil ? sidecar : nil)
+        // The run's settings follow the measurement's effective noise (a decode of its first
+        // frames, as the restore does), so the plan counts the steps the run will take.
+        let noise = try NoiseProbe.measure(input, selection: sel, firstIndex: sel.range?.lowerBound ?? 0, frames: frames,
+                                           stated: statedSpec.noiseSigma, override: noiseSigma, progress: Progress(quiet: true))
+        var spec = statedSpec
+        spec.noiseSigma = noise.effective
         let ranks = planRanks ?? launched
         guard ranks >= 1 else { throw ValidationError("--plan-ranks must be at least 1") }
         let settings = samplerSettings(for: spec, seed: 0)
@@ -189,6 +195,7 @@ extension RestoreCommand {
                               bytesExchangedPerStepPerRank: exchanged, signalMarginSeconds: margin, tiles: tiles, warnings: warnings)
         print("svi restore --dry-run: \(input)")
         print("  job:        \(frames) frames \(frame), \(spec.canonical), \(settings.visitedSteps.count) steps × \(settings.cgSteps) CG, batch \(batch)")
+        print("  noise:      \(noise.summary)")
         let listed = segments.starts.prefix(6).map { "\($0)–\($0 + segments.segmentFrames - 1)" }.joined(separator: ", ") + (segments.count > 6 ? ", …" : "")
         print("  segments:   \(segments.count) of \(segments.segmentFrames) frames, overlap \(segments.overlap) (\(segmentReason)): \(listed)")
         print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)") per segment; temporal halo \(halo) frame(s) each side")

@@ -29,7 +29,7 @@ struct RestoreCommand: ParsableCommand {
         5 CG steps) with the last step's CG to convergence; with a spatial part (blur, sr,
         inpaint) or noise the reverse process starts at t = 0.1 of a 50-step schedule from a
         noised ADMM-TV estimate (η 0.8 with a spatial part); with measurement noise σ the
-        proximal step (I + γAᵀA)u = u0 + γAᵀy with γ = 0.02/σ and every step's CG stopped by the
+        proximal step (I + γAᵀA)u = u0 + γAᵀy with γ = 0.02·s²/σ (s: the SR factor, else 1) and every step's CG stopped by the
         discrepancy principle (‖Au − y‖ ≈ σ·√m). σ is the measurement's effective noise, not
         only the spec's: a decoded file adds its quantisation (8-bit ≈ 0.0011) and H.264's
         quantiser error, and more when the data show more (`svi noise IN` prints each part;
@@ -91,10 +91,10 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "DDIM η, share of fresh noise (default 0.15, or 0.8 with a spatial part).")
     var eta: Double?
 
-    @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 0.02/σ when the spec has noise σ — 1 at σ 0.02, chosen on tuning clips; --paper: 1 — else plain CG).")
+    @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 0.02·s²/σ with noise σ and ×s SR — 1 at σ 0.02 without SR, chosen on tuning clips; --paper: 1 — else plain CG).")
     var gamma: Double?
 
-    @Option(name: .long, help: "Noise σ of the measurement (pixel values in [0, 1]), instead of svi's own: the spec's noise= plus the file's quantisation (from the decoded pixel format: 8-bit ≈ 0.0011) and H.264 quantiser, or more when a robust estimate from the data (median absolute 3-D Haar detail) finds more. Float .npy measurements are taken as the spec states. It sets γ = 0.02/σ, the warm start's λ, and where CG stops (the report's 'noise' shows each part).")
+    @Option(name: .long, help: "Noise σ of the measurement (pixel values in [0, 1]), instead of svi's own: the spec's noise= plus the file's quantisation (from the decoded pixel format: 8-bit ≈ 0.0011) and H.264 quantiser, or more when a robust estimate from the data (median absolute 3-D Haar detail) finds more. Float .npy measurements are taken as the spec states. It sets γ = 0.02·s²/σ, the warm start's λ, and where CG stops (the report's 'noise' shows each part).")
     var noiseSigma: Double?
 
     @Option(name: .long, help: "Where each step's CG stops: discrepancy (once ‖Au − y‖ ≤ σ·√m for noise σ over m measured values; svi's default when σ > 0) or iterations (every iteration asked for; the paper, and always without noise).")

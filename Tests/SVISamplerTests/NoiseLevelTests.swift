@@ -127,7 +127,7 @@ import SVIOperators
         #expect(free.residualParts(u3).residual > bound)
     }
 
-    /// The default settings follow the effective σ: γ = 0.02/σ, a warm start, the discrepancy
+    /// The default settings follow the effective σ: γ = 0.02·s²/σ, a warm start, the discrepancy
     /// stop; none of it without noise; the paper's sampler never stops early.
     @Test func defaultsFollowTheEffectiveNoise() throws {
         var spec = try DegradationSpec.parse("temporal=uniform:7")

@@ -97,6 +97,8 @@ import SVIOperators
         #expect(quiet.gamma == 2.0)
         #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,noise=1e-320"), seed: 0).gamma == 1e6)
         #expect(SamplerSettings.paper(for: try .parse("temporal=uniform:7,noise=0.01"), seed: 0).gamma == 1.0)
+        // ×s SR: γ grows by s² (AᵀA of a block average has norm 1/s²).
+        #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,sr=4,noise=0.02"), seed: 0).gamma == 16.0)
         #expect(Baselines.TVSettings.defaults(noiseSigma: 0.01).lambda == 0.15 * 0.01)
         #expect(Baselines.TVSettings.defaults(noiseSigma: 0).lambda == 0.0001)
     }
