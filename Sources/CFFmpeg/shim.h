@@ -47,3 +47,4 @@ static inline double svi_frame_mean_qp(const AVFrame *f) {
     }
     return area > 0 ? sum / area : (double)p->qp;
 }
+static inline uint64_t svi_pix_fmt_flag_rgb(void) { return AV_PIX_FMT_FLAG_RGB; }

@@ -206,7 +206,8 @@ public final class VideoStream {
             let qp = svi_frame_mean_qp(f)
             if qp >= 0 && qp.isFinite && qp <= 100 { qpSum += qp; qpFrames += 1 }
             // The decoded frame's own format (the stream header can omit it).
-            sampleFormat = SampleFormat(pixelFormat: AVPixelFormat(f.pointee.format), codec: sampleFormat.codec, lossy: sampleFormat.lossy)
+            sampleFormat = SampleFormat(pixelFormat: AVPixelFormat(f.pointee.format), codec: sampleFormat.codec, lossy: sampleFormat.lossy,
+                                        fullRange: f.pointee.color_range == AVCOL_RANGE_JPEG)
             let t = try converter.convert(f)
             // A stream whose frame size changes (spliced clips) cannot be one video: refuse it
             // by name rather than copy frames of the wrong size.
@@ -295,19 +296,29 @@ public struct SampleFormat: Sendable, Equatable {
     public var codec: String
     public var lossy: Bool
     public var chromaSubsampled: Bool
+    /// Y′CbCr samples (converted to RGB by svi), limited ("TV") range unless `fullRange`.
+    public var yuv: Bool
+    public var fullRange: Bool
 
-    public init(bits: Int, codec: String, lossy: Bool, chromaSubsampled: Bool) {
+    public init(bits: Int, codec: String, lossy: Bool, chromaSubsampled: Bool, yuv: Bool = false, fullRange: Bool = false) {
         self.bits = bits; self.codec = codec; self.lossy = lossy; self.chromaSubsampled = chromaSubsampled
+        self.yuv = yuv; self.fullRange = fullRange
     }
 
-    init(pixelFormat: AVPixelFormat, codec: String, lossy: Bool) {
+    init(pixelFormat: AVPixelFormat, codec: String, lossy: Bool, fullRange: Bool = false) {
         let desc = av_pix_fmt_desc_get(pixelFormat)
         bits = Int(desc?.pointee.comp.0.depth ?? 8)
         self.codec = codec; self.lossy = lossy
         chromaSubsampled = (desc?.pointee.log2_chroma_w ?? 0) > 0 || (desc?.pointee.log2_chroma_h ?? 0) > 0
+        let flags = desc?.pointee.flags ?? 0
+        yuv = desc != nil && (flags & svi_pix_fmt_flag_rgb()) == 0 && (desc?.pointee.nb_components ?? 0) >= 3
+        let name = desc.map { String(cString: $0.pointee.name) } ?? ""
+        self.fullRange = fullRange || name.hasPrefix("yuvj")
     }
 
-    public var description: String { "\(bits)-bit \(codec)\(lossy ? " (lossy)" : "")" }
+    public var description: String {
+        "\(bits)-bit \(codec)" + (yuv ? (chromaSubsampled ? " yuv, subsampled chroma" : " yuv") : "") + (lossy ? " (lossy)" : "")
+    }
 
     /// Spacing of the float values svi hands on: frames become 8-bit RGB (1/255), or 16-bit
     /// RGB for deeper sources (1/65535) (`FrameConverter`).

@@ -23,6 +23,9 @@ public struct NoiseLevel: Codable, Sendable, Equatable {
     public var stated: Double
     public var quantization: Double
     public var codec: Double?
+    /// Chroma detail a subsampled (4:2:0, 4:2:2) source lost, estimated from the data
+    /// (`NoiseEstimator.chromaLoss`).
+    public var chroma: Double?
     public var dataEstimate: Double?
     /// Whether the data estimate counts (decoded files) or is only reported (float `.npy`).
     public var trustsData: Bool
@@ -31,9 +34,9 @@ public struct NoiseLevel: Codable, Sendable, Equatable {
     /// Where the measurement's samples came from: "float32 .npy", "8-bit ffv1", "8-bit h264 (lossy)", …
     public var format: String
 
-    public init(stated: Double, quantization: Double, codec: Double? = nil, dataEstimate: Double?, trustsData: Bool,
+    public init(stated: Double, quantization: Double, codec: Double? = nil, chroma: Double? = nil, dataEstimate: Double?, trustsData: Bool,
                 override: Double? = nil, format: String) {
-        self.stated = stated; self.quantization = quantization; self.codec = codec; self.dataEstimate = dataEstimate
+        self.stated = stated; self.quantization = quantization; self.codec = codec; self.chroma = chroma; self.dataEstimate = dataEstimate
         self.trustsData = trustsData; self.override = override; self.format = format
     }
 
@@ -42,8 +45,8 @@ public struct NoiseLevel: Codable, Sendable, Equatable {
         if let o = override { return o }
         var white = stated * stated + quantization * quantization
         if trustsData, let d = dataEstimate { white = max(white, d * d) }
-        let c = codec ?? 0
-        return (white + c * c).squareRoot()
+        let c = codec ?? 0, ch = chroma ?? 0
+        return (white + c * c + ch * ch).squareRoot()
     }
 
     /// Which part decided `effective`, for the start line and the report.
@@ -57,6 +60,7 @@ public struct NoiseLevel: Codable, Sendable, Equatable {
             if quantization > 0 { parts.append("quantisation") }
         }
         if let c = codec, c > 0 { parts.append("codec") }
+        if let c = chroma, c > 0 { parts.append("chroma subsampling") }
         return parts.isEmpty ? "none" : parts.joined(separator: " + ")
     }
 
@@ -67,6 +71,7 @@ public struct NoiseLevel: Codable, Sendable, Equatable {
         if override == nil {
             var parts = ["stated \(f(stated))", "quantisation \(f(quantization))"]
             if let c = codec { parts.append("codec \(f(c))") }
+            if let c = chroma { parts.append("chroma \(f(c))") }
             if let d = dataEstimate { parts.append("data \(f(d))" + (trustsData ? "" : ", not used")) }
             s += ": " + parts.joined(separator: ", ")
         }
@@ -79,6 +84,23 @@ public struct NoiseLevel: Codable, Sendable, Equatable {
         return 1 / (Double((1 << bits) - 1) * 12.0.squareRoot())
     }
 
+    /// Rounding noise of Y′CbCr samples as RGB: Y′ and the chroma each rounded to their
+    /// levels (limited range: 219 and 224 steps at 8 bits; full range: 255), carried into
+    /// R, G, B by the BT.601 matrix (mean over the channels: var Y′ + 1.911·var C), then the
+    /// rounding of svi's RGB samples (`rgbBits`: 8, or 16 for deeper sources).
+    public static func quantization(yuvBits bits: Int, fullRange: Bool, rgbBits: Int) -> Double {
+        guard bits > 0 && bits < 32 else { return 0 }
+        let k = Double(1 << max(bits - 8, 0)) / (bits < 8 ? Double(1 << (8 - bits)) : 1)
+        let yLevels = (fullRange ? 255 : 219) * k, cLevels = (fullRange ? 255 : 224) * k
+        let v = 1 / (yLevels * yLevels * 12) + chromaGain / (cLevels * cLevels * 12)
+        let r = quantization(bits: rgbBits)
+        return (v + r * r).squareRoot()
+    }
+
+    /// Mean over R, G, B of the squared BT.601 coefficients of Cb and Cr:
+    /// ((1.402² + 0.714²) + (0.344² + 1.772²)) / 3 = 1.911 (for equal Cb and Cr variances).
+    static let chromaGain = ((1.402 * 1.402 + 0.714 * 0.714) + (0.344 * 0.344 + 1.772 * 1.772)) / 3
+
     /// H.264/HEVC quantiser step for QP on the 8-bit scale (it doubles every 6 QP; step 1 at
     /// QP 4), as an error σ in [0, 1] units: step/(255·√12).
     public static func codecError(meanQP: Double) -> Double {
@@ -86,14 +108,15 @@ public struct NoiseLevel: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case stated, quantization, codec, format, override
+        case stated, quantization, codec, chroma, format, override
         case dataEstimate = "data_estimate", trustsData = "data_estimate_used"
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(stated, forKey: .stated); try c.encode(quantization, forKey: .quantization)
-        try c.encodeIfPresent(codec, forKey: .codec); try c.encodeIfPresent(dataEstimate, forKey: .dataEstimate)
+        try c.encodeIfPresent(codec, forKey: .codec); try c.encodeIfPresent(chroma, forKey: .chroma)
+        try c.encodeIfPresent(dataEstimate, forKey: .dataEstimate)
         try c.encode(trustsData, forKey: .trustsData); try c.encodeIfPresent(override, forKey: .override)
         try c.encode(format, forKey: .format)
     }
@@ -114,6 +137,9 @@ public struct NoiseEstimator {
     private var coefficients: [Float] = []
     private var single: [Float] = []
     public private(set) var framesSeen = 0
+    /// Sums for `chromaLoss`: luma detail energy at the finest and the next scale, chroma
+    /// (Cb, Cr) detail energy at the next scale.
+    private var lumaFine = 0.0, lumaCoarse = 0.0, cbCoarse = 0.0, crCoarse = 0.0
 
     public init(channels: Int, height: Int, width: Int, step: Double) {
         self.channels = channels; self.height = height; self.width = width; self.step = step
@@ -125,6 +151,7 @@ public struct NoiseEstimator {
     public mutating func add(_ frame: UnsafePointer<Float>) {
         let n = channels * height * width
         framesSeen += 1
+        if channels == 3 { addChromaScales(frame) }
         guard let prev = previous else {
             previous = Array(UnsafeBufferPointer(start: frame, count: n))
             if framesSeen == 1 { single = detail(frame, nil) }
@@ -158,6 +185,55 @@ public struct NoiseEstimator {
             }
         }
         return out
+    }
+
+    /// Energy of one plane's detail at the finest scale (what 2×2 block averaging removes) and
+    /// at the next (the same, on the 2×2 averages), per pixel of the plane.
+    private func scales(_ plane: [Double], _ h: Int, _ w: Int) -> (fine: Double, coarse: Double) {
+        func detail(_ p: [Double], _ h: Int, _ w: Int) -> (Double, [Double], Int, Int) {
+            let bh = h / 2, bw = w / 2
+            var avg = [Double](repeating: 0, count: bh * bw)
+            var e = 0.0
+            for y in 0..<bh {
+                for x in 0..<bw {
+                    let i = 2 * y * w + 2 * x
+                    let a = p[i], b = p[i + 1], c = p[i + w], d = p[i + w + 1]
+                    let m = (a + b + c + d) / 4
+                    avg[y * bw + x] = m
+                    e += (a - m) * (a - m) + (b - m) * (b - m) + (c - m) * (c - m) + (d - m) * (d - m)
+                }
+            }
+            return (bh * bw > 0 ? e / Double(4 * bh * bw) : 0, avg, bh, bw)
+        }
+        let (fine, avg, bh, bw) = detail(plane, h, w)
+        let (coarse, _, _, _) = detail(avg, bh, bw)
+        return (fine, coarse)
+    }
+
+    private mutating func addChromaScales(_ f: UnsafePointer<Float>) {
+        let n = height * width
+        guard height >= 4 && width >= 4 else { return }
+        var yp = [Double](repeating: 0, count: n), cb = yp, cr = yp
+        for i in 0..<n {
+            let r = Double(f[i]), g = Double(f[n + i]), b = Double(f[2 * n + i])
+            let y = 0.299 * r + 0.587 * g + 0.114 * b
+            yp[i] = y; cb[i] = (b - y) / 1.772; cr[i] = (r - y) / 1.402
+        }
+        let ys = scales(yp, height, width)
+        lumaFine += ys.fine; lumaCoarse += ys.coarse
+        cbCoarse += scales(cb, height, width).coarse
+        crCoarse += scales(cr, height, width).coarse
+    }
+
+    /// The chroma detail a 4:2:0 source lost (RMS over R, G, B), which the decoded frames no
+    /// longer show: the chroma's detail at the next scale, which survives, times luma's ratio
+    /// of finest to next-scale detail (images' detail falls off alike in luma and chroma),
+    /// carried into RGB by the BT.601 matrix. nil before any frame, or on frames under 4×4.
+    public func chromaLoss() -> Double? {
+        guard lumaCoarse > 0 else { return nil }
+        let ratio = lumaFine / lumaCoarse
+        let v = ((1.402 * 1.402 + 0.714 * 0.714) * crCoarse + (0.344 * 0.344 + 1.772 * 1.772) * cbCoarse) / 3 * ratio
+        return (v / Double(framesSeen)).squareRoot()
     }
 
     /// σ̂ = median|d| / 0.6745 (nil when the frames are smaller than 2×2). Quantised samples make

@@ -40,7 +40,11 @@ enum NoiseProbe {
         }
         let format = stream.sampleFormat
         let codec = format.lossy ? stream.meanQP.map { NoiseLevel.codecError(meanQP: $0) } : nil
-        return NoiseLevel(stated: stated, quantization: NoiseLevel.quantization(bits: format.bits), codec: codec,
+        // Y′CbCr sources are rounded in Y′CbCr, then again to svi's RGB samples.
+        let q = format.yuv ? NoiseLevel.quantization(yuvBits: format.bits, fullRange: format.fullRange, rgbBits: format.bits > 8 ? 16 : 8)
+                           : NoiseLevel.quantization(bits: format.bits)
+        let chroma = format.chromaSubsampled ? est?.chromaLoss() : nil
+        return NoiseLevel(stated: stated, quantization: q, codec: codec, chroma: chroma,
                           dataEstimate: est?.estimate(), trustsData: true, override: override,
                           format: format.description + (stream.meanQP.map { String(format: ", mean QP %.1f", $0) } ?? ""))
     }

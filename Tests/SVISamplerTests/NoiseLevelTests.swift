@@ -84,6 +84,54 @@ import SVIOperators
         #expect(abs(NoiseLevel.codecError(meanQP: 28) / NoiseLevel.codecError(meanQP: 22) - 2) < 1e-12)
     }
 
+    /// Y′CbCr rounding carried into RGB: 8-bit limited range ≈ 0.0025 (more than RGB's 0.0011:
+    /// fewer levels, and Cr, Cb reach R, G, B amplified by the BT.601 matrix).
+    @Test func yuvRoundingIsLargerThanRGB() {
+        let v = NoiseLevel.quantization(yuvBits: 8, fullRange: false, rgbBits: 8)
+        let expected = (1 / (219.0 * 219 * 12) + 1.911 / (224.0 * 224 * 12) + 1 / (255.0 * 255 * 12)).squareRoot()
+        #expect(abs(v - expected) < 2e-6, "\(v) vs \(expected)")
+        #expect(NoiseLevel.quantization(yuvBits: 8, fullRange: true, rgbBits: 8) < v)
+        #expect(NoiseLevel.quantization(yuvBits: 10, fullRange: false, rgbBits: 16) < v / 3)
+    }
+
+    /// 4:2:0 subsampling's loss, estimated from the subsampled frames alone: about the true
+    /// loss on a scene with colour edges, nothing on a grey one.
+    @Test func chromaLossOfSubsampledFramesIsEstimated() {
+        let x = Self.scene(frames: 4, height: 96, width: 128)
+        let n = 96 * 128
+        // Colour: tint the blocks, so chroma has edges.
+        for f in 0..<4 { for i in 0..<n where x.frame(f)[i] > 0.55 { x.frame(f)[2 * n + i] *= 0.5 } }
+        let sub = Tensor(shape: x.shape)
+        var lossSum = 0.0
+        for f in 0..<4 {
+            let src = x.frame(f), dst = sub.frame(f)
+            var cb = [Double](repeating: 0, count: n), cr = cb, yy = cb
+            for i in 0..<n {
+                let r = Double(src[i]), g = Double(src[n + i]), b = Double(src[2 * n + i])
+                yy[i] = 0.299 * r + 0.587 * g + 0.114 * b; cb[i] = (b - yy[i]) / 1.772; cr[i] = (r - yy[i]) / 1.402
+            }
+            for by in 0..<48 { for bx in 0..<64 {
+                let idx = [2 * by * 128 + 2 * bx, 2 * by * 128 + 2 * bx + 1, (2 * by + 1) * 128 + 2 * bx, (2 * by + 1) * 128 + 2 * bx + 1]
+                let mb = idx.map { cb[$0] }.reduce(0, +) / 4, mr = idx.map { cr[$0] }.reduce(0, +) / 4
+                for i in idx {
+                    let r = yy[i] + 1.402 * mr, b = yy[i] + 1.772 * mb, g = (yy[i] - 0.299 * r - 0.114 * b) / 0.587
+                    dst[i] = Float(r); dst[n + i] = Float(g); dst[2 * n + i] = Float(b)
+                }
+            } }
+            for i in 0..<(3 * n) { let e = Double(dst[i]) - Double(src[i]); lossSum += e * e }
+        }
+        let truth = (lossSum / Double(4 * 3 * n)).squareRoot()
+        var est = NoiseEstimator(channels: 3, height: 96, width: 128, step: 0)
+        for f in 0..<4 { est.add(sub.frame(f)) }
+        let e = est.chromaLoss()!
+        #expect(e > truth / 2 && e < truth * 2, "estimate \(e), true loss \(truth)")
+        var grey = NoiseEstimator(channels: 3, height: 96, width: 128, step: 0)
+        let g = Tensor(shape: [1, 3, 96, 128])
+        for i in 0..<n { let v = x.frame(0)[i]; g.data[i] = v; g.data[n + i] = v; g.data[2 * n + i] = v }
+        grey.add(g.data)
+        #expect(grey.chromaLoss()! < 1e-6)
+    }
+
     @Test func effectiveCombinesThePartsAndHonoursTheOverride() {
         let q = NoiseLevel.quantization(bits: 8)
         var n = NoiseLevel(stated: 0.01, quantization: q, dataEstimate: 0.002, trustsData: true, format: "8-bit ffv1")
@@ -94,6 +142,8 @@ import SVIOperators
         #expect(abs(n.effective - (0.01 * 0.01 + q * q).squareRoot()) < 1e-15)    // float .npy: as stated
         n.trustsData = true; n.codec = 0.04
         #expect(abs(n.effective - 0.05) < 1e-12)                                 // codec error adds
+        n.chroma = 0.05 * 3.0.squareRoot()
+        #expect(abs(n.effective - 0.1) < 1e-12)                                  // and so does lost chroma
         n.override = 0.007
         #expect(n.effective == 0.007)
         // An exact float measurement without stated noise has none: today's results, bit for bit.
