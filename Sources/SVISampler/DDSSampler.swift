@@ -58,15 +58,29 @@ public struct SamplerSettings: Sendable, Equatable {
         }
         // γ weighs the data against the prior's estimate where AᵀA has unit norm: ×s SR's
         // block average has ‖AᵀA‖ = 1/s², so γ grows by s² (measured on tuning clips, 8-bit
-        // SR ×4: γ = 0.02/σ gave the data a sixteenth of the intended weight, −0.3 dB). Capped
-        // so a σ near zero (the spec allows denormals) never makes γ infinite.
+        // SR ×4: γ = 0.02/σ gave the data a sixteenth of the intended weight, −0.3 dB).
         if spec.noiseSigma > 0 {
-            let gain = Double((spec.srFactor ?? 1) * (spec.srFactor ?? 1))
-            s.gamma = min(gammaNoiseScale / spec.noiseSigma * gain, 1e6)
+            s.gamma = defaultGamma(for: spec)
             s.discrepancyStop = true
         }
         return s
     }
+
+    /// γ by default for noise σ (spec.noiseSigma > 0): 0.02/σ (tuning clips, σ 0.01 and 0.02:
+    /// beat γ 1, 0.3, 3 and (0.02/σ)²), growing as 1/σ³ below σ = 0.01, where the noise is a
+    /// file's rounding or codec rather than a sensor's and the discrepancy stop, not γ, should
+    /// hold CG back (tuning clips, 8-bit files, σ ≈ 0.0011–0.002: γ 1e4 ≥ 300 ≥ 100 > 17.7 on
+    /// deblurring, SR ×4, k = 7, inpainting; evaluation/TUNING.md); times s² for ×s SR, whose
+    /// AᵀA has norm 1/s². Capped at 1e6, so a denormal σ never makes γ infinite.
+    public static func defaultGamma(for spec: DegradationSpec) -> Double {
+        let sigma = spec.noiseSigma
+        let gain = Double((spec.srFactor ?? 1) * (spec.srFactor ?? 1))
+        let small = max(1, (gammaSteepBelow / sigma) * (gammaSteepBelow / sigma))
+        return min(gammaNoiseScale / sigma * gain * small, 1e6)
+    }
+
+    /// σ below which the default γ grows as 1/σ³ instead of 1/σ.
+    public static let gammaSteepBelow = 0.01
 
     /// The last step's CG iterations by default: enough to converge on every evaluation task
     /// (CG stops on its own at float64 convergence, so this only caps the work).
