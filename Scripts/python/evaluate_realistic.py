@@ -56,13 +56,25 @@ def main():
                     ms[name] = score(svi, src, sel, out, log)
                     return out
 
-                restore("cg", "--method", "cg")
-                sweep = {}
-                for lam in TV_LAMBDAS:
-                    restore(f"tv-{lam}", "--method", "admm-tv", "--tv-lambda", str(lam))
-                    sweep[lam] = ms.pop(f"tv-{lam}")
-                best = max(TV_LAMBDAS, key=lambda l: sweep[l]["mean_psnr"])
-                ms["admm-tv"] = sweep[best]; times["admm-tv"] = times[f"tv-{best}"]
+                # CG and the oracle ADMM-TV do not depend on svi's defaults: kept per row
+                # (w/baselines.json) so a rerun after a change of defaults redoes only the rest.
+                cache = os.path.join(w, "baselines.json")
+                cached = json.load(open(cache)) if os.path.exists(cache) else {}
+                if cached.get("spec") == spec and cached.get("seed") == args.seed:
+                    best = cached["tv_lambda"]
+                    for k in ("cg", "admm-tv"):
+                        ms[k] = cached["scores"][k]; times[k] = cached["seconds"][k]
+                else:
+                    restore("cg", "--method", "cg")
+                    sweep = {}
+                    for lam in TV_LAMBDAS:
+                        restore(f"tv-{lam}", "--method", "admm-tv", "--tv-lambda", str(lam))
+                        sweep[lam] = ms.pop(f"tv-{lam}")
+                    best = max(TV_LAMBDAS, key=lambda l: sweep[l]["mean_psnr"])
+                    ms["admm-tv"] = sweep[best]; times["admm-tv"] = times[f"tv-{best}"]
+                    with open(cache, "w") as f:
+                        json.dump({"spec": spec, "seed": args.seed, "tv_lambda": best, "scores": {k: ms[k] for k in ("cg", "admm-tv")},
+                                   "seconds": {k: times[k] for k in ("cg", "admm-tv")}}, f)
                 restore("admm-tv-default", "--method", "admm-tv")
                 restore("svi", "--seed", str(args.seed))
                 rep = json.load(open(os.path.join(w, "svi.npy.json")))

@@ -37,10 +37,20 @@ public enum Baselines {
         /// EVALUATION.md reports: 0.0001 without noise (the best of 0.0001…0.03 on every
         /// noiseless family), and 0.15·σ_y with noise — the TV weight grows with the noise
         /// (best single λ on the tuning rows was 0.001 at σ 0.01 and 0.003 at σ 0.02; the rule
-        /// beat every fixed λ of the grid on their mean).
+        /// beat every fixed λ of the grid on their mean). Below σ_y = 0.01 — a file's rounding
+        /// or codec error rather than a sensor's noise — the rule falls off as σ³ to the
+        /// noiseless λ (tuning clips, 8-bit files of k = 7, σ ≈ 0.0016: λ 0.0001 41.85 / 47.13 dB
+        /// against 39.81 / 45.0 at 0.15·σ; evaluation/TUNING.md), so σ ≥ 0.01 is unchanged.
         public static let noiselessLambda = 0.0001, lambdaPerNoiseSigma = 0.15
         public static func defaults(noiseSigma: Double) -> TVSettings {
-            var s = TVSettings(); s.lambda = noiseSigma > 0 ? lambdaPerNoiseSigma * noiseSigma : noiselessLambda; return s
+            var s = TVSettings()
+            if noiseSigma > 0 {
+                let fall = min(1, (noiseSigma / SamplerSettings.gammaSteepBelow) * (noiseSigma / SamplerSettings.gammaSteepBelow))
+                s.lambda = max(noiselessLambda, lambdaPerNoiseSigma * noiseSigma * fall)
+            } else {
+                s.lambda = noiselessLambda
+            }
+            return s
         }
     }
 

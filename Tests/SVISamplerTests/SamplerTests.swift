@@ -101,6 +101,9 @@ import SVIOperators
         #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,sr=4,noise=0.02"), seed: 0).gamma == 16.0)
         #expect(Baselines.TVSettings.defaults(noiseSigma: 0.01).lambda == 0.15 * 0.01)
         #expect(Baselines.TVSettings.defaults(noiseSigma: 0).lambda == 0.0001)
+        // A file's rounding (σ below 0.01): back to the noiseless λ, smoothly.
+        #expect(Baselines.TVSettings.defaults(noiseSigma: 0.0016).lambda == 0.0001)
+        #expect(abs(Baselines.TVSettings.defaults(noiseSigma: 0.005).lambda - 0.15 * 0.005 * 0.25) < 1e-15)
     }
 }
 
