@@ -91,7 +91,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "DDIM η, share of fresh noise (default 0.15, or 0.8 with a spatial part).")
     var eta: Double?
 
-    @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 0.02·s²/σ with noise σ and ×s SR — 1 at σ 0.02 without SR, chosen on tuning clips; --paper: 1 — else plain CG).")
+    @Option(name: .long, help: "Proximal weight γ: solve (I + γAᵀA)u = u0 + γAᵀy (default 0.02·s²/σ with noise σ and ×s SR, ×(0.01/σ)² below σ 0.01 — 1 at σ 0.02 without SR, chosen on tuning clips; --paper: 1 — else plain CG).")
     var gamma: Double?
 
     @Option(name: .long, help: "Noise σ of the measurement (pixel values in [0, 1]), instead of svi's own: the spec's noise= plus the file's quantisation (from the decoded pixel format: 8-bit ≈ 0.0011) and H.264 quantiser, or more when a robust estimate from the data (median absolute 3-D Haar detail) finds more. Float .npy measurements are taken as the spec states. It sets γ = 0.02·s²/σ, the warm start's λ, and where CG stops (the report's 'noise' shows each part).")
@@ -123,7 +123,7 @@ struct RestoreCommand: ParsableCommand {
 
     @OptionGroup var tiles: TileOptions
 
-    @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements and 0.15·σ with noise σ, both chosen on tuning clips, evaluation/TUNING.md). Also the λ of an --init admm-tv warm start.")
+    @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements and 0.15·σ with noise σ ≥ 0.01, falling off as σ³ to 0.0001 below — a file's rounding — all chosen on tuning clips, evaluation/TUNING.md). Also the λ of an --init admm-tv warm start.")
     var tvLambda: Double?
 
     @Option(name: .long, help: "ADMM-TV: penalty ρ.")
