@@ -186,7 +186,9 @@ import SVITestSupport
         #expect(r.status == 0, "\(r.stderr)")
         r = try CLI.run(["degrade", d + "/long.mp4", "-o", d + "/y.mkv", "--degradation", "temporal=gaussian:1,boundary=replicate", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
-        r = try MPI.run(ranks: 2, ["restore", d + "/y.mkv", "-o", d + "/out.mp4", "--prior", "gaussian", "--nfe", "2", "--seed", "1",
+        // From noise: the 8-bit file's rounding would otherwise pick an ADMM-TV warm start per segment
+        // (issue 27), which this test of streaming and segments does not need.
+        r = try MPI.run(ranks: 2, ["restore", d + "/y.mkv", "-o", d + "/out.mp4", "--prior", "gaussian", "--nfe", "2", "--seed", "1", "--init", "noise",
                                    "--segment-frames", "300", "--reference", d + "/long.mp4", "--report", d + "/rep.json", "--quiet"], timeout: 900)
         #expect(r.status == 0, "\(r.stderr)")
         let rep = try report(d + "/rep.json")

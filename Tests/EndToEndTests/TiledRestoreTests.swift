@@ -66,7 +66,7 @@ import SVITestSupport
         let src = Samples.path("bigbuckbunny.mp4")
         var r = try CLI.run(["degrade", src, "--frames", "30:32", "-o", d + "/y.mkv", "--degradation", "temporal=uniform:3", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
-        r = try CLI.run(["restore", d + "/y.mkv", "-o", d + "/out.mp4", "--nfe", "1", "--seed", "3", "--report", d + "/r.json", "--quiet"])
+        r = try CLI.run(["restore", d + "/y.mkv", "-o", d + "/out.mp4", "--nfe", "1", "--init", "noise", "--seed", "3", "--report", d + "/r.json", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
         let rep = try report(d + "/r.json")
         let tiles = rep["tiles"] as? [String: Any]
