@@ -213,7 +213,10 @@ def write_report(results, args):
              + (f", extra options `{results['extra']}`" if results["extra"] else "") + ".",
              "Each cell: PSNR dB / SSIM / frame-difference error (RMSE of frame differences against the truth's; lower is steadier).",
              f"ADMM-TV's λ is chosen per clip and task by PSNR against the truth over {', '.join(map(str, TV_LAMBDAS))} (an oracle, in the baseline's favour); 60 outer iterations, ρ 0.05.",
-             "Bold: the best of ADMM-TV and the two svi columns. Wall time: seconds for the whole clip on this machine (svi: model load + sampling).", ""]
+             "Bold: the best of ADMM-TV and the two svi columns. Wall time: seconds for the whole clip on this machine (svi: model load + sampling).", "",
+             "**Measurements as users have them (issue 27).** These rows restore exact float32 measurements (`.npy`). The same tasks with the "
+             "measurement written to an 8-bit or H.264 file are in [evaluation/REALISTIC.md](evaluation/REALISTIC.md) (`Scripts/evaluate --realistic`); "
+             "svi's noise estimate on files of known noise in [evaluation/noise-accuracy.md](evaluation/noise-accuracy.md).", ""]
     verdicts = []
     for clip, c in results["clips"].items():
         lines += [f"## {clip} ({c['file']}, {c['selection']})", "",

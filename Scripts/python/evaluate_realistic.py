@@ -105,8 +105,8 @@ def write_report(results, args):
              "plus a Gaussian temporal blur with ×2 SR; the measurement is written by `svi degrade` to an **8-bit FFV1** file or "
              "to **H.264 --crf 18** (yuv420p), and every method restores from that file, as a user would.",
              "Each cell: PSNR dB / SSIM / frame-difference error (lower is steadier). *ADMM-TV (oracle)*: λ chosen per row on the "
-             f"truth over {', '.join(map(str, TV_LAMBDAS))}. *ADMM-TV (svi's λ)*: ADMM-TV at its default λ = 0.15·σ for the "
-             "measurement's effective σ — the estimate svi's warm start noises and refines. σ: the effective noise svi found "
+             f"truth over {', '.join(map(str, TV_LAMBDAS))}. *ADMM-TV (svi's λ)*: ADMM-TV at its default λ for the "
+             "measurement's effective σ (0.15·σ, falling off as σ³ below σ 0.01 to 0.0001) — the estimate svi's warm start noises and refines. σ: the effective noise svi found "
              "(`svi noise`: quantisation, H.264's quantiser, the data's MAD).", ""]
     bars = {}
     for kind, kname in KINDS.items():
