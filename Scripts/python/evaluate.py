@@ -267,13 +267,17 @@ def write_report(results, args):
               f"* Batch-consistent steadier than batch-independent on **{len(steadier)} of {len(verdicts) - len(exact)}** rows where they differ (target all)"
               + (f"; not on {names([v for v in verdicts if v[6] <= 0 and v not in exact])}" if len(steadier) < len(verdicts) - len(exact) else "")
               + (f"; on the other {len(exact)} rows both are exact (the 100 dB cap, frame-difference error 0: CG solves those operators, nothing is left to flicker)" if exact else "") + ".", ""]
-    notes = os.path.join(os.path.dirname(os.path.abspath(args.report)), "evaluation", "NOTES.md")
-    if os.path.exists(notes):
-        lines += [open(notes).read().strip(), ""]
-    with open(args.report + ".partial", "w") as f:
-        f.write("\n".join(lines))
-    os.replace(args.report + ".partial", args.report)
+    write_markdown(args.report, lines, os.path.join(os.path.dirname(os.path.abspath(args.report)), "evaluation", "NOTES.md"))
     print(f"wrote {args.report}, {os.path.join(args.out, 'results.json')} and the figures in {args.out}/")
+
+
+def write_markdown(path, lines, notes):
+    """Writes a report (lines, then the hand-written notes file when it exists) atomically."""
+    if os.path.exists(notes):
+        lines = lines + [open(notes).read().strip(), ""]
+    with open(path + ".partial", "w") as f:
+        f.write("\n".join(lines))
+    os.replace(path + ".partial", path)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ and svi with its defaults. Writes evaluation/REALISTIC.md and evaluation/realist
 import argparse, json, os, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evaluate import CLIPS, TASKS, PAPER_TASKS, MEASUREMENTS, run, score, machine  # noqa: E402
+from evaluate import CLIPS, TASKS, PAPER_TASKS, MEASUREMENTS, run, score, machine, write_markdown  # noqa: E402
 
 TV_LAMBDAS = (0.0001, 0.0003, 0.001, 0.003, 0.01)
 DEFAULT_TASKS = ("uniform7", "gauss1", "deblur2", "sr4", "inpaint50", "gauss1sr2")
@@ -108,7 +108,6 @@ def write_report(results, args):
              f"truth over {', '.join(map(str, TV_LAMBDAS))}. *ADMM-TV (svi's λ)*: ADMM-TV at its default λ for the "
              "measurement's effective σ (0.15·σ, falling off as σ³ below σ 0.01 to 0.0001) — the estimate svi's warm start noises and refines. σ: the effective noise svi found "
              "(`svi noise`: quantisation, H.264's quantiser, the data's MAD).", ""]
-    bars = {}
     for kind, kname in KINDS.items():
         sub = [r for r in rows.values() if r["kind"] == kind]
         if not sub:
@@ -141,14 +140,8 @@ def write_report(results, args):
                   + (f": {name(shaky)}" if shaky else "") + ".",
                   f"* More than 0.1 dB below the ADMM-TV estimate it starts from on **{len(below)} of {len(sub)}** rows (target 0)"
                   + (f": {name(below)}" if below else "") + ".", ""]
-        bars[kind] = dict(psnr=len(p_ok), ssim=len(s_ok), paper=len(paper), far=len(far), shaky=len(shaky), below=len(below), rows=len(sub))
-    notes = os.path.join(os.path.dirname(os.path.abspath(args.report)), "REALISTIC-NOTES.md")
-    if os.path.exists(notes):
-        lines += [open(notes).read().strip(), ""]
-    with open(args.report + ".partial", "w") as f:
-        f.write("\n".join(lines))
-    os.replace(args.report + ".partial", args.report)
-    print(f"wrote {args.report} and {args.json}")
+    write_markdown(args.report, lines, os.path.join(os.path.dirname(os.path.abspath(args.report)), "REALISTIC-NOTES.md"))
+    print(f"wrote {args.report}")
 
 
 if __name__ == "__main__":
