@@ -210,19 +210,28 @@ public struct NoiseEstimator {
         return (fine, coarse)
     }
 
+    /// Side of the centre window the chroma scales are measured on: three planes of doubles
+    /// for it, whatever the frame's size (a 4K frame whole would take 200 MB).
+    static let chromaWindow = 1024
+
     private mutating func addChromaScales(_ f: UnsafePointer<Float>) {
         let n = height * width
         guard height >= 4 && width >= 4 else { return }
-        var yp = [Double](repeating: 0, count: n), cb = yp, cr = yp
-        for i in 0..<n {
-            let r = Double(f[i]), g = Double(f[n + i]), b = Double(f[2 * n + i])
-            let y = 0.299 * r + 0.587 * g + 0.114 * b
-            yp[i] = y; cb[i] = (b - y) / 1.772; cr[i] = (r - y) / 1.402
+        let h = min(height, NoiseEstimator.chromaWindow), w = min(width, NoiseEstimator.chromaWindow)
+        let y0 = (height - h) / 2, x0 = (width - w) / 2
+        var yp = [Double](repeating: 0, count: h * w), cb = yp, cr = yp
+        for yy in 0..<h {
+            for xx in 0..<w {
+                let i = (y0 + yy) * width + x0 + xx, o = yy * w + xx
+                let r = Double(f[i]), g = Double(f[n + i]), b = Double(f[2 * n + i])
+                let y = 0.299 * r + 0.587 * g + 0.114 * b
+                yp[o] = y; cb[o] = (b - y) / 1.772; cr[o] = (r - y) / 1.402
+            }
         }
-        let ys = scales(yp, height, width)
+        let ys = scales(yp, h, w)
         lumaFine += ys.fine; lumaCoarse += ys.coarse
-        cbCoarse += scales(cb, height, width).coarse
-        crCoarse += scales(cr, height, width).coarse
+        cbCoarse += scales(cb, h, w).coarse
+        crCoarse += scales(cr, h, w).coarse
     }
 
     /// The chroma detail a 4:2:0 source lost (RMS over R, G, B), which the decoded frames no
