@@ -41,12 +41,17 @@ public enum Baselines {
         /// or codec error rather than a sensor's noise — the rule falls off as σ³ to the
         /// noiseless λ (tuning clips, 8-bit files of k = 7, σ ≈ 0.0016: λ 0.0001 41.85 / 47.13 dB
         /// against 39.81 / 45.0 at 0.15·σ; evaluation/TUNING.md), so σ ≥ 0.01 is unchanged.
+        /// With ×s super-resolution the rule is divided by s²: the data term ½‖Au − y‖² of ×s
+        /// block averaging has AᵀA of norm 1/s² (the same reason γ carries s²), so the same
+        /// noise asks for s² less TV (tuning clips, H.264 files of k=7 + SR ×4 and Gaussian σ=1
+        /// + SR ×2: λ 0.0001 beat 0.15·σ by 0.3–0.7 dB; evaluation/TUNING.md).
         public static let noiselessLambda = 0.0001, lambdaPerNoiseSigma = 0.15
-        public static func defaults(noiseSigma: Double) -> TVSettings {
+        public static func defaults(noiseSigma: Double, srFactor: Int = 1) -> TVSettings {
             var s = TVSettings()
             if noiseSigma > 0 {
                 let fall = min(1, (noiseSigma / SamplerSettings.gammaSteepBelow) * (noiseSigma / SamplerSettings.gammaSteepBelow))
-                s.lambda = max(noiselessLambda, lambdaPerNoiseSigma * noiseSigma * fall)
+                let gain = Double(max(1, srFactor) * max(1, srFactor))
+                s.lambda = max(noiselessLambda, lambdaPerNoiseSigma * noiseSigma * fall / gain)
             } else {
                 s.lambda = noiselessLambda
             }

@@ -27,6 +27,9 @@ public struct SamplerSettings: Sendable, Equatable {
     /// spec's `noise=`, which `svi restore` sets to the effective σ: `NoiseLevel`) instead of
     /// running all its iterations. Off without noise and in the paper's sampler.
     public var discrepancyStop = false
+    /// The σ of that stop when it differs from the spec's: the white part of a compressed
+    /// file's noise (`NoiseLevel.discrepancySigma`); nil: the spec's `noise=`.
+    public var discrepancySigma: Double?
     /// The paper's schedule (`Schedule.paperSteps`: all of range(0, 1000, 1000 // N)), which
     /// differs from N evenly spaced steps only when N does not divide 1000. Set by `paper`.
     public var paperSchedule = false
@@ -161,7 +164,7 @@ public final class DDSSampler {
         self.firstFrame = firstFrame
         self.denoiser = denoiser
         dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: settings.gamma,
-                             stopAtNoise: settings.discrepancyStop ? op.spec.noiseSigma : nil)
+                             stopAtNoise: settings.discrepancyStop ? (settings.discrepancySigma ?? op.spec.noiseSigma) : nil)
         x = op.makeInput(frames: y.frames, Float.self)
         epsBatch = op.makeInput(frames: max(1, min(settings.batch, y.frames)), Float.self)
         u = op.makeInput(frames: y.frames)

@@ -39,6 +39,8 @@ public struct SamplerCheckpoint: Codable, Equatable {
     public var finalCGSteps: Int?
     /// CG stopped by the discrepancy principle (nil: no, as before it existed).
     public var discrepancyStop: Bool?
+    /// The stop's σ when it is not the spec's (nil: the spec's, as before it existed).
+    public var discrepancySigma: Double?
     /// The paper's schedule (nil: N evenly spaced steps), and the steps of a segment it gives.
     public var paperSchedule: Bool?
     public var stepsPerSegment: Int { paperSchedule == true ? Schedule().paperSteps(nfe: nfe).count : nfe }
@@ -49,7 +51,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case format, nfe, eta, gamma, seed, degradation, model, segment, start
-        case initMethod = "init", finalCGSteps = "final_cg_steps", discrepancyStop = "discrepancy_stop", paperSchedule = "paper_schedule"
+        case initMethod = "init", finalCGSteps = "final_cg_steps", discrepancyStop = "discrepancy_stop", discrepancySigma = "discrepancy_sigma", paperSchedule = "paper_schedule"
         case segmentPlan = "segment_plan"
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
@@ -61,6 +63,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         batchIndependent = settings.batchIndependent; seed = settings.seed
         start = settings.start < 1 ? settings.start : nil; finalCGSteps = settings.finalCGSteps
         discrepancyStop = settings.discrepancyStop ? true : nil
+        discrepancySigma = settings.discrepancyStop ? settings.discrepancySigma : nil
         // Recorded only where it changes the steps (N not dividing 1000).
         paperSchedule = settings.paperSchedule && Schedule.trainingSteps % settings.nfe != 0 ? true : nil
         initMethod = settings.startFrom == .noise ? nil : settings.startFrom.rawValue
@@ -84,6 +87,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if initMethod != other.initMethod { d.append("--init (\(initMethod ?? "noise") vs \(other.initMethod ?? "noise"))") }
         if finalCGSteps != other.finalCGSteps { d.append("--final-cg-steps") }
         if discrepancyStop != other.discrepancyStop { d.append("--cg-stop") }
+        if discrepancySigma != other.discrepancySigma { d.append("the discrepancy stop's σ (\(discrepancySigma.map { "\($0)" } ?? "the spec's") vs \(other.discrepancySigma.map { "\($0)" } ?? "the spec's"))") }
         if paperSchedule != other.paperSchedule { d.append("--paper (its schedule for --nfe \(nfe))") }
         if seed != other.seed { d.append("--seed (\(seed) vs \(other.seed))") }
         if segmentPlan != other.segmentPlan { d.append("the segment plan (\(segmentPlan.map(\.summary) ?? "one segment") vs \(other.segmentPlan.map(\.summary) ?? "one segment"))") }

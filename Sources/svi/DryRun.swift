@@ -77,7 +77,7 @@ extension RestoreCommand {
         spec.noiseSigma = noise.effective
         let ranks = planRanks ?? launched
         guard ranks >= 1 else { throw ValidationError("--plan-ranks must be at least 1") }
-        let settings = samplerSettings(for: spec, seed: 0)
+        let settings = samplerSettings(for: spec, seed: 0, noise: noise)
         let halo = (try spec.temporalKernel())?.halo ?? 0
         var warnings: [String] = []
 

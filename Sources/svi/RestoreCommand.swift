@@ -123,7 +123,7 @@ struct RestoreCommand: ParsableCommand {
 
     @OptionGroup var tiles: TileOptions
 
-    @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements and 0.15·σ with noise σ ≥ 0.01, falling off as σ³ to 0.0001 below — a file's rounding — all chosen on tuning clips, evaluation/TUNING.md). Also the λ of an --init admm-tv warm start.")
+    @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements and 0.15·σ with noise σ ≥ 0.01, falling off as σ³ to 0.0001 below — a file's rounding — and divided by s² under ×s SR, all chosen on tuning clips, evaluation/TUNING.md). Also the λ of an --init admm-tv warm start.")
     var tvLambda: Double?
 
     @Option(name: .long, help: "ADMM-TV: penalty ρ.")
@@ -287,8 +287,9 @@ struct RestoreCommand: ParsableCommand {
         try RestoreJob(self, comm: comm, started: started).run()
     }
 
-    /// The sampler's settings: the defaults for this degradation, then the options given.
-    func samplerSettings(for spec: DegradationSpec, seed: UInt64) -> SamplerSettings {
+    /// The sampler's settings: the defaults for this degradation and the measurement's noise,
+    /// then the options given.
+    func samplerSettings(for spec: DegradationSpec, seed: UInt64, noise: NoiseLevel?) -> SamplerSettings {
         var settings = paper ? SamplerSettings.paper(for: spec, seed: seed) : SamplerSettings.defaults(for: spec, seed: seed)
         if let n = nfe { settings.nfe = n }
         if let m = cgSteps { settings.cgSteps = m }
@@ -300,6 +301,10 @@ struct RestoreCommand: ParsableCommand {
         if settings.startFrom != .noise && settings.start >= 1 { settings.start = 0.5 }
         if let n = finalCgSteps { settings.finalCGSteps = n }
         if let c = cgStop { settings.discrepancyStop = c == .discrepancy && spec.noiseSigma > 0 }
+        // The discrepancy stop counts only the white part of a compressed file's noise.
+        if settings.discrepancyStop, let n = noise, n.discrepancySigma > 0, n.discrepancySigma < spec.noiseSigma {
+            settings.discrepancySigma = n.discrepancySigma
+        }
         settings.batch = batch
         return settings
     }
@@ -511,8 +516,11 @@ struct RestoreReport: Encodable {
         var evaluations: Int, start: Double, finalCGSteps: Int
         var initEstimate: String?
         var cgStop: String
+        /// The discrepancy stop's σ where it is not the spec's (the white part of a codec's noise).
+        var cgStopSigma: Double?
         init(_ s: SamplerSettings) {
             cgStop = s.discrepancyStop ? "discrepancy" : "iterations"
+            cgStopSigma = s.discrepancyStop ? s.discrepancySigma : nil
             nfe = s.nfe; cgSteps = s.cgSteps; eta = s.eta; gamma = s.gamma
             batchIndependent = s.batchIndependent; seed = s.seed; batch = s.batch
             evaluations = s.visitedSteps.count; start = s.start; finalCGSteps = s.finalCGSteps ?? s.cgSteps
@@ -520,7 +528,7 @@ struct RestoreReport: Encodable {
         }
         enum CodingKeys: String, CodingKey {
             case nfe, eta, gamma, seed, batch, evaluations, start
-            case cgSteps = "cg_steps", batchIndependent = "batch_independent", finalCGSteps = "final_cg_steps", initEstimate = "init", cgStop = "cg_stop"
+            case cgSteps = "cg_steps", batchIndependent = "batch_independent", finalCGSteps = "final_cg_steps", initEstimate = "init", cgStop = "cg_stop", cgStopSigma = "cg_stop_sigma"
         }
     }
     var sviVersion = SVI.version

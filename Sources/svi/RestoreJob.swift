@@ -263,7 +263,7 @@ final class RestoreJob {
         if plan.clipStart > 0 || plan.fileFrames != plan.clipStart + plan.frames { rep.clip = [plan.clipStart, plan.clipStart + plan.frames] }
 
         // 2. The model, on every rank; a failure anywhere stops every rank cleanly.
-        let settings = cmd.samplerSettings(for: spec, seed: plan.seed)
+        let settings = cmd.samplerSettings(for: spec, seed: plan.seed, noise: plan.noise)
         var denoiser: Denoiser?
         var fixedBytes = 0.0
         if cmd.method == .dds {
@@ -309,7 +309,7 @@ final class RestoreJob {
         progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical)" +
                       (cmd.method == .dds ? ", \(settings.visitedSteps.count) steps" + (settings.startFrom != .noise ? " from \(settings.startFrom.rawValue) at t=\(settings.visitedSteps[0].t)" : "") + ", \(denoiser!.name), seed \(plan.seed)" : ", \(cmd.method.rawValue)") +
                       (multi ? "; \(segments.summary) (\(decision.reason))" : ""))
-        if let n = plan.noise { progress.note(n.summary + (settings.discrepancyStop ? "; CG stops at ‖Au − y‖ ≈ σ·√m" : "")) }
+        if let n = plan.noise { progress.note(n.summary + (settings.discrepancyStop ? "; CG stops at ‖Au − y‖ ≈ σ·√m" + (settings.discrepancySigma.map { String(format: ", σ %.4g (white part)", $0) } ?? "") : "")) }
 
         // 4. The segments, in order.
         let solveStart = Date()
@@ -451,7 +451,7 @@ final class RestoreJob {
     private func classicalEstimate(_ method: StartPoint, op: DegradationOperator, y: Tensor, dist: Distribution,
                                    spec: DegradationSpec, rep: inout RestoreReport) -> Tensor64 {
         let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? 100
-        var tv = Baselines.TVSettings.defaults(noiseSigma: spec.noiseSigma)
+        var tv = Baselines.TVSettings.defaults(noiseSigma: spec.noiseSigma, srFactor: spec.srFactor ?? 1)
         if let l = cmd.tvLambda { tv.lambda = l }
         tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
         tv.innerCG = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) ?? 8

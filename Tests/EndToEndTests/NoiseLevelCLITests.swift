@@ -8,7 +8,7 @@ import SVITestSupport
 /// pixel format and codec, the restore uses it, and exact float measurements are untouched.
 @Suite struct NoiseLevelCLITests {
     struct Noise: Decodable { let quantization: Double; let stated: Double; let format: String; let codec: Double?; let data_estimate: Double? }
-    struct Settings: Decodable { let cg_stop: String; let gamma: Double?; let `init`: String? }
+    struct Settings: Decodable { let cg_stop: String; let cg_stop_sigma: Double?; let gamma: Double?; let `init`: String? }
     struct Report: Decodable { let noise: Noise; let noise_sigma: Double; let degradation: String; let settings: Settings? }
 
     func report(_ path: String) throws -> Report {
@@ -33,6 +33,7 @@ import SVITestSupport
         #expect(rep.noise_sigma >= q && rep.noise_sigma < 0.01)
         #expect(rep.degradation == "temporal=uniform:3")
         #expect(rep.settings?.cg_stop == "discrepancy")
+        #expect(rep.settings?.cg_stop_sigma == nil, "no codec: the stop is at the whole σ")
         #expect(rep.settings?.`init` == "admm-tv")
 
         r = try CLI.run(["degrade", src, "--frames", "0:6", "--size", "64x48", "-o", d + "/y16.mkv", "--codec", "ffv1-16", "--degradation", "temporal=uniform:3", "--quiet"])
@@ -61,10 +62,19 @@ import SVITestSupport
         let codec = try #require(o.noise.codec, "no codec share for H.264: \(r.stdout)")
         #expect(codec > 0.003 && codec < 0.1, "crf 28 quantiser error \(codec)")
         #expect(o.noise.format.contains("h264") && o.noise.format.contains("lossy"))
-        r = try CLI.run(["restore", d + "/y.mp4", "-o", d + "/r.npy", "--prior", "gaussian", "--noise-sigma", "0.02", "--report", d + "/rep.json",
-                         "--seed", "1", "--quiet"])
+        // The restore's γ and λ take the whole σ; its CG stops at the white part only
+        // (rounding or the data's estimate), below the codec's share.
+        r = try CLI.run(["restore", d + "/y.mp4", "-o", d + "/r.npy", "--prior", "gaussian", "--report", d + "/rep.json", "--seed", "1", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(try report(d + "/rep.json").noise_sigma == 0.02)
+        var rep = try report(d + "/rep.json")
+        let stop = try #require(rep.settings?.cg_stop_sigma, "an H.264 file's stop is at its white part")
+        #expect(abs(rep.noise_sigma - o.effective) < 1e-12)
+        #expect(stop < codec && stop >= o.noise.quantization, "stop σ \(stop), codec \(codec), σ \(rep.noise_sigma)")
+        r = try CLI.run(["restore", d + "/y.mp4", "-o", d + "/r.npy", "--prior", "gaussian", "--noise-sigma", "0.02", "--report", d + "/rep.json",
+                         "--seed", "1", "--quiet", "--overwrite"])
+        #expect(r.status == 0, "\(r.stderr)")
+        rep = try report(d + "/rep.json")
+        #expect(rep.noise_sigma == 0.02 && rep.settings?.cg_stop_sigma == nil, "--noise-sigma is taken as white")
     }
 
     /// Exact float32 measurements are taken as the spec states: σ 0, CG as before.

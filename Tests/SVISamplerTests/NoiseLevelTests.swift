@@ -144,11 +144,19 @@ import SVIOperators
         #expect(abs(n.effective - 0.05) < 1e-12)                                 // codec error adds
         n.chroma = 0.05 * 3.0.squareRoot()
         #expect(abs(n.effective - 0.1) < 1e-12)                                  // and so does lost chroma
+        // The discrepancy stop counts the white part only: the codec's and the lost chroma's
+        // error is detail missing from y, not noise CG must stop short of.
+        #expect(n.discrepancySigma == 0.03)
         n.override = 0.007
         #expect(n.effective == 0.007)
+        #expect(n.discrepancySigma == 0.007)
         // An exact float measurement without stated noise has none: today's results, bit for bit.
         let exact = NoiseLevel(stated: 0, quantization: 0, dataEstimate: 0.004, trustsData: false, format: "float32 .npy")
         #expect(exact.effective == 0)
+        #expect(exact.discrepancySigma == 0)
+        // Without a codec, white is all of it: an 8-bit file's stop is unchanged.
+        let ffv1 = NoiseLevel(stated: 0, quantization: q, dataEstimate: 0.0016, trustsData: true, format: "8-bit ffv1")
+        #expect(ffv1.discrepancySigma == ffv1.effective)
     }
 
     /// CG on AᵀA u = Aᵀy stopped by the discrepancy principle ends where the residual first
