@@ -97,7 +97,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Noise σ of the measurement (pixel values in [0, 1]), instead of svi's own: the spec's noise= plus the file's quantisation (from the decoded pixel format: 8-bit ≈ 0.0011) and H.264 quantiser, or more when a robust estimate from the data (median absolute 3-D Haar detail) finds more. Float .npy measurements are taken as the spec states. It sets γ = 0.02·s²/σ, the warm start's λ, and where CG stops (the report's 'noise' shows each part).")
     var noiseSigma: Double?
 
-    @Option(name: .long, help: "Where each step's CG stops: discrepancy (once ‖Au − y‖ ≤ σ·√m for noise σ over m measured values; svi's default when σ > 0) or iterations (every iteration asked for; the paper, and always without noise).")
+    @Option(name: .long, help: "Where each step's CG stops: discrepancy (once ‖Au − y‖ ≤ σ·√m for noise σ over m measured values, σ the white part of the noise — rounding, stated, or the data's estimate, not a codec's error; svi's default when σ > 0) or iterations (every iteration asked for; the paper, and always without noise).")
     var cgStop: CGStop?
 
     @Flag(name: .long, help: "The paper's sampler and defaults exactly (DESIGN §4: from noise; 20 steps, η 0.15 temporal-only, 100 steps, η 0.8 with a spatial part; 5 CG steps in every step; γ 1 with noise) instead of svi's tuned defaults; other options still apply.")

@@ -106,7 +106,7 @@ import SVIOperators
         #expect(abs(Baselines.TVSettings.defaults(noiseSigma: 0.005).lambda - 0.15 * 0.005 * 0.25) < 1e-15)
         // ×s super-resolution divides the rule by s² (AᵀA has norm 1/s²), never below the floor.
         #expect(abs(Baselines.TVSettings.defaults(noiseSigma: 0.02, srFactor: 2).lambda - 0.15 * 0.02 / 4) < 1e-15)
-        #expect(Baselines.TVSettings.defaults(noiseSigma: 0.02, srFactor: 4).lambda == 0.0001)
+        #expect(Baselines.TVSettings.defaults(noiseSigma: 0.01, srFactor: 4).lambda == 0.0001)
     }
 }
 
