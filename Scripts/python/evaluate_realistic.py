@@ -78,21 +78,22 @@ def main():
                     with open(cache, "w") as f:
                         json.dump({"spec": spec, "seed": args.seed, "tv_lambda": best, "scores": {k: ms[k] for k in ("cg", "admm-tv")},
                                    "seconds": {k: times[k] for k in ("cg", "admm-tv")}}, f)
-                start = restore("admm-tv-default", "--method", "admm-tv")
+                restore("admm-tv-default", "--method", "admm-tv")
                 restore("svi", "--seed", str(args.seed))
                 rep = json.load(open(os.path.join(w, "svi.npy.json")))
-                # PnP-BM3D from the same start as svi's warm start, at the same σ; kept per row
-                # (w/pnp.json) while the start's λ and the σ are unchanged, run with --pnp.
-                lam = json.load(open(start + ".json")).get("baseline", {}).get("lambda")
-                key = {"spec": spec, "seed": args.seed, "start_lambda": lam, "sigma": rep.get("noise_sigma"), "version": PNP_VERSION}
+                # PnP-BM3D, started from ADMM-TV at the oracle λ (the best classical start; it does
+                # not depend on svi's defaults), at svi's σ; kept per row (w/pnp.json), run with --pnp.
+                key = {"spec": spec, "seed": args.seed, "start_lambda": best, "sigma": rep.get("noise_sigma"), "version": PNP_VERSION}
                 pc = os.path.join(w, "pnp.json")
                 old = json.load(open(pc)) if os.path.exists(pc) else {}
                 if old.get("key") == key:
                     ms["pnp-bm3d"], times["pnp-bm3d"] = old["score"], old["seconds"]
                 elif args.pnp:
+                    tv_start = os.path.join(w, "pnp-start.npy")
+                    run([svi, "restore", y, "-o", tv_start, "--method", "admm-tv", "--tv-lambda", str(best), "--overwrite", "--quiet"], log)
                     out = os.path.join(w, "pnp-bm3d.npy")
                     _, times["pnp-bm3d"] = run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pnp_bm3d.py"),
-                                                "--svi", svi, "--measurement", y, "--start", start, "--noise-sigma", str(rep["noise_sigma"]),
+                                                "--svi", svi, "--measurement", y, "--start", tv_start, "--noise-sigma", str(rep["noise_sigma"]),
                                                 "--out", out], log)
                     ms["pnp-bm3d"] = score(svi, src, sel, out, log)
                     with open(pc, "w") as f:
@@ -125,9 +126,9 @@ def write_report(results, args):
              "to **H.264 --crf 18** (yuv420p), and every method restores from that file, as a user would.",
              "Each cell: PSNR dB / SSIM / frame-difference error (lower is steadier). *ADMM-TV (oracle)*: λ chosen per row on the "
              f"truth over {', '.join(map(str, TV_LAMBDAS))}. *ADMM-TV (svi's λ)*: ADMM-TV at its default λ for the "
-             "measurement's effective σ (0.15·σ, falling off as σ³ below σ 0.01 to 0.0001, divided by s² under ×s SR) — the estimate svi's warm start noises and refines. "
-             "*PnP-BM3D* (where run, `--pnp`): half-quadratic splitting with BM3D per frame (PyPI `bm3d`) as the denoiser, started from that same "
-             "estimate at the same σ (Scripts/python/pnp_bm3d.py; its schedule is not tuned yet). σ: the effective noise svi found "
+             "measurement's effective σ (0.15·σ, falling off as σ³ below σ 0.01 to 0.0001, scaled by the spatial part: 1/s² for ×s SR, the kept share for inpainting, 1/σ_b² for blur) — the estimate svi's warm start noises and refines. "
+             "*PnP-BM3D* (where run, `--pnp`): half-quadratic splitting with BM3D per frame (PyPI `bm3d`) as the denoiser, started from the "
+             "oracle ADMM-TV estimate, at svi's σ (Scripts/python/pnp_bm3d.py; its schedule is not tuned yet). σ: the effective noise svi found "
              "(`svi noise`: quantisation, H.264's quantiser, the data's MAD).", ""]
     for kind, kname in KINDS.items():
         sub = [r for r in rows.values() if r["kind"] == kind]

@@ -41,21 +41,39 @@ public enum Baselines {
         /// or codec error rather than a sensor's noise — the rule falls off as σ³ to the
         /// noiseless λ (tuning clips, 8-bit files of k = 7, σ ≈ 0.0016: λ 0.0001 41.85 / 47.13 dB
         /// against 39.81 / 45.0 at 0.15·σ; evaluation/TUNING.md), so σ ≥ 0.01 is unchanged.
-        /// With ×s super-resolution the rule is divided by s²: the data term ½‖Au − y‖² of ×s
-        /// block averaging has AᵀA of norm 1/s² (the same reason γ carries s²), so the same
-        /// noise asks for s² less TV (tuning clips, H.264 files of k=7 + SR ×4 and Gaussian σ=1
-        /// + SR ×2: λ 0.0001 beat 0.15·σ by 0.3–0.7 dB; evaluation/TUNING.md).
+        /// The rule was tuned on temporal-only rows; a spatial part weakens the data term, and
+        /// the same noise then asks for less TV (`spatialShare`). Tuning clips, H.264 files:
+        /// SR ×4 and Gaussian σ=1 + SR ×2: λ 0.0001 beat 0.15·σ by 0.3–0.7 dB; deblurring σ 2:
+        /// 0.0003 beat 0.0011 by 0.37 dB; inpainting 50 %: 0.001 beat 0.0029 by 0.17 dB
+        /// (evaluation/TUNING.md).
         public static let noiselessLambda = 0.0001, lambdaPerNoiseSigma = 0.15
-        public static func defaults(noiseSigma: Double, srFactor: Int = 1) -> TVSettings {
+        public static func defaults(noiseSigma: Double, spatialShare: Double = 1) -> TVSettings {
             var s = TVSettings()
             if noiseSigma > 0 {
                 let fall = min(1, (noiseSigma / SamplerSettings.gammaSteepBelow) * (noiseSigma / SamplerSettings.gammaSteepBelow))
-                let gain = Double(max(1, srFactor) * max(1, srFactor))
-                s.lambda = max(noiselessLambda, lambdaPerNoiseSigma * noiseSigma * fall / gain)
+                s.lambda = max(noiselessLambda, lambdaPerNoiseSigma * noiseSigma * fall * spatialShare)
             } else {
                 s.lambda = noiselessLambda
             }
             return s
+        }
+
+        /// The defaults for a degradation: λ follows its noise σ and its spatial part.
+        public static func defaults(for spec: DegradationSpec) -> TVSettings {
+            defaults(noiseSigma: spec.noiseSigma, spatialShare: spatialShare(of: spec))
+        }
+
+        /// How much of the TV weight a temporal-only measurement would need a spatial part
+        /// asks for: ×s block averaging 1/s² (its AᵀA has norm 1/s², the reason γ carries s²);
+        /// inpainting its kept share (only kept pixels enter the data term); a Gaussian blur of
+        /// σ_b ≥ 1 px 1/σ_b² (its passband shrinks as 1/σ_b per axis; one blur size, σ_b 2,
+        /// was tuned).
+        public static func spatialShare(of spec: DegradationSpec) -> Double {
+            var g = 1.0
+            if let f = spec.srFactor, f > 1 { g /= Double(f * f) }
+            if let k = spec.inpaintKeep, k > 0 { g *= min(1, k) }
+            if let b = spec.blurSigma, b > 1 { g /= b * b }
+            return g
         }
     }
 

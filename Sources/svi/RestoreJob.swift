@@ -451,7 +451,7 @@ final class RestoreJob {
     private func classicalEstimate(_ method: StartPoint, op: DegradationOperator, y: Tensor, dist: Distribution,
                                    spec: DegradationSpec, rep: inout RestoreReport) -> Tensor64 {
         let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? 100
-        var tv = Baselines.TVSettings.defaults(noiseSigma: spec.noiseSigma, srFactor: spec.srFactor ?? 1)
+        var tv = Baselines.TVSettings.defaults(for: spec)
         if let l = cmd.tvLambda { tv.lambda = l }
         tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
         tv.innerCG = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) ?? 8

@@ -104,9 +104,13 @@ import SVIOperators
         // A file's rounding (σ below 0.01): back to the noiseless λ, smoothly.
         #expect(Baselines.TVSettings.defaults(noiseSigma: 0.0016).lambda == 0.0001)
         #expect(abs(Baselines.TVSettings.defaults(noiseSigma: 0.005).lambda - 0.15 * 0.005 * 0.25) < 1e-15)
-        // ×s super-resolution divides the rule by s² (AᵀA has norm 1/s²), never below the floor.
-        #expect(abs(Baselines.TVSettings.defaults(noiseSigma: 0.02, srFactor: 2).lambda - 0.15 * 0.02 / 4) < 1e-15)
-        #expect(Baselines.TVSettings.defaults(noiseSigma: 0.01, srFactor: 4).lambda == 0.0001)
+        // A spatial part scales the rule (×s SR 1/s², inpainting its kept share, blur σ_b
+        // 1/σ_b²), never below the floor; a noiseless spec keeps the floor.
+        #expect(abs(Baselines.TVSettings.defaults(for: try .parse("temporal=uniform:7,sr=2,noise=0.02")).lambda - 0.15 * 0.02 / 4) < 1e-15)
+        #expect(Baselines.TVSettings.defaults(for: try .parse("temporal=uniform:7,sr=4,noise=0.01")).lambda == 0.0001)
+        #expect(abs(Baselines.TVSettings.defaults(for: try .parse("temporal=uniform:7,inpaint=0.5,noise=0.02")).lambda - 0.15 * 0.02 * 0.5) < 1e-15)
+        #expect(abs(Baselines.TVSettings.defaults(for: try .parse("temporal=uniform:7,blur=2,noise=0.04")).lambda - 0.15 * 0.04 / 4) < 1e-15)
+        #expect(Baselines.TVSettings.defaults(for: try .parse("temporal=uniform:7,blur=2,sr=4")).lambda == 0.0001)
     }
 }
 
