@@ -148,6 +148,21 @@ public final class DDSSampler {
     private var warmStarted = false
     /// Seconds spent in the denoiser and in the data-consistency solve.
     public private(set) var denoiseSeconds = 0.0, dataConsistencySeconds = 0.0
+    /// The classical estimate of a warm start, kept until the first step has tested the prior on it.
+    private var startEstimate: Tensor64?
+    /// The prior's test on the warm start (issue 27): ‖û − ĉ‖² of the first step's Tweedie
+    /// estimate û against the start ĉ (clipped), over what a denoiser that removes nothing would
+    /// leave, N(1 − ᾱ)/(4ᾱ) for N values (x_t = √ᾱ(2ĉ − 1) + √(1−ᾱ) z; u = (x̂0 + 1)/2). A
+    /// network that knows images removes most of the noise it was given (0.1–0.3 on the
+    /// evaluation's rows); one that returns noise of its own — a checkpoint for other data, a
+    /// wrong normalisation, random weights — lands at 1 or above, and refining with it could
+    /// only end below the start. nil: no warm start (or resumed after the first step).
+    public private(set) var priorCheck: Double?
+    /// Whether the prior failed that test: the run then ends at once with the start as its
+    /// output — never below the classical estimate it began from.
+    public private(set) var priorRejected = false
+    /// The ratio at or above which the prior is rejected: no better than removing nothing.
+    public static let priorRejectRatio = 1.0
 
     /// Noise images read from files instead of drawn (a test hook: the paper-parity test feeds
     /// svi and the Python reference the same noise). nil: the counter-based generator.
@@ -206,6 +221,7 @@ public final class DDSSampler {
     public func warmStart(from estimate: Tensor64) {
         precondition(stepIndex == 0 && estimate.count == x.count)
         warmStarted = true
+        startEstimate = estimate
         let s = steps[0]
         let a = s.alphaBar.squareRoot(), b = (1 - s.alphaBar).squareRoot()
         let up = estimate.data, xp = x.data
@@ -220,7 +236,7 @@ public final class DDSSampler {
         if stepIndex == 0 && settings.startFrom != .noise && !warmStarted {
             // Nobody gave the estimate: the classical method's own defaults (the CLI passes its options).
             warmStart(from: Baselines.estimate(settings.startFrom, op: dc.op, measurement: dc.y, dist: dist,
-                                               tv: .defaults(noiseSigma: dc.op.spec.noiseSigma)))
+                                               tv: .defaults(for: dc.op.spec)))
         }
         let s = steps[stepIndex]
         let frames = x.frames, fs = x.frameSize
@@ -241,6 +257,13 @@ public final class DDSSampler {
             f += nb
         }
         let t1 = Date()
+        if stepIndex == 0, let start = startEstimate {
+            startEstimate = nil
+            if testPrior(on: start, alphaBar: s.alphaBar) {
+                denoiseSeconds += t1.timeIntervalSince(t0)
+                return
+            }
+        }
         let last = stepIndex == steps.count - 1
         dc.solve(u, iterations: last ? (settings.finalCGSteps ?? settings.cgSteps) : settings.cgSteps)
         let t2 = Date()
@@ -272,6 +295,35 @@ public final class DDSSampler {
         denoiseSeconds += t1.timeIntervalSince(t0)
         dataConsistencySeconds += t2.timeIntervalSince(t1)
         stepIndex += 1
+    }
+
+    /// Tests the first step's Tweedie estimate (in `u`) against the warm start (`priorCheck`);
+    /// when the prior fails, puts the clipped start in `u` and `x` and ends the run.
+    private func testPrior(on start: Tensor64, alphaBar: Double) -> Bool {
+        let fs = u.frameSize, up = u.data, cp = start.data
+        var partials = [Double](repeating: 0, count: u.frames)
+        partials.withUnsafeMutableBufferPointer { pp in
+            let out = pp.baseAddress!
+            Parallel.forEachChunk(u.frames) { lo, hi in
+                for f in lo..<hi {
+                    var acc = 0.0
+                    for i in f * fs..<(f + 1) * fs { let d = up[i] - min(max(cp[i], 0), 1); acc += d * d }
+                    out[f] = acc
+                }
+            }
+        }
+        let sum = dist.comm.sumInFrameOrder(partials, partition: dist.partition)
+        let expected = Double(dist.totalFrames * fs) * (1 - alphaBar) / (4 * alphaBar)
+        let ratio = expected > 0 ? sum / expected : 0
+        priorCheck = ratio
+        guard ratio >= Self.priorRejectRatio else { return false }
+        priorRejected = true
+        let xp = x.data
+        Parallel.forEachChunk(u.count) { lo, hi in
+            for i in lo..<hi { let c = min(max(cp[i], 0), 1); up[i] = c; xp[i] = Float(2 * c - 1) }
+        }
+        stepIndex = steps.count
+        return true
     }
 
     /// The CG-corrected estimate u of the last step, [0,1], before clipping.

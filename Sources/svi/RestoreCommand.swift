@@ -555,6 +555,10 @@ struct RestoreReport: Encodable {
     /// The measurement's noise: each part and where it came from; `noiseSigma` is the σ used.
     var noise: NoiseLevel?
     var noiseSigma: Double?
+    /// The prior's test on the warm start (`DDSSampler.priorCheck`, the largest over segments)
+    /// and the segments whose output is the start because the prior failed it.
+    var priorCheck: Double?
+    var priorRejectedSegments: [Int]?
     /// Tiles of the network (nil: whole frames), and why.
     var tiles: TilePolicy?
     var timings: [String: Double] = [:]
@@ -566,6 +570,6 @@ struct RestoreReport: Encodable {
         case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, mpiChunkBytes = "mpi_chunk_bytes", resumedFromStep = "resumed_from_step", quality
         case resumedFromSegment = "resumed_from_segment", clip, segments
         case input, output, method, degradation, frames, threads, model, settings, baseline, tiles, timings, residual, machine, noise
-        case noiseSigma = "noise_sigma"
+        case noiseSigma = "noise_sigma", priorCheck = "prior_check", priorRejectedSegments = "prior_rejected_segments"
     }
 }

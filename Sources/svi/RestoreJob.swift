@@ -354,6 +354,13 @@ final class RestoreJob {
                 try runSteps(sampler, identity: identity, dist: dist, segment: k, totalSteps: totalSteps, frame: frame)
                 denoiseSeconds += sampler.denoiseSeconds
                 dcSeconds += sampler.dataConsistencySeconds
+                if let c = sampler.priorCheck { rep.priorCheck = max(rep.priorCheck ?? 0, c) }
+                if sampler.priorRejected {
+                    rep.priorRejectedSegments = (rep.priorRejectedSegments ?? []) + [k]
+                    let test = String(format: "%.2f", sampler.priorCheck ?? 0)
+                    progress.note("the prior did no better than removing nothing on the warm start (test \(test) ≥ \(DDSSampler.priorRejectRatio))"
+                                  + (multi ? " in segment \(k + 1)" : "") + ": the output is the \(settings.startFrom.rawValue) estimate")
+                }
                 let parts = sampler.residualParts()
                 residual += parts.residual; measurement += parts.measurement
                 result = cmd.noClip ? sampler.unclippedOutput() : sampler.output()

@@ -189,6 +189,51 @@ import SVIOperators
         #expect(sampler.stepIndex == 6)
     }
 
+    /// A network that predicts noise of its own, whatever it is given (what random weights or a
+    /// checkpoint for other data do).
+    final class NoiseOfItsOwn: Denoiser {
+        var name: String { "noise of its own" }
+        var preferredBatch: Int { 4 }
+        var calls = 0
+        func predictNoise(_ x: UnsafePointer<Float>, count: Int, channels: Int, height: Int, width: Int,
+                          timestep: Int, into eps: UnsafeMutablePointer<Float>) throws {
+            RandomStream(seed: 77, purpose: .measurement, step: UInt32(calls)).normals(offset: 0, count: count * channels * height * width, into: eps)
+            calls += 1
+        }
+    }
+
+    /// The mechanism behind "never below the classical estimate it starts from" (issue 27): the
+    /// first step tests the prior on the warm start. A prior that removes none of the noise it
+    /// was given fails (test ≥ 1), and the run ends with the start as its output, bit for bit —
+    /// so its PSNR is the start's. A prior that knows the data passes and refines as before.
+    @Test func aPriorNoBetterThanNoneLeavesTheWarmStartAsTheOutput() throws {
+        let v = smoothVideo(frames: 6)
+        let s = FrameShape(channels: 3, height: 8, width: 8)
+        let d = Distribution.local(totalFrames: 6)
+        var spec = try DegradationSpec.parse("temporal=uniform:3,sr=2")
+        spec.noiseSigma = 0.01
+        let op = try DegradationOperator(spec: spec, frame: s, totalFrames: 6)
+        let y = op.measure(v, d, noiseSeed: 2)
+        var settings = SamplerSettings.defaults(for: spec, seed: 4)
+        settings.batch = 3
+        let start = Baselines.estimate(.admmTV, op: op, measurement: y, dist: d, tv: .defaults(for: spec))
+        func restore(_ denoiser: Denoiser) throws -> DDSSampler {
+            let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser, settings: settings, dist: d)
+            sampler.warmStart(from: start)
+            while !sampler.isFinished { try sampler.step() }
+            return sampler
+        }
+        let bad = NoiseOfItsOwn()
+        let rejected = try restore(bad)
+        #expect(rejected.priorRejected && (rejected.priorCheck ?? 0) >= 1, "test \(rejected.priorCheck ?? -1)")
+        #expect(bad.calls == 2, "one network call per batch of the first step, none after")       // 6 frames, batch 3
+        let out = rejected.output()
+        for i in 0..<v.count { #expect(out[i] == Float(min(max(start[i], 0), 1))) }
+        let good = try restore(GaussianPriorDenoiser())
+        #expect(!good.priorRejected && (good.priorCheck ?? 2) < 1, "test \(good.priorCheck ?? -1)")
+        #expect(good.stepIndex == good.steps.count)
+    }
+
     /// On a noiseless circular blur of 16 frames (invertible) the last step solved to
     /// convergence returns the exact inverse — what CG alone reaches — while the paper's 5
     /// iterations stop short.
