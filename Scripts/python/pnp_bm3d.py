@@ -48,12 +48,22 @@ class Problem:
         self.op = Operator(",".join(p for p in spec.split(",") if not p.startswith(("inpaint", "noise"))), frames, height, width)
         self.mask = mask
 
+    # reference_dds's matrices, applied by matrix products (its three-operand einsum is the
+    # literal form, far too slow for 20 CG steps a frame stack).
     def A(self, x):
-        y = self.op.A(x)
+        op = self.op
+        y = np.tensordot(op.tm, x, axes=([1], [0]))
+        if op.rows is not None:
+            y = op.rows @ y @ op.cols.T
         return y * self.mask if self.mask is not None else y
 
     def AT(self, y):
-        return self.op.AT(y * self.mask if self.mask is not None else y)
+        op = self.op
+        if self.mask is not None:
+            y = y * self.mask
+        if op.rows is not None:
+            y = op.rows.T @ y @ op.cols
+        return np.tensordot(op.tm.T, y, axes=([1], [0]))
 
 
 def denoise_frame(args):
