@@ -57,4 +57,9 @@ func withKernels<T>(reference: Bool, _ body: () throws -> T) rethrows -> T {
     defer { ConvolutionKernels.reference = saved }
     return try body()
 }
-let kernelLock = NSLock()
+/// Held by every test that runs the network under a kernel choice or changes a process-wide
+/// block size (`Winograd43.blockFloats`, `AttentionBlock.blockElements`): suites run in
+/// parallel, and a block size changed under another test's forward pass changes its GEMM
+/// shapes and so its bits (a clean-clone CI run once failed BatchIndependenceTests that way).
+/// Recursive: a test holding it may call `withKernels`.
+let kernelLock = NSRecursiveLock()

@@ -14,6 +14,7 @@ import CKernels
     }
 
     @Test func framesCutIntoSeveralBlocks() throws {
+        kernelLock.lock(); defer { kernelLock.unlock() }
         let saved = Winograd43.blockFloats
         Winograd43.blockFloats = 36 * 9 * 16 * 4     // 4 tile rows of 16 padded tiles per block, 6 rows per frame
         defer { Winograd43.blockFloats = saved }
@@ -77,6 +78,7 @@ import CKernels
         let block = AttentionBlock(p, "a", channels: 32, heads: 2, newOrder: false)
         let x = Tensor(shape: [2, 32, 9, 7])
         RandomStream(seed: 6, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+        kernelLock.lock(); defer { kernelLock.unlock() }
         let whole = block.forward(x)
         let saved = AttentionBlock.blockElements
         AttentionBlock.blockElements = 63 * 5          // 5 query rows at a time, the last block shorter
