@@ -210,7 +210,7 @@ def main():
         row = {"batch": batch}
 
         def run_svi():
-            cmd = [args.svi, "bench", "unet", "--model", weights, "--preset", args.preset, "--input", xin, "--output", yout,
+            cmd = [args.svi, "bench", "unet", "--model", weights, "--preset", args.preset, "--input", xin, "--output", yout, "--overwrite",
                    "--repeats", "1", "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split()
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:

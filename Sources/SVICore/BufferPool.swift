@@ -71,7 +71,7 @@ public enum BufferPool {
             let size = (bytes + hugePage - 1) / hugePage * hugePage
             guard let raw = mmap(nil, size + hugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
                   raw != MAP_FAILED else {
-                fatalError("out of memory: could not map \(bytes >> 20) MB")
+                outOfMemory(bytes)
             }
             // Trim the mapping to a 2 MB-aligned [start, start + size).
             let addr = UInt(bitPattern: raw)
@@ -85,6 +85,15 @@ public enum BufferPool {
         }
         #endif
         return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    }
+
+    /// No memory left for a block: one line and exit 1 (issue 30), not a trap. What the
+    /// command had written so far sits under a temporary name, which the next run of the same
+    /// command removes (`TemporaryName.removeStale`).
+    static func outOfMemory(_ bytes: Int) -> Never {
+        let text = "Error: out of memory: could not allocate \(bytes >> 20) MB (the limit is the machine's memory, `ulimit -v` or the job's memory limit); use smaller frames, fewer frames per segment (--segment-frames) or tiles (--tile)\n"
+        _ = text.withCString { write(2, $0, strlen($0)) }
+        exit(1)
     }
 
     private static func release(_ p: UnsafeMutableRawPointer, _ bytes: Int) {

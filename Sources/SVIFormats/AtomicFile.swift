@@ -81,3 +81,54 @@ public enum TemporaryName {
         unlink(tmp)
     }
 }
+
+/// What a command writes, checked against what it reads before any work starts (issue 30):
+/// no output names an input (not even with --overwrite: a restore's output over its own
+/// measurement loses the measurement), two outputs of one command never name one file (the
+/// report over the video), and an existing file is replaced only with --overwrite.
+public enum OutputGuard {
+    /// How a path is told apart: an existing file by device and inode (links and `./x`
+    /// spellings included), a missing one by its folder's real path and its name; a PNG
+    /// sequence by its folder's real path and its pattern.
+    static func identity(_ path: String) -> String {
+        var st = stat()
+        if stat(path, &st) == 0 { return "inode \(st.st_dev):\(st.st_ino)" }
+        let url = URL(fileURLWithPath: path)
+        return "path " + realFolder(of: path) + "/" + url.lastPathComponent
+    }
+
+    static func realFolder(of path: String) -> String {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard let r = realpath(dir, nil) else { return dir }
+        defer { free(r) }
+        return String(cString: r)
+    }
+
+    /// Whether writing `output` would write `input` (or one of its frames).
+    static func clash(_ output: String, _ input: String) -> Bool {
+        if identity(output) == identity(input) { return true }
+        let outSeq = PNGPattern.isSequence(output), inSeq = PNGPattern.isSequence(input)
+        guard outSeq || inSeq, realFolder(of: output) == realFolder(of: input) else { return false }
+        let outName = URL(fileURLWithPath: output).lastPathComponent, inName = URL(fileURLWithPath: input).lastPathComponent
+        if outSeq && inSeq { return outName == inName }
+        // A sequence and one file in the same folder: the file is one of the sequence's frames?
+        let (patternPath, file) = outSeq ? (output, inName) : (input, outName)
+        return (try? PNGPattern(patternPath))?.matches(file) ?? false
+    }
+
+    /// `outputs`: (path, how the user named it, e.g. "-o" or "--report"); `inputs`: every file
+    /// the command reads. Throws the first clash, naming both.
+    public static func check(outputs: [(path: String, option: String)], inputs: [String], overwrite: Bool) throws {
+        for (i, o) in outputs.enumerated() {
+            for input in inputs where clash(o.path, input) {
+                throw SVIError.file(o.path, "\(o.option) names the input \(input): svi never writes over what it reads (choose another name)")
+            }
+            for other in outputs[..<i] where clash(o.path, other.path) {
+                throw SVIError.file(o.path, "\(o.option) and \(other.option) name the same file: give each output its own name")
+            }
+            if !overwrite && !PNGPattern.isSequence(o.path) && FileManager.default.fileExists(atPath: o.path) {
+                throw SVIError.file(o.path, "\(o.option) names a file that exists (pass --overwrite to replace it)")
+            }
+        }
+    }
+}

@@ -31,10 +31,36 @@ public enum FormatLimits {
     /// Refuses work whose buffers would not fit in this machine's memory (instead of dying in
     /// the allocator): `bytes` is what the command is about to allocate.
     public static func requireMemory(_ bytes: Double, for what: String) throws {
-        let physical = Double(ProcessInfo.processInfo.physicalMemory)
-        guard bytes <= 0.8 * physical else {
-            throw SVIError(String(format: "%@ needs about %.1f GB; this machine has %.1f GB", what, bytes / 1e9, physical / 1e9))
+        let (available, source) = availableMemory()
+        guard bytes <= available else {
+            throw SVIError(String(format: "%@ needs about %.1f GB; %@ allows %.1f GB", what, bytes / 1e9, source, available / 1e9))
         }
+    }
+
+    /// What this process may still allocate, and what sets it: 80 % of the machine's memory,
+    /// or less under an address-space or data limit (`ulimit -v`, `ulimit -d`) or a cgroup
+    /// memory limit (a container's, a Slurm job's), each net of what is in use already.
+    public static func availableMemory() -> (bytes: Double, source: String) {
+        var best = (0.8 * Double(ProcessInfo.processInfo.physicalMemory), "this machine")
+        func consider(_ bytes: Double, _ source: String) { if bytes < best.0 { best = (max(bytes, 0), source) } }
+        let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+        let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ").compactMap { Double($0) } ?? []
+        let virtual = (statm.first ?? 0) * page, resident = (statm.count > 1 ? statm[1] : 0) * page
+        var lim = rlimit()
+        #if os(Linux)
+        if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &lim) == 0, lim.rlim_cur != rlim_t.max { consider(Double(lim.rlim_cur) - virtual, "the address-space limit (ulimit -v)") }
+        if getrlimit(__rlimit_resource_t(RLIMIT_DATA.rawValue), &lim) == 0, lim.rlim_cur != rlim_t.max { consider(Double(lim.rlim_cur) - resident, "the data limit (ulimit -d)") }
+        #endif
+        // cgroup v2: this process's group's memory.max (a job's or container's limit).
+        if let line = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))?.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) {
+            let dir = "/sys/fs/cgroup" + line.dropFirst(3)
+            if let maxText = try? String(contentsOfFile: dir + "/memory.max", encoding: .utf8),
+               let limit = Double(maxText.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                let used = (try? String(contentsOfFile: dir + "/memory.current", encoding: .utf8)).flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+                consider(0.9 * (limit - used), "the cgroup memory limit")
+            }
+        }
+        return best
     }
 
     /// `offset + count` when both are non-negative and the sum stays within `limit`.

@@ -70,8 +70,22 @@ public final class VideoStream {
     public init(path: String, selection: FrameSelection = FrameSelection(), warn: @escaping (String) -> Void = { _ in }) throws {
         _ = quietFFmpegLog
         self.path = path; self.selection = selection; self.warn = warn
-        guard FileManager.default.fileExists(atPath: path) else { throw SVIError.file(path, "no such file") }
-        let rc = avformat_open_input(&fmt, path, nil, nil)
+        // A PNG sequence (`y/%05d.png`, what `svi degrade` and `restore` write) is read by
+        // FFmpeg's image2 demuxer, from the first frame 0…4 on, as `ffmpeg -i` reads it.
+        var demuxer: UnsafePointer<AVInputFormat>? = nil
+        if PNGPattern.isSequence(path) {
+            let pattern = try PNGPattern(path)
+            guard let first = (0..<5).first(where: { SmallFile.isRegularFile(pattern.path($0)) }) else {
+                throw SVIError.file(path, "no such PNG sequence: none of its first frames \(pattern.name(0))…\(pattern.name(4)) exists in \(pattern.folder)")
+            }
+            _ = first
+            demuxer = av_find_input_format("image2")
+        } else {
+            guard FileManager.default.fileExists(atPath: path) else { throw SVIError.file(path, "no such file") }
+            // A FIFO or device would block FFmpeg's probe (or stream forever).
+            guard SmallFile.isRegularFile(path) else { throw SVIError.file(path, "not a regular file") }
+        }
+        let rc = avformat_open_input(&fmt, path, demuxer, nil)
         guard rc >= 0, let ctx = fmt else { throw SVIError.file(path, "not a video file FFmpeg can read (\(ffmpegError(rc)))") }
         var decoder: UnsafePointer<AVCodec>?
         var stream: UnsafeMutablePointer<AVStream>?

@@ -12,7 +12,7 @@ public enum VideoCodec: String, CaseIterable, Sendable {
 
     /// The codec an output path implies.
     public static func forPath(_ path: String) -> VideoCodec? {
-        if path.contains("%") && path.lowercased().hasSuffix(".png") { return .png }
+        if PNGPattern.isSequence(path) { return .png }
         switch URL(fileURLWithPath: path).pathExtension.lowercased() {
         case "mp4", "mov", "m4v": return .h264
         case "mkv": return .ffv1
@@ -238,6 +238,14 @@ public final class VideoWriter {
                 throw SVIError.file(pattern.folder + "/" + name, "cannot move into place: \(String(cString: strerror(errno)))")
             }
             try? FileManager.default.removeItem(atPath: folder)
+            // --overwrite replaces the sequence whole: frames of an earlier, longer run left
+            // beside the new ones would read back as one video mixing the two (issue 30).
+            if overwrite {
+                let written = Set(pngFrames)
+                for old in ((try? FileManager.default.contentsOfDirectory(atPath: pattern.folder)) ?? []) where pattern.matches(old) && !written.contains(old) {
+                    unlink(pattern.folder + "/" + old)
+                }
+            }
             finished = true
             return
         }

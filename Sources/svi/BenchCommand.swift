@@ -51,6 +51,9 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .long, help: "Output .npy of the last run (with --input).")
         var output: String?
 
+        @Flag(name: .long, help: "Replace --output if it exists.")
+        var overwrite = false
+
         @Option(name: .long, help: "Timestep of the runs.")
         var timestep: Int = 500
 
@@ -68,10 +71,12 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             try runtime.apply()
             kernels.apply()
+            if let o = output {
+                guard input != nil else { throw ValidationError("--output is for --input (the output of that input)") }
+                try OutputGuard.check(outputs: [(o, "--output")], inputs: [input, model, weights, config].compactMap { $0 }, overwrite: overwrite)
+                try AtomicFile.checkWritable(o, overwrite: overwrite)
+            }
             guard let (w, h) = FrameSelection.parseSize(size), w * h <= 1 << 24 else { throw ValidationError("--size must be WxH of at most 16.7 M pixels (4096x4096), e.g. 256x256") }
-            guard (1...256).contains(batch) else { throw ValidationError("--batch must be between 1 and 256") }
-            guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be between 1 and 1000") }
-            guard (1...256).contains(tileBatch), (0...100).contains(warmup) else { throw ValidationError("--tile-batch must be 1…256 and --warmup 0…100") }
             let tile = tiles.tile ?? 0, overlap = tiles.tileOverlap ?? tile / 4
             let weights = try modelOption(model: model, weights: self.weights)
             let net: UNet
@@ -134,7 +139,7 @@ struct BenchCommand: ParsableCommand {
             if profile {
                 print(Profiler.report())
             }
-            if let o = output { try NPY.write(y, to: o, overwrite: true) }
+            if let o = output { try NPY.write(y, to: o, overwrite: overwrite) }
             if json {
                 let obj: [String: Any] = ["seconds_per_frame": median / Double(frames), "batch": frames, "gflops": flopsPerRun / 1e9 / median,
                                           "runs": times, "peak_rss_mb": peakResidentMB() ?? -1, "threads": Parallel.threads,

@@ -47,6 +47,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputGuard.check(outputs: [(output, "-o")], inputs: videos + [reference].compactMap { $0 }, overwrite: overwrite)
         let progress = Progress(quiet: true)
         var rows: [(String, Tensor)] = try videos.map { ($0, try MediaIO.read($0, selection: FrameSelection(), progress: progress).0) }
         if let r = reference {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SVICore
 import SVIFormats
+import SVIMedia
 import SVICluster
 import SVIOperators
 
@@ -53,15 +54,18 @@ struct DegradeCommand: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
-    func validate() throws {
-        if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51 (H.264's scale)") }
-    }
-
     func run() throws {
         try runtime.apply()
         let spec = try DegradationSpec.parse(degradation)
+        try OutputGuard.check(outputs: [(output, "-o"), (Sidecar.path(for: output), "-o's sidecar")], inputs: [input], overwrite: overwrite)
         try AtomicFile.checkWritable(output, overwrite: overwrite)
         let progress = Progress(quiet: runtime.quiet)
+        // degrade holds the clip whole (a decoded copy, the frames and the measurement): refuse
+        // a clip that cannot fit before decoding a frame, instead of dying in the allocator.
+        if !MediaIO.isNPY(input), let p = try? VideoStream.probe(input, selection: try selection.selection()) {
+            do { try FormatLimits.requireMemory(3 * Double(p.frames) * Double(3 * p.width * p.height) * 4, for: "degrading \(p.frames) frames of \(p.width)x\(p.height)") }
+            catch let e as SVIError { throw SVIError.file(input, e.message + " (degrade holds the clip whole: cut it with --frames or --size)") }
+        }
         let (x, info) = try MediaIO.read(input, selection: try selection.selection(), progress: progress)
         guard x.shape.count == 4, x.frames > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(x.shape)") }
         let frame = FrameShape(channels: x.shape[1], height: x.shape[2], width: x.shape[3])
@@ -84,7 +88,7 @@ struct DegradeCommand: ParsableCommand {
             sidecar.frameRange = [r?.lowerBound ?? 0, (r?.lowerBound ?? 0) + i.frames]
             sidecar.fpsNum = i.fpsNum; sidecar.fpsDen = i.fpsDen; sidecar.startSeconds = i.startSeconds
         }
-        try writeJSON(sidecar, to: Sidecar.path(for: output))
+        try writeJSON(sidecar, to: Sidecar.path(for: output), overwrite: overwrite)
         progress.note("wrote \(output) (\(x.frames) frames, \(o)) and \(Sidecar.path(for: output))")
     }
 }

@@ -45,8 +45,7 @@ struct TileOptions: ParsableArguments {
     var tileOverlap: Int?
 
     func validate() throws {
-        if let t = tile, t != 0 && !(8...8192).contains(t) { throw ValidationError("--tile must be 0 (whole frames) or between 8 and 8192") }
-        if let o = tileOverlap, o < 0 || o > (tile ?? TilePolicy.nativeSize) / 2 { throw ValidationError("--tile-overlap must be between 0 and half the tile") }
+        if let o = tileOverlap, o > (tile ?? TilePolicy.nativeSize) / 2 { throw ValidationError("--tile-overlap must be between 0 and half the tile") }
     }
 }
 

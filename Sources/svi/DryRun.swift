@@ -48,6 +48,7 @@ extension RestoreCommand {
     func dryRun(ranks launched: Int) throws {
         // Nothing of the job is allocated: headers only (a video's container, an .npy's header).
         let runtimeBytes = currentResidentBytes() ?? 0
+        try checkOutputs(writingVideo: false)
         let sel = try selection.selection()
         let measured: [Int], frames: Int
         if MediaIO.isNPY(input) {
@@ -212,7 +213,7 @@ extension RestoreCommand {
         if let r = report {
             var p = plan
             p.dryRunPeakMemoryMB = peakResidentMB()
-            try writeJSON(p, to: r)
+            try writeJSON(p, to: r, overwrite: overwrite)
         }
     }
 }

@@ -93,6 +93,7 @@ struct ModelCommand: ParsableCommand {
         func run() throws {
             try runtime.apply()
             kernels.apply()
+            try OutputGuard.check(outputs: [(output, "-o")], inputs: [input, timesteps] + [model, weights, config].compactMap { $0 }, overwrite: overwrite)
             try AtomicFile.checkWritable(output, overwrite: overwrite)
             guard let weights = try modelOption(model: model, weights: self.weights) else { throw ValidationError("give the checkpoint with --model") }
             let (net, _, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)

@@ -152,43 +152,32 @@ struct RestoreCommand: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var kernels: KernelOptions
 
+    /// The files this command reads, which no output may name (OutputGuard).
+    var inputFiles: [String] { [input, Sidecar.path(for: input)] + [reference, model, config].compactMap { $0 } }
+
+    /// Refuses an output that names an input or another output, or exists without --overwrite
+    /// (the dry-run writes only the report).
+    func checkOutputs(writingVideo: Bool) throws {
+        var outputs: [(path: String, option: String)] = writingVideo ? [(output, "-o")] : []
+        if let r = report { outputs.append((r, "--report")) }
+        try OutputGuard.check(outputs: outputs, inputs: inputFiles, overwrite: overwrite)
+    }
+
+    /// Ranges of single options are OptionBounds.table's (checked in SVI.main); what is left
+    /// here are the rules between options.
     func validate() throws {
-        if let n = nfe, !(1...1000).contains(n) { throw ValidationError("--nfe must be between 1 and 1000") }
-        if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
         if (checkpointDir != nil || resume != nil) && method != .dds { throw ValidationError("checkpoints are for --method dds") }
         if let a = checkpointDir, let b = resume, a != b { throw ValidationError("--resume is the old spelling of --checkpoint-dir: give one folder") }
         if deadline != nil && checkpointFolder == nil { throw ValidationError("--deadline needs --checkpoint-dir (stopping early without one would lose the work)") }
-        if let d = deadline, !d.isFinite || d <= 0 { throw ValidationError("--deadline must be a time in Unix seconds") }
-        if let m = cgSteps, m < 0 { throw ValidationError("--cg-steps must be ≥ 0") }
-        if let m = cgIterations, m < 0 { throw ValidationError("--cg-iterations must be ≥ 0") }
-        if let m = tvInnerCg, m < 0 { throw ValidationError("--tv-inner-cg must be ≥ 0") }
         if cgIterations != nil && method != .cg && initEstimate != .cg { throw ValidationError("--cg-iterations is for --method cg or --init cg") }
         if tvInnerCg != nil && method != .admmTV && initEstimate != .admmTV { throw ValidationError("--tv-inner-cg is for --method admm-tv or --init admm-tv") }
-        if let e = eta, !(0...1).contains(e) { throw ValidationError("--eta must be in [0, 1]") }
-        if let g = gamma, !(g > 0) { throw ValidationError("--gamma must be positive") }
-        if let n = noiseSigma, !(n.isFinite && n >= 0 && n <= 1) { throw ValidationError("--noise-sigma must be a number in [0, 1] (pixel values are in [0, 1])") }
-        if batch < 1 || batch > 4096 { throw ValidationError("--batch must be between 1 and 4096") }
-        if let n = cgSteps, n > 10_000 { throw ValidationError("--cg-steps must be at most 10000") }
-        if let n = cgIterations, n > 1_000_000 { throw ValidationError("--cg-iterations must be at most 1000000") }
-        if let n = tvInnerCg, n > 10_000 { throw ValidationError("--tv-inner-cg must be at most 10000") }
-        if let g = gamma, !g.isFinite { throw ValidationError("--gamma must be finite") }
-        if let l = tvLambda, !(l.isFinite && l >= 0) { throw ValidationError("--tv-lambda must be a finite number ≥ 0") }
-        if !(tvRho.isFinite && tvRho > 0) { throw ValidationError("--tv-rho must be a finite number > 0") }
-        if !(1...100_000).contains(tvIterations) { throw ValidationError("--tv-iterations must be between 1 and 100000") }
-        if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51 (H.264's scale)") }
-        if checkpointEvery > 1_000_000 { throw ValidationError("--checkpoint-every must be at most 1000000") }
         if initEstimate != nil && method != .dds { throw ValidationError("--init is for --method dds (a warm start of the diffusion)") }
-        if let f = start {
+        if start != nil {
             if initEstimate == .noise { throw ValidationError("--start is for a warm start (--init cg or admm-tv); from noise the process starts at the top") }
-            if !(f.isFinite && f > 0 && f < 1) { throw ValidationError("--start must be a fraction between 0 and 1 (exclusive), got \(f)") }
         }
-        if let n = finalCgSteps, !(0...100_000).contains(n) { throw ValidationError("--final-cg-steps must be between 0 and 100000") }
         if noiseDir != nil && (method != .dds || batchIndependent) { throw ValidationError("--noise-dir is for batch-consistent --method dds") }
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
-        if ranksPerNode < 1 { throw ValidationError("--ranks-per-node must be at least 1") }
         if model != nil && prior != nil { throw ValidationError("give --model or --prior, not both") }
-        if let n = segmentFrames, !(1...FormatLimits.maxFrames).contains(n) { throw ValidationError("--segment-frames must be at least 1") }
-        if let o = overlap, o < 0 || o > 100_000 { throw ValidationError("--overlap must be between 0 and 100000") }
         if let o = overlap, let n = segmentFrames, o >= n && n > 1 { throw ValidationError("--overlap must be smaller than --segment-frames") }
         if let m = memoryPerRank, RestoreCommand.parseBytes(m) == nil { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
     }

@@ -92,8 +92,9 @@ final class RestoreJob {
 
     /// Opens the input, the reference and the output, and settles the degradation.
     private func openInputs() throws -> RestorePlan {
+        try cmd.checkOutputs(writingVideo: true)
         try AtomicFile.checkWritable(cmd.output, overwrite: cmd.overwrite)
-        if let r = cmd.report { try AtomicFile.checkWritable(r, overwrite: true) }
+        if let r = cmd.report { try AtomicFile.checkWritable(r, overwrite: cmd.overwrite) }
         let selection = try cmd.selection.selection()
         let src = try FrameSource(cmd.input, selection: selection, progress: progress)
         let sidecar = try Sidecar.load(for: cmd.input)
@@ -447,7 +448,7 @@ final class RestoreJob {
             }
             rep.timings["total_s"] = seconds(since: started)
             rep.peakMemoryMB = peakResidentMB()
-            if let r = cmd.report { try writeJSON(rep, to: r) }
+            if let r = cmd.report { try writeJSON(rep, to: r, overwrite: cmd.overwrite) }
             progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", cmd.output, rep.timings["total_s"]!, rep.residual ?? .nan))
         }
     }

@@ -46,10 +46,19 @@ struct SVI: ParsableCommand {
             }
         }
         #endif
+        // Swift decodes arguments with invalid UTF-8 by replacing the bad bytes with U+FFFD, so
+        // `-o $'bad\xff.npy'` would name another file (one with U+FFFD in its name): refuse.
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) == nil else { continue }
+            let shown = String(decoding: UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw)), as: UTF8.self)
+            FileHandle.standardError.write("Error: argument \(i) ('\(shown)') is not valid UTF-8: svi takes file names and options in UTF-8 (rename the file)\n".data(using: .utf8)!)
+            Foundation.exit(64)
+        }
         // Errors are one line (a usage error too: ArgumentParser would add the usage block),
         // exit 64 for bad options and 1 for everything else; --help and --version as usual.
         do {
             var command = try parseAsRoot(nil)
+            try OptionBounds.check(command)
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -72,7 +81,6 @@ struct RuntimeOptions: ParsableArguments {
 
     func apply() throws {
         if let t = threads {
-            guard (1...4096).contains(t) else { throw ValidationError("--threads must be between 1 and 4096") }
             Parallel.threads = t
         } else {
             Parallel.threads = RuntimeOptions.defaultThreads(environment: ProcessInfo.processInfo.environment,
@@ -153,11 +161,11 @@ final class Progress {
 func seconds(since start: Date) -> Double { Date().timeIntervalSince(start) }
 
 /// JSON with sorted keys, written atomically.
-func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
+func writeJSON<T: Encodable>(_ value: T, to path: String, overwrite: Bool) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    try AtomicFile.write(try enc.encode(value), to: path, overwrite: true)
+    try AtomicFile.write(try enc.encode(value), to: path, overwrite: overwrite)
 }
 
 /// `--model`, or the old spelling `--weights` with a warning (kept for one release).

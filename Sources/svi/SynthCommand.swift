@@ -26,6 +26,7 @@ struct SynthCommand: ParsableCommand {
     var overwrite = false
 
     func run() throws {
+        try OutputGuard.check(outputs: [(output, "-o")], inputs: [], overwrite: overwrite)
         guard let (w, h) = FrameSelection.parseSize(size), w <= 16384, h <= 16384 else { throw ValidationError("--size must be WxH, e.g. 64x64") }
         let range: Range<Int>
         if let n = Int(frames) {

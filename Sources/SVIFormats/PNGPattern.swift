@@ -8,6 +8,9 @@ public struct PNGPattern: Sendable {
     public let folder: String
     let prefix: String, suffix: String, width: Int
 
+    /// Whether `path` names a PNG sequence (a `%` in a `.png` name) rather than one file.
+    public static func isSequence(_ path: String) -> Bool { path.contains("%") && path.lowercased().hasSuffix(".png") }
+
     /// `single`: a plain `name.png` (no `%`) is accepted too, for a writer of one image.
     public init(_ path: String, single: Bool = false) throws {
         let url = URL(fileURLWithPath: path)
