@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SVICore
 
 /// Output files appear complete or not at all: data goes to a hidden temporary name in the
@@ -22,12 +25,27 @@ public enum AtomicFile {
     public static func write(_ data: Data, to path: String, overwrite: Bool = true) throws {
         try checkWritable(path, overwrite: overwrite)
         let (tmp, fd) = try TemporaryName.file(for: path)
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        do { try handle.write(contentsOf: data); try handle.close() } catch {
+        let failed = data.withUnsafeBytes { writeAll(fd, $0.baseAddress, $0.count) } ?? (close(fd) == 0 ? nil : errno)
+        if let e = failed {
+            close(fd)
             unlink(tmp)
-            throw SVIError.file(path, "cannot write (temporary file \(tmp)): \(error.localizedDescription)")
+            throw SVIError.file(path, "cannot write: \(String(cString: strerror(e)))")
         }
         try TemporaryName.moveIntoPlace(tmp, path, overwrite: overwrite)
+    }
+
+    /// Writes all `count` bytes to `fd` (retrying short writes and EINTR); the errno of a
+    /// failure (ENOSPC, EFBIG past `ulimit -f`, EIO), or nil.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int32? {
+        guard let base = bytes, count > 0 else { return nil }
+        var done = 0
+        while done < count {
+            let n = Glibc.write(fd, base + done, count - done)
+            if n < 0 { if errno == EINTR { continue }; return errno }
+            if n == 0 { return EIO }
+            done += n
+        }
+        return nil
     }
 }
 
@@ -39,13 +57,39 @@ public enum TemporaryName {
         return String((0..<12).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement(using: &g)! })
     }
 
-    /// A new, empty file beside `path` (`.NAME.partial-RANDOM[.ext]`), opened for writing with
-    /// O_CREAT|O_EXCL|O_NOFOLLOW; its descriptor belongs to the caller.
+    /// This host and process, in every temporary name: a later run can then tell a leftover of
+    /// a process that died (SIGKILL, a file-size limit, a killed MPI job) from the file of a
+    /// run still going, and remove only the former (`removeStale`).
+    static let owner: String = {
+        "\(host)~\(getpid())~"
+    }()
+
+    static let host: String = {
+        var buf = [CChar](repeating: 0, count: 256)
+        let name = gethostname(&buf, 255) == 0 ? String(cString: buf) : "host"
+        return String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") ? $0 : "_" }.prefix(64))
+    }()
+
+    /// Removes temporaries named `prefix`OWNER… in `dir` whose process is gone: same host,
+    /// and no process with that id. Others' (another host's, or a live process's) are kept.
+    public static func removeStale(in dir: String, prefix: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(prefix) {
+            let fields = name.dropFirst(prefix.count).split(separator: "~", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, fields[0] == host, let pid = Int32(fields[1]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }     // alive, or not ours to judge
+            try? FileManager.default.removeItem(atPath: dir + "/" + name)
+        }
+    }
+
+    /// A new, empty file beside `path` (`.NAME.partial-HOST~PID~RANDOM[.ext]`), opened for
+    /// writing with O_CREAT|O_EXCL|O_NOFOLLOW; its descriptor belongs to the caller. Leftovers
+    /// of earlier runs for the same name whose process died are removed first.
     public static func file(for path: String, extension ext: String? = nil) throws -> (String, Int32) {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
+        removeStale(in: dir, prefix: "." + url.lastPathComponent + ".partial-")
         for _ in 0..<16 {
-            let tmp = dir + "/." + url.lastPathComponent + ".partial-" + randomSuffix() + (ext.map { "." + $0 } ?? "")
+            let tmp = dir + "/." + url.lastPathComponent + ".partial-" + owner + randomSuffix() + (ext.map { "." + $0 } ?? "")
             let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
             if fd >= 0 { return (tmp, fd) }
             if errno != EEXIST { throw SVIError.file(path, "cannot create a temporary file in \(dir): \(String(cString: strerror(errno)))") }
@@ -53,9 +97,11 @@ public enum TemporaryName {
         throw SVIError.file(path, "cannot create a temporary file in \(dir)")
     }
 
-    /// A new, empty folder in `dir` named `prefix` + random characters (mkdtemp).
+    /// A new, empty folder in `dir` named `prefix` + HOST~PID~ + random characters (mkdtemp),
+    /// after removing the leftovers of dead processes with the same prefix.
     public static func folder(in dir: String, prefix: String) throws -> String {
-        var template = Array((dir + "/" + prefix + "XXXXXXXXXX").utf8CString)
+        removeStale(in: dir, prefix: prefix)
+        var template = Array((dir + "/" + prefix + owner + "XXXXXXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw SVIError.file(dir, "cannot create a temporary folder: \(String(cString: strerror(errno)))")
         }

@@ -81,7 +81,9 @@ public struct DegradationSpec: Equatable, Sendable {
                 spec.srFactor = f
             case "inpaint":
                 let r = try number(value)
-                guard r > 0, r <= 1 else { throw SVIError("degradation spec '\(text)': inpaint keep fraction must be in (0, 1], got \(value)") }
+                // Below 1 % kept there is nothing to restore from (1e-300 kept no pixel at all
+                // and gave a black video without a word).
+                guard r >= 0.01, r <= 1 else { throw SVIError("degradation spec '\(text)': inpaint keep fraction must be between 0.01 and 1, got \(value)") }
                 spec.inpaintKeep = r
             case "noise":
                 let s = try number(value)

@@ -140,7 +140,7 @@ public final class NPYStreamWriter {
     let temporary: String
     /// Where the data goes until `finish` renames it into place.
     public var temporaryPath: String { temporary }
-    let handle: FileHandle
+    private var fd: Int32
     let expectedFloats: Int
     private var written = 0
     private var finished = false
@@ -153,23 +153,30 @@ public final class NPYStreamWriter {
         self.overwrite = overwrite
         let (tmp, fd) = try TemporaryName.file(for: path)
         temporary = tmp
+        self.fd = fd
         expectedFloats = shape.reduce(1, *)
-        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        do { try handle.write(contentsOf: NPY.header(shape: shape)) } catch {
+        let header = NPY.header(shape: shape)
+        if let e = header.withUnsafeBytes({ AtomicFile.writeAll(fd, $0.baseAddress, $0.count) }) {
+            close(fd); self.fd = -1
             unlink(tmp)
-            throw SVIError.file(path, "cannot write (temporary file \(tmp)): \(error.localizedDescription)")
+            throw SVIError.file(path, "cannot write: \(String(cString: strerror(e)))")
         }
     }
 
     public func append(_ data: UnsafePointer<Float>, count: Int) throws {
-        do { try handle.write(contentsOf: Data(bytes: data, count: count * 4)) } catch {
-            throw SVIError.file(path, "cannot write (temporary file \(temporary)): \(error.localizedDescription)")
+        if let e = AtomicFile.writeAll(fd, UnsafeRawPointer(data), count * 4) {
+            throw SVIError.file(path, "cannot write: \(String(cString: strerror(e)))")
         }
         written += count
     }
 
     public func finish() throws {
-        try handle.close()
+        let closed = close(fd) == 0 ? nil : errno
+        fd = -1
+        if let e = closed {
+            unlink(temporary)
+            throw SVIError.file(path, "cannot write: \(String(cString: strerror(e)))")
+        }
         guard written == expectedFloats else {
             unlink(temporary)
             throw SVIError.file(path, "internal error: wrote \(written) of \(expectedFloats) values")
@@ -179,7 +186,8 @@ public final class NPYStreamWriter {
     }
 
     deinit {
-        if !finished { try? handle.close(); unlink(temporary) }
+        if fd >= 0 { close(fd) }
+        if !finished { unlink(temporary) }
     }
 }
 

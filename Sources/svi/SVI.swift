@@ -46,6 +46,9 @@ struct SVI: ParsableCommand {
             }
         }
         #endif
+        // Past a file-size limit (`ulimit -f`) a write fails with EFBIG and the command ends
+        // with one line, its temporary file removed, instead of dying of SIGXFSZ and leaving it.
+        signal(SIGXFSZ, SIG_IGN)
         // Swift decodes arguments with invalid UTF-8 by replacing the bad bytes with U+FFFD, so
         // `-o $'bad\xff.npy'` would name another file (one with U+FFFD in its name): refuse.
         for i in 1..<Int(CommandLine.argc) {
@@ -60,6 +63,12 @@ struct SVI: ParsableCommand {
             var command = try parseAsRoot(nil)
             try OptionBounds.check(command)
             try command.run()
+            // `svi eval --json > FILE` on a full disk: stdio's buffered output fails only when
+            // flushed, so flush here and say so instead of exiting 0 with an empty file.
+            if fflush(nil) != 0 {
+                FileHandle.standardError.write("Error: cannot write to standard output: \(String(cString: strerror(errno)))\n".data(using: .utf8)!)
+                Foundation.exit(1)
+            }
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is ExitCode || error is CleanExit { exit(withError: error) }

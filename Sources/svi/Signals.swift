@@ -3,7 +3,8 @@ import SVICore
 import SVIFormats
 import SVICluster
 
-/// SIGTERM, SIGUSR1 (what Slurm sends before a time limit or pre-emption) and SIGINT ask a
+/// SIGTERM, SIGUSR1 (what Slurm sends before a time limit or pre-emption), SIGHUP (a closed
+/// terminal or ssh session) and SIGINT ask a
 /// running restore to stop after the current step, write a checkpoint and exit with
 /// `StopRequest.exitStatus`. A second SIGINT ends the process at once.
 enum StopRequest {
@@ -37,7 +38,7 @@ enum StopRequest {
         // A parent may have blocked them (the mask is inherited across exec): unblock them here.
         var set = sigset_t()
         sigemptyset(&set)
-        for s in [SIGTERM, SIGUSR1, SIGINT] { signal(s, handler); sigaddset(&set, s) }
+        for s in [SIGTERM, SIGUSR1, SIGINT, SIGHUP] { signal(s, handler); sigaddset(&set, s) }
         sigprocmask(SIG_UNBLOCK, &set, nil)
     }
 
