@@ -46,6 +46,12 @@ struct SVI: ParsableCommand {
             }
         }
         #endif
+        // Test hook (the MPI test helper): mark that this rank reached svi, so a launch that
+        // failed before svi started can be told from a failure of svi.
+        if let dir = ProcessInfo.processInfo.environment["SVI_TEST_LAUNCH_DIR"] {
+            let rank = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "single"
+            FileManager.default.createFile(atPath: dir + "/rank-\(rank)-\(getpid())", contents: nil)
+        }
         // Past a file-size limit (`ulimit -f`) a write fails with EFBIG and the command ends
         // with one line, its temporary file removed, instead of dying of SIGXFSZ and leaving it.
         signal(SIGXFSZ, SIG_IGN)

@@ -12,25 +12,61 @@ enum MPI {
 
     /// `mpirun -np N svi ARGS` with what a root container needs.
     /// `environment` is added to the launcher's environment and exported to every rank.
+    ///
+    /// Each launch gets its own folder for Open MPI's session files and shared-memory segments
+    /// (`/dev/shm/vader_segment.*` files of killed jobs otherwise pile up, and a new job whose id
+    /// collides with one of them fails to start), and every svi rank marks that it started
+    /// (`SVI_TEST_LAUNCH_DIR`). A failed launch in which some rank never reached svi's `main` is a
+    /// launcher failure, not svi's: it is retried (twice at most) and said so on stderr; a failure
+    /// after every rank started is returned as it is, with which ranks started.
     static func run(ranks: Int, _ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> CLI.Result {
+        var notes = ""
+        for attempt in 1...3 {
+            let dir = CLI.tempDir()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let (r, timedOut) = try launch(ranks: ranks, args, environment: environment, timeout: timeout, dir: dir)
+            let started = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/started")) ?? []).count
+            if r.status == 0 || started >= ranks || attempt == 3 || timedOut {
+                let tail = r.status == 0 ? "" : "\n[MPI helper: \(started) of \(ranks) ranks started svi]"
+                return CLI.Result(status: r.status, stdout: r.stdout, stderr: notes + r.stderr + tail)
+            }
+            notes += "[MPI helper: launch \(attempt) failed before svi started on \(ranks - started) of \(ranks) ranks (exit \(r.status)); retrying: \(r.stderr.split(separator: "\n").prefix(3).joined(separator: " | "))]\n"
+        }
+        fatalError("unreachable")
+    }
+
+    /// Both pipes' contents, read on two threads while mpirun runs.
+    private final class Drained: @unchecked Sendable { var out = Data(), err = Data() }
+
+    private static func launch(ranks: Int, _ args: [String], environment: [String: String], timeout: TimeInterval, dir: String) throws -> (CLI.Result, Bool) {
+        try FileManager.default.createDirectory(atPath: dir + "/started", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/shm", withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: mpirun)
-        let exports = environment.keys.sorted().flatMap { ["-x", $0] }
+        let exports = (environment.keys.sorted() + ["SVI_TEST_LAUNCH_DIR"]).flatMap { ["-x", $0] }
         p.arguments = ["--oversubscribe", "-np", String(ranks), "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none",
+                       "--mca", "btl_vader_backing_directory", dir + "/shm", "--mca", "orte_tmpdir_base", dir,
                        "-x", "OMP_NUM_THREADS=1"] + exports + [CLI.binary] + args + ["--threads", "1"]
         var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+        env["SVI_TEST_LAUNCH_DIR"] = dir + "/started"
         p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()
+        // Drain the pipes while waiting: a rank that writes more than a pipe holds would block.
+        let drained = Drained()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { drained.out = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { drained.err = err.fileHandleForReading.readDataToEndOfFile() }
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(50_000) }
-        if p.isRunning { p.terminate() }
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        let timedOut = p.isRunning
+        if timedOut { p.terminate() }
         p.waitUntilExit()
-        return CLI.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        group.wait()
+        return (CLI.Result(status: p.terminationStatus, stdout: String(decoding: drained.out, as: UTF8.self), stderr: String(decoding: drained.err, as: UTF8.self)), timedOut)
     }
 }
 
