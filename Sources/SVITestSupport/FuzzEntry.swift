@@ -10,7 +10,7 @@ import SVISampler
 /// (an `SVIError`); anything else — a crash, a hang, a sanitizer report, an error of another
 /// type — is a finding.
 public enum FuzzEntry {
-    public static let targets = ["npy", "safetensors", "torch", "model-config", "spec", "sidecar", "checkpoint-state", "segment-progress", "video", "png-pattern"]
+    public static let targets = ["npy", "safetensors", "torch", "model-config", "spec", "sidecar", "checkpoint-state", "segment-progress", "video", "png-pattern", "option-values"]
 
     /// A scratch file per process for the loaders that read paths (in /dev/shm when there is one).
     static let scratch: String = {
@@ -66,6 +66,23 @@ public enum FuzzEntry {
             case "png-pattern":
                 let p = try PNGPattern(String(decoding: data, as: UTF8.self))
                 _ = p.name(12345)
+            case "option-values":
+                // The parsers of option values that are not plain numbers (--frames a:b, --size
+                // WxH, --crop WxH+X+Y, --memory-per-rank 8G): whatever they accept must be in range.
+                let text = String(decoding: data, as: UTF8.self)
+                if let r = FrameSelection.parseRange(text), !(r.lowerBound >= 0 && r.upperBound > r.lowerBound) {
+                    throw Finding(message: "parseRange accepted \(r) from '\(text)'")
+                }
+                let sides = 1...FormatLimits.maxSide
+                if let z = FrameSelection.parseSize(text), !(sides.contains(z.width) && sides.contains(z.height)) {
+                    throw Finding(message: "parseSize accepted \(z) from '\(text)'")
+                }
+                if let c = FrameSelection.parseCrop(text), !(sides.contains(c.width) && sides.contains(c.height) && (0...FormatLimits.maxSide).contains(c.x) && (0...FormatLimits.maxSide).contains(c.y)) {
+                    throw Finding(message: "parseCrop accepted \(c) from '\(text)'")
+                }
+                if let b = OptionValues.bytes(text), !(b.isFinite && b > 0 && b < 1e16) {
+                    throw Finding(message: "bytes accepted \(b) from '\(text)'")
+                }
             default:
                 throw Finding(message: "unknown fuzz target '\(target)' (targets: \(targets.joined(separator: ", ")))")
             }

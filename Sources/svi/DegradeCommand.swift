@@ -18,7 +18,7 @@ struct DegradeCommand: ParsableCommand {
           boundary=circular|replicate   frames beyond the ends (default circular)
           blur=S                 spatial Gaussian blur σ=S, reflect boundary
           sr=F                   F×F block average (super-resolution); H and W must be multiples of F
-          inpaint=R              keep a random fraction R of pixel positions (same mask for all frames)
+          inpaint=R              keep a random fraction R (0.01–1) of pixel positions (same mask for all frames)
           noise=S                additive Gaussian noise σ_y=S (pixel range [0,1])
         Spatial parts apply in the order blur, sr, inpaint, after the temporal part.
         """)

@@ -179,7 +179,7 @@ struct RestoreCommand: ParsableCommand {
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
         if model != nil && prior != nil { throw ValidationError("give --model or --prior, not both") }
         if let o = overlap, let n = segmentFrames, o >= n && n > 1 { throw ValidationError("--overlap must be smaller than --segment-frames") }
-        if let m = memoryPerRank, RestoreCommand.parseBytes(m) == nil { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
+        if let m = memoryPerRank, OptionValues.bytes(m) == nil { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
     }
 
     @Option(name: .long, help: "Write a resumable checkpoint (x_t of every frame, step, settings) into this folder during the run; the same command continues from it.")
@@ -317,7 +317,7 @@ struct RestoreCommand: ParsableCommand {
     /// limit or available memory) shared by the ranks on the node, less 15%.
     func memoryBudgetPerRank() throws -> (bytes: Double, source: String) {
         if let m = memoryPerRank {
-            guard let b = RestoreCommand.parseBytes(m) else { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
+            guard let b = OptionValues.bytes(m) else { throw ValidationError("--memory-per-rank must be a size like 8G, 1500M or 2.5G, got '\(m)'") }
             return (b, "--memory-per-rank")
         }
         let env = ProcessInfo.processInfo.environment
@@ -364,17 +364,6 @@ struct RestoreCommand: ParsableCommand {
         }
         segmentFrames = max(segmentFrames, min(frames, max(ranks, 2 * overlap + 1)))
         return (SegmentPlan(totalFrames: frames, segmentFrames: min(segmentFrames, frames), overlap: overlap), reason)
-    }
-
-    /// "8G", "1500M", "2.5G", "4096" (MB) → bytes.
-    static func parseBytes(_ s: String) -> Double? {
-        let t = s.trimmingCharacters(in: .whitespaces).uppercased()
-        var scale = 1_048_576.0, num = Substring(t)
-        if t.hasSuffix("G") || t.hasSuffix("GB") { scale = 1_073_741_824; num = t.dropLast(t.hasSuffix("GB") ? 2 : 1) }
-        else if t.hasSuffix("M") || t.hasSuffix("MB") { num = t.dropLast(t.hasSuffix("MB") ? 2 : 1) }
-        else if t.hasSuffix("T") { scale = 1_099_511_627_776; num = t.dropLast() }
-        guard let v = Double(num), v.isFinite, v > 0, v * scale < 1e16 else { return nil }
-        return v * scale
     }
 
     /// With --resume DIR (or a --checkpoint-dir holding snapshots), continues from the newest
