@@ -6,6 +6,7 @@ static inline MPI_Comm svi_mpi_comm_world(void) { return MPI_COMM_WORLD; }
 static inline MPI_Datatype svi_mpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype svi_mpi_byte(void) { return MPI_BYTE; }
 static inline MPI_Datatype svi_mpi_uint64(void) { return MPI_UINT64_T; }
+static inline MPI_Datatype svi_mpi_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype svi_mpi_int(void) { return MPI_INT; }
 static inline MPI_Op svi_mpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op svi_mpi_max(void) { return MPI_MAX; }

@@ -32,10 +32,94 @@ public final class MPICommunicator: Communicator {
         MPI_Comm_rank(comm, &r)
         MPI_Comm_size(comm, &s)
         rank = Int(r); size = Int(s)
+        // Every rank's host name, for messages that name a rank (64 bytes each).
+        var mine = [CChar](repeating: 0, count: 64)
+        _ = gethostname(&mine, 63)
+        var all = [CChar](repeating: 0, count: 64 * size)
+        MPI_Allgather(&mine, 64, svi_mpi_byte(), &all, 64, svi_mpi_byte(), comm)
+        hosts = (0..<size).map { i in all[(i * 64)..<(i * 64 + 64)].withUnsafeBufferPointer { String(cString: $0.baseAddress!) } }
+        watch = StallWatch(rank: rank, size: size)
     }
 
-    /// Ends MPI cleanly (all ranks).
-    public func finalize() { MPI_Finalize() }
+    /// Ends MPI cleanly (all ranks): the heartbeats still in flight are received first.
+    public func finalize() {
+        drainHeartbeats()
+        MPI_Finalize()
+    }
+
+    // MARK: stall detection (issue 28)
+
+    /// The host name of every rank.
+    public private(set) var hosts: [String] = []
+    /// Seconds one rank may wait in one collective before the job counts as stalled (rank 0
+    /// acts after this, rank 1 after 1.5×, the others after 2×, so that one rank speaks); nil
+    /// waits forever, as MPI itself does.
+    public var stallBound: Double?
+    /// Called on the rank that declares the stall, with one line naming the rank that stopped
+    /// answering; it must end the job (svi prints the line and aborts with the requeue status).
+    public var onStall: ((String) -> Never)?
+    private var watch: StallWatch!
+
+    /// Waits for `req`, polling: a rank blocked here for longer than the bound (a rank of the
+    /// job frozen, its node gone) ends the job instead of waiting forever. While it waits it
+    /// tells its heartbeat partner which collective it has reached, and takes in the heartbeats
+    /// sent to it.
+    func wait(_ req: inout MPI_Request?) {
+        var done: Int32 = 0
+        MPI_Test(&req, &done, svi_mpi_status_ignore())
+        if done != 0 { return }
+        let start = Date()
+        var spins = 0, told = false
+        while true {
+            MPI_Test(&req, &done, svi_mpi_status_ignore())
+            if done != 0 { return }
+            spins += 1
+            if spins < 2000 { continue }
+            if !told { watch.send(comm); told = true }
+            if spins & 63 == 0 {
+                watch.poll(comm)
+                if let b = stallBound {
+                    let waited = Date().timeIntervalSince(start)
+                    if waited > b * watch.patience { stalled(waited: waited, bound: b) }
+                }
+            }
+            usleep(50)
+        }
+    }
+
+    func waitAll(_ reqs: inout [MPI_Request?]) {
+        for i in reqs.indices { wait(&reqs[i]) }
+    }
+
+    private func stalled(waited: Double, bound: Double) -> Never {
+        let lagging = watch.lagging()
+        let who: String
+        if lagging.isEmpty {
+            who = "rank \(rank) on \(hosts[rank]) waited in collective \(watch.collective) for ranks it does not hear from"
+        } else {
+            let names = lagging.map { "rank \($0) on \(hosts[$0])" }.joined(separator: ", ")
+            who = "\(names) stopped answering: \(lagging.count == 1 ? "it has" : "they have") not reached collective \(watch.collective), where the \(rank == 0 ? "other ranks wait" : "job waits")"
+        }
+        let line = String(format: "%@: no progress for %.0f s (stall bound %.0f s)", who, waited, bound)
+        if let h = onStall { h(line) }
+        FileHandle.standardError.write(("Error: " + line + "\n").data(using: .utf8)!)
+        abort(code: 1)
+    }
+
+    /// Counts collectives (every rank calls them in the same order).
+    private func enter() { watch.collective += 1 }
+
+    /// Receives every heartbeat still in flight (their counts first), so that no message is
+    /// left unmatched at MPI_Finalize.
+    private func drainHeartbeats() {
+        guard size > 1, let w = watch else { return }
+        var counts = [Int64](repeating: 0, count: size)
+        counts[rank] = Int64(w.sent)
+        var total = [Int64](repeating: 0, count: size)
+        w.finishSends()
+        MPI_Allreduce(&counts, &total, Int32(size), svi_mpi_int64(), svi_mpi_sum(), comm)
+        w.drain(comm, expected: total)
+    }
 
     /// Ends the whole job at once from any rank (after an error seen by this rank alone).
     public func abort(code: Int32) -> Never {
@@ -43,13 +127,21 @@ public final class MPICommunicator: Communicator {
         exit(code)
     }
 
-    public func barrier() { MPI_Barrier(comm) }
+    public func barrier() {
+        enter()
+        var req: MPI_Request? = svi_mpi_request_null()
+        MPI_Ibarrier(comm, &req)
+        wait(&req)
+    }
 
     public func allreduceSum(_ values: [Double]) -> [Double] {
         let t0 = Date()
         var out = [Double](repeating: 0, count: values.count)
         var input = values
-        MPI_Allreduce(&input, &out, Int32(values.count), svi_mpi_double(), svi_mpi_sum(), comm)
+        enter()
+        var req: MPI_Request? = svi_mpi_request_null()
+        MPI_Iallreduce(&input, &out, Int32(values.count), svi_mpi_double(), svi_mpi_sum(), comm, &req)
+        wait(&req)
         reduceSeconds += Date().timeIntervalSince(t0)
         reductions += 1
         return out
@@ -58,7 +150,10 @@ public final class MPICommunicator: Communicator {
     public func allreduceMax(_ values: [Double]) -> [Double] {
         var out = [Double](repeating: 0, count: values.count)
         var input = values
-        MPI_Allreduce(&input, &out, Int32(values.count), svi_mpi_double(), svi_mpi_max(), comm)
+        enter()
+        var req: MPI_Request? = svi_mpi_request_null()
+        MPI_Iallreduce(&input, &out, Int32(values.count), svi_mpi_double(), svi_mpi_max(), comm, &req)
+        wait(&req)
         return out
     }
 
@@ -70,7 +165,10 @@ public final class MPICommunicator: Communicator {
         var displs = (0..<size).map { Int32(partition.range(of: $0).lowerBound) }
         var all = [Double](repeating: 0, count: partition.totalFrames)
         var input = localPartials
-        MPI_Allgatherv(&input, Int32(localPartials.count), svi_mpi_double(), &all, &counts, &displs, svi_mpi_double(), comm)
+        enter()
+        var req: MPI_Request? = svi_mpi_request_null()
+        MPI_Iallgatherv(&input, Int32(localPartials.count), svi_mpi_double(), &all, &counts, &displs, svi_mpi_double(), comm, &req)
+        wait(&req)
         reduceSeconds += Date().timeIntervalSince(t0)
         reductions += 1
         return all.reduce(0, +)
@@ -78,7 +176,10 @@ public final class MPICommunicator: Communicator {
 
     public func broadcast(_ value: UInt64) -> UInt64 {
         var v = value
-        MPI_Bcast(&v, 1, svi_mpi_uint64(), 0, comm)
+        enter()
+        var req: MPI_Request? = svi_mpi_request_null()
+        MPI_Ibcast(&v, 1, svi_mpi_uint64(), 0, comm, &req)
+        wait(&req)
         return v
     }
 
@@ -97,20 +198,36 @@ public final class MPICommunicator: Communicator {
     }
 
     func send(_ p: UnsafeRawPointer, bytes: Int, to r: Int, tag: Int32) {
-        for (o, n) in MPICommunicator.chunks(bytes) { MPI_Send(p + o, n, svi_mpi_byte(), Int32(r), tag, comm) }
+        for (o, n) in MPICommunicator.chunks(bytes) {
+            var req: MPI_Request? = svi_mpi_request_null()
+            MPI_Isend(p + o, n, svi_mpi_byte(), Int32(r), tag, comm, &req)
+            wait(&req)
+        }
     }
 
     func receive(_ p: UnsafeMutableRawPointer, bytes: Int, from r: Int, tag: Int32) {
-        for (o, n) in MPICommunicator.chunks(bytes) { MPI_Recv(p + o, n, svi_mpi_byte(), Int32(r), tag, comm, svi_mpi_status_ignore()) }
+        for (o, n) in MPICommunicator.chunks(bytes) {
+            var req: MPI_Request? = svi_mpi_request_null()
+            MPI_Irecv(p + o, n, svi_mpi_byte(), Int32(r), tag, comm, &req)
+            wait(&req)
+        }
+    }
+
+    /// A blocking broadcast of `count` bytes at `p`, through the polling wait.
+    private func bcast(_ p: UnsafeMutableRawPointer, _ count: Int32, _ type: MPI_Datatype) {
+        var req: MPI_Request? = svi_mpi_request_null()
+        MPI_Ibcast(p, count, type, 0, comm, &req)
+        wait(&req)
     }
 
     /// Rank 0's bytes on every rank (length first, then the bytes).
     public func broadcast(bytes: [UInt8]) -> [UInt8] {
+        enter()
         var n = UInt64(bytes.count)
-        MPI_Bcast(&n, 1, svi_mpi_uint64(), 0, comm)
+        bcast(&n, 1, svi_mpi_uint64())
         var buf = rank == 0 ? bytes : [UInt8](repeating: 0, count: Int(n))
         buf.withUnsafeMutableBytes { b in
-            for (o, c) in MPICommunicator.chunks(Int(n)) { MPI_Bcast(b.baseAddress! + o, c, svi_mpi_byte(), 0, comm) }
+            for (o, c) in MPICommunicator.chunks(Int(n)) { bcast(b.baseAddress! + o, c, svi_mpi_byte()) }
         }
         return buf
     }
@@ -119,6 +236,7 @@ public final class MPICommunicator: Communicator {
     /// rank pair (non-blocking sends and receives, then wait for all).
     public func fetchFrames<S>(of local: DenseTensor<S>, partition: FramePartition, needed: (Int) -> [Int]) -> FrameTable<S> {
         let t0 = Date()
+        enter()
         let mine = partition.range(of: rank)
         let fs = local.frameSize, bytesPerFrame = fs * MemoryLayout<S>.stride
         let table = FrameTable<S>()
@@ -153,7 +271,7 @@ public final class MPICommunicator: Communicator {
             sends.append(buf)
             bytesSent += frames.count * bytesPerFrame
         }
-        if !requests.isEmpty { MPI_Waitall(Int32(requests.count), &requests, svi_mpi_statuses_ignore()) }
+        waitAll(&requests)
         for (buf, frames) in receives {
             table.keep(buf)
             for (i, f) in frames.enumerated() { table.set(f, UnsafePointer(buf.frame(i))) }
@@ -166,6 +284,7 @@ public final class MPICommunicator: Communicator {
     /// Rank 0 sends each rank its block of `whole` (rank 0's argument; ignored elsewhere);
     /// every rank returns its own block, shaped [frames][frameShape...].
     public func scatter(_ whole: Tensor?, partition: FramePartition, frameShape: [Int]) -> Tensor {
+        enter()
         let fs = frameShape.reduce(1, *)
         let mine = partition.range(of: rank)
         let block = Tensor(shape: [mine.count] + frameShape, zeroed: false)
@@ -185,6 +304,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func scatter(partition: FramePartition, frameShape: [Int], fill: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        enter()
         let fs = frameShape.reduce(1, *)
         let mine = partition.range(of: rank)
         let block = Tensor(shape: [mine.count] + frameShape, zeroed: false)
@@ -210,6 +330,7 @@ public final class MPICommunicator: Communicator {
     /// Rank 0 receives the blocks of ranks 1, 2, … in order and hands each to `sink` (after
     /// its own), holding one incoming block at a time. Other ranks send theirs.
     public func gather(_ local: Tensor, partition: FramePartition, sink: (Range<Int>, UnsafePointer<Float>) throws -> Void) throws {
+        enter()
         let fs = local.frameSize
         if rank == 0 {
             try sink(partition.range(of: 0), local.data)
@@ -232,7 +353,105 @@ public final class MPICommunicator: Communicator {
     public func gatherToRoot(_ values: [Double]) -> [Double] {
         var all = [Double](repeating: 0, count: rank == 0 ? values.count * size : 0)
         var input = values
-        MPI_Gather(&input, Int32(values.count), svi_mpi_double(), &all, Int32(values.count), svi_mpi_double(), 0, comm)
+        enter()
+        var req: MPI_Request? = svi_mpi_request_null()
+        MPI_Igather(&input, Int32(values.count), svi_mpi_double(), &all, Int32(values.count), svi_mpi_double(), 0, comm, &req)
+        wait(&req)
         return all
+    }
+}
+
+/// Heartbeats for stall detection: while a rank waits in a collective it tells its partner
+/// (rank 0 for everyone, rank 1 for rank 0) the number of the collective it has reached. When
+/// a wait outlasts the bound, the partner's latest numbers say who never arrived: a frozen rank
+/// (SIGSTOP, a hung node) sends nothing, while every rank waiting for it has said it is there.
+final class StallWatch {
+    let rank: Int, size: Int
+    /// Collectives this rank has entered.
+    var collective = 0
+    /// Heartbeats this rank sent.
+    private(set) var sent = 0
+    /// Ranks that send heartbeats to this one, and the last collective number from each.
+    private let senders: [Int]
+    private var last: [Int: Int] = [:]
+    private var received: [Int: Int64] = [:]
+    private var recvRequests: [MPI_Request?]
+    private let recvBuffers: UnsafeMutablePointer<Int64>
+    /// A ring of send buffers: a heartbeat's buffer must outlive its (eager, quickly done) send.
+    private static let ring = 8
+    private var sendRequests: [MPI_Request?]
+    private let sendBuffers: UnsafeMutablePointer<Int64>
+    private let partner: Int?
+    static let tag: Int32 = 99
+
+    init(rank: Int, size: Int) {
+        self.rank = rank; self.size = size
+        senders = size < 2 ? [] : rank == 0 ? Array(1..<size) : rank == 1 ? [0] : []
+        partner = size < 2 ? nil : rank == 0 ? 1 : 0
+        recvRequests = Array(repeating: svi_mpi_request_null(), count: senders.count)
+        recvBuffers = .allocate(capacity: max(senders.count, 1))
+        sendRequests = Array(repeating: svi_mpi_request_null(), count: StallWatch.ring)
+        sendBuffers = .allocate(capacity: StallWatch.ring)
+        for s in senders { last[s] = -1; received[s] = 0 }
+    }
+
+    /// Rank 0 waits longest before acting (it can name any rank), then rank 1 (it can name
+    /// rank 0), then the rest: the job ends with one line, from the rank that knows most.
+    var patience: Double { rank == 0 ? 1 : rank == 1 ? 1.5 : 2 }
+
+    private var posted = false
+    private func post(_ comm: MPI_Comm, _ i: Int) {
+        MPI_Irecv(recvBuffers + i, 1, svi_mpi_int64(), Int32(senders[i]), StallWatch.tag, comm, &recvRequests[i])
+    }
+
+    /// Tells the partner this rank is waiting in collective `collective` (skipped if the ring
+    /// is full, which an eager 8-byte send never leaves it).
+    func send(_ comm: MPI_Comm) {
+        guard let p = partner else { return }
+        let slot = sent % StallWatch.ring
+        var done: Int32 = 1
+        MPI_Test(&sendRequests[slot], &done, svi_mpi_status_ignore())
+        guard done != 0 else { return }
+        sendBuffers[slot] = Int64(collective)
+        MPI_Isend(sendBuffers + slot, 1, svi_mpi_int64(), Int32(p), StallWatch.tag, comm, &sendRequests[slot])
+        sent += 1
+    }
+
+    /// Takes in the heartbeats that arrived.
+    func poll(_ comm: MPI_Comm) {
+        if !posted { for i in senders.indices { post(comm, i) }; posted = true }
+        for (i, s) in senders.enumerated() {
+            var done: Int32 = 0
+            while true {
+                MPI_Test(&recvRequests[i], &done, svi_mpi_status_ignore())
+                guard done != 0 else { break }
+                last[s] = Int(recvBuffers[i])
+                received[s, default: 0] += 1
+                post(comm, i)
+            }
+        }
+    }
+
+    /// The ranks this one hears from that have not reached the current collective.
+    func lagging() -> [Int] {
+        senders.filter { (last[$0] ?? -1) < collective }
+    }
+
+    func finishSends() {
+        for i in sendRequests.indices { MPI_Wait(&sendRequests[i], svi_mpi_status_ignore()) }
+    }
+
+    /// Receives until every sender's count is met, then withdraws the last posted receive.
+    func drain(_ comm: MPI_Comm, expected: [Int64]) {
+        if !posted { for i in senders.indices { post(comm, i) }; posted = true }
+        for (i, s) in senders.enumerated() {
+            while received[s, default: 0] < expected[s] {
+                MPI_Wait(&recvRequests[i], svi_mpi_status_ignore())
+                received[s, default: 0] += 1
+                post(comm, i)
+            }
+            MPI_Cancel(&recvRequests[i])
+            MPI_Wait(&recvRequests[i], svi_mpi_status_ignore())
+        }
     }
 }

@@ -68,6 +68,7 @@ enum OptionBounds {
         "--crf": .closed(0...51),
         // checkpoints and schedulers
         "--checkpoint-every": .closed(1...1_000_000),
+        "--stall-timeout": Bound(lower: 1, upper: 1e7, alsoZero: true),
         "--deadline": .closed(1...1e11),               // Unix seconds, up to the year 5138
         "--plan-ranks": .closed(1...1_000_000),
         "--calibrated": .above(0, atMost: 1e6),        // seconds per frame of one call

@@ -185,6 +185,17 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Write a resumable checkpoint (x_t of every frame, step, settings) into this folder during the run; the same command continues from it.")
     var checkpointDir: String?
 
+    @Option(name: .long, help: "Seconds a rank may wait for the others in one exchange before the job counts as stalled (a frozen rank, a node that stopped answering): the job then ends with one line naming the rank and host, exit 85 with the last checkpoint intact (the Slurm script requeues it). Default: 10 of the longest steps so far plus 3 checkpoint writes, at least 300 s, from the second step on; 0 waits forever.")
+    var stallTimeout: Double?
+
+    /// The stall bound in force: --stall-timeout, or (once a step was timed) ten of the longest
+    /// steps plus three checkpoint writes, at least 5 minutes (segment I/O on rank 0 included).
+    func stallBound(longestStep: Double?, checkpointSeconds: Double) -> Double? {
+        if let t = stallTimeout { return t > 0 ? t : nil }
+        guard let s = longestStep else { return nil }
+        return max(300, 10 * s + 3 * checkpointSeconds)
+    }
+
     @Option(name: .long, help: "Steps between checkpoints.")
     var checkpointEvery: Int = 1
 
@@ -250,6 +261,15 @@ struct RestoreCommand: ParsableCommand {
         let comm: Communicator = MPICommunicator.launchedByMPI ? try MPICommunicator() : LocalCommunicator()
         let mpi = comm as? MPICommunicator
         defer { mpi?.finalize() }
+        if let m = mpi, m.size > 1 {
+            m.stallBound = stallBound(longestStep: nil, checkpointSeconds: 0)
+            let folder = checkpointFolder
+            m.onStall = { line in
+                let tail = folder.map { "; the last checkpoint in \($0) is intact: run the same command to resume" } ?? "; no --checkpoint-dir, nothing was saved"
+                FileHandle.standardError.write("Error: \(line)\(tail)\n".data(using: .utf8)!)
+                m.abort(code: folder == nil ? 1 : StopRequest.exitStatus)
+            }
+        }
         if dryRun {
             if comm.rank == 0 { try dryRun(ranks: comm.size) }
             return

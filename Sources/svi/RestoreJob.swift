@@ -88,6 +88,41 @@ final class RestoreJob {
         return v
     }
 
+    /// Issue 28: `--checkpoint-dir` and the output's folder must be one folder for every rank
+    /// (a requeued job's rank 0 may start on another node and must find the checkpoints there).
+    /// Rank 0 leaves a token in each, every rank looks for it, and a folder some rank cannot see
+    /// (a node-local disk) stops the job before the first step, naming the rank and its host.
+    private func checkFoldersAreShared() throws {
+        var folders = [("the output's folder", URL(fileURLWithPath: cmd.output).deletingLastPathComponent().path)]
+        if cmd.method == .dds, let d = cmd.checkpointFolder { folders.append(("--checkpoint-dir", d)) }
+        struct Tokens: Codable { var paths: [String] = []; var error: String? }
+        var tokens = Tokens()
+        if rank == 0 {
+            do {
+                for (_, dir) in folders {
+                    let (path, fd) = try TemporaryName.file(for: dir + "/.svi-shared-folder-check")
+                    close(fd)
+                    tokens.paths.append(path)
+                }
+            } catch { tokens.error = "\(error)" }
+        }
+        tokens = try share(tokens) { $0.error }
+        let seen = comm.gatherToRoot(tokens.paths.map { FileManager.default.fileExists(atPath: $0) ? 1 : 0 })
+        var outcome = Tokens()
+        if rank == 0 {
+            for p in tokens.paths { unlink(p) }
+            let hosts = (comm as? MPICommunicator)?.hosts ?? []
+            for (i, (what, dir)) in folders.enumerated() {
+                let blind = (0..<comm.size).filter { seen[$0 * folders.count + i] == 0 }
+                guard !blind.isEmpty else { continue }
+                let names = blind.prefix(4).map { r in "rank \(r)" + (r < hosts.count ? " on \(hosts[r])" : "") }.joined(separator: ", ") + (blind.count > 4 ? " and \(blind.count - 4) more" : "")
+                outcome.error = "\(what) \(dir) is not one folder for every rank: \(names) cannot see what rank 0 writes there (a node-local disk?); give a folder on a file system every node mounts"
+                break
+            }
+        }
+        _ = try share(outcome) { $0.error }
+    }
+
     // MARK: planning (rank 0)
 
     /// Opens the input, the reference and the output, and settles the degradation.
@@ -248,6 +283,7 @@ final class RestoreJob {
             do { plan = try openInputs() } catch { plan.error = "\(error)" }
         }
         plan = try share(plan) { $0.error }
+        if comm.size > 1 { try checkFoldersAreShared() }
         if let dir = cmd.traceDir {
             guard comm.size == 1 else { throw SVIError("--trace-dir writes this process's frames: run it on one rank") }
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -485,6 +521,7 @@ final class RestoreJob {
             }
             progress.step(totalSteps > nfe ? "segment \(k + 1)/\(totalSteps / nfe), job step" : "step", k * nfe + sampler.stepIndex, of: totalSteps, first: firstStep)
             longestStep = max(longestStep, seconds(since: stepStart))
+            if let m = comm as? MPICommunicator { m.stallBound = cmd.stallBound(longestStep: longestStep, checkpointSeconds: checkpointSeconds) }
             // --deadline: stop now if another step and its checkpoint might not fit before it.
             let late = cmd.deadline.map { Date().timeIntervalSince1970 + 1.25 * longestStep + checkpointSeconds > $0 } ?? false
             // Every rank stops at the same step when any of them was signalled (or is late).

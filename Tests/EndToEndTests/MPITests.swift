@@ -19,12 +19,16 @@ enum MPI {
     /// (`SVI_TEST_LAUNCH_DIR`). A failed launch in which some rank never reached svi's `main` is a
     /// launcher failure, not svi's: it is retried (twice at most) and said so on stderr; a failure
     /// after every rank started is returned as it is, with which ranks started.
-    static func run(ranks: Int, _ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> CLI.Result {
+    /// `whileRunning(started)` runs beside the job with the folder where each rank marks its
+    /// start (`rank-R-PID`), for tests that signal one rank.
+    /// `wrapper` runs each rank's svi (`wrapper… svi ARGS`).
+    static func run(ranks: Int, _ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300,
+                    wrapper: [String] = [], whileRunning: (@Sendable (String) -> Void)? = nil) throws -> CLI.Result {
         var notes = ""
         for attempt in 1...3 {
             let dir = CLI.tempDir()
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let (r, timedOut) = try launch(ranks: ranks, args, environment: environment, timeout: timeout, dir: dir)
+            let (r, timedOut) = try launch(ranks: ranks, args, environment: environment, timeout: timeout, dir: dir, wrapper: wrapper, whileRunning: whileRunning)
             let started = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/started")) ?? []).count
             if r.status == 0 || started >= ranks || attempt == 3 || timedOut {
                 let tail = r.status == 0 ? "" : "\n[MPI helper: \(started) of \(ranks) ranks started svi]"
@@ -38,7 +42,8 @@ enum MPI {
     /// Both pipes' contents, read on two threads while mpirun runs.
     private final class Drained: @unchecked Sendable { var out = Data(), err = Data() }
 
-    private static func launch(ranks: Int, _ args: [String], environment: [String: String], timeout: TimeInterval, dir: String) throws -> (CLI.Result, Bool) {
+    private static func launch(ranks: Int, _ args: [String], environment: [String: String], timeout: TimeInterval, dir: String,
+                               wrapper: [String], whileRunning: (@Sendable (String) -> Void)?) throws -> (CLI.Result, Bool) {
         try FileManager.default.createDirectory(atPath: dir + "/started", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/shm", withIntermediateDirectories: true)
         let p = Process()
@@ -46,7 +51,7 @@ enum MPI {
         let exports = (environment.keys.sorted() + ["SVI_TEST_LAUNCH_DIR"]).flatMap { ["-x", $0] }
         p.arguments = ["--oversubscribe", "-np", String(ranks), "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none",
                        "--mca", "btl_vader_backing_directory", dir + "/shm", "--mca", "orte_tmpdir_base", dir,
-                       "-x", "OMP_NUM_THREADS=1"] + exports + [CLI.binary] + args + ["--threads", "1"]
+                       "-x", "OMP_NUM_THREADS=1"] + exports + wrapper + [CLI.binary] + args + ["--threads", "1"]
         var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
@@ -60,6 +65,7 @@ enum MPI {
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) { drained.out = out.fileHandleForReading.readDataToEndOfFile() }
         DispatchQueue.global().async(group: group) { drained.err = err.fileHandleForReading.readDataToEndOfFile() }
+        if let body = whileRunning { DispatchQueue.global().async(group: group) { body(dir + "/started") } }
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(50_000) }
         let timedOut = p.isRunning
@@ -152,5 +158,69 @@ enum MPI {
         let r = try MPI.run(ranks: 3, ["restore", d + "/missing.npy", "-o", d + "/r.npy", "--prior", "gaussian"], timeout: 60)
         #expect(r.status != 0)
         #expect(r.stderr.contains("missing.npy: no such file"))
+    }
+
+    /// Issue 28: a rank frozen mid-run (SIGSTOP: a node that stops answering) ends the job within
+    /// the stall bound with one line naming it and its host, exit 85 with the checkpoint kept;
+    /// the same command then finishes, equal bit for bit to an uninterrupted run.
+    @Test(arguments: [2, 0])
+    func aFrozenRankEndsTheJobAndTheSameCommandResumes(_ frozen: Int) throws {
+        let d = CLI.tempDir()
+        try NPY.write(CLI.clip(frames: 12, height: 16, width: 16), to: d + "/x.npy")
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3", "--quiet"]).status == 0)
+        let bound = 3.0
+        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "60", "--seed", "9", "--quiet",
+                    "--checkpoint-dir", d + "/ck", "--stall-timeout", String(Int(bound))]
+        final class Frozen: @unchecked Sendable { var pid: pid_t = 0; var at = Date.distantFuture }
+        let f = Frozen()
+        let r = try MPI.run(ranks: 3, args, timeout: 120) { started in
+            // Freeze once a checkpoint exists (mid-run, with something to resume from).
+            let until = Date().addingTimeInterval(60)
+            while Date() < until && ((try? FileManager.default.contentsOfDirectory(atPath: d + "/ck")) ?? []).filter({ $0.hasPrefix("step-") }).isEmpty { usleep(20_000) }
+            guard let name = ((try? FileManager.default.contentsOfDirectory(atPath: started)) ?? []).first(where: { $0.hasPrefix("rank-\(frozen)-") }),
+                  let pid = pid_t(name.split(separator: "-")[2]) else { return }
+            f.pid = pid; f.at = Date()
+            kill(pid, SIGSTOP)
+        }
+        let ended = Date()
+        if f.pid > 0 { kill(f.pid, SIGKILL) }
+        #expect(f.pid > 0, "no rank to freeze: \(r.stderr)")
+        #expect(r.status == 85, "exit \(r.status): \(r.stderr)")
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        #expect(r.stderr.contains("rank \(frozen) on \(String(cString: host)) stopped answering"), "\(r.stderr)")
+        // Rank 0 speaks after the bound, rank 1 (when rank 0 is the frozen one) after 1.5×.
+        #expect(ended.timeIntervalSince(f.at) < 2 * bound + 10, "took \(ended.timeIntervalSince(f.at)) s after the freeze")
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        let again = try MPI.run(ranks: 3, args, timeout: 120)
+        #expect(again.status == 0, "\(again.stderr)")
+        let single = try CLI.run(["restore", d + "/y.npy", "-o", d + "/single.npy", "--prior", "gaussian", "--nfe", "60", "--seed", "9", "--quiet", "--threads", "1"])
+        #expect(single.status == 0, "\(single.stderr)")
+        let a = try NPY.readFloat32(d + "/r.npy"), b = try NPY.readFloat32(d + "/single.npy")
+        #expect(a.count == b.count && (0..<a.count).allSatisfy { a[$0] == b[$0] }, "resumed run differs from one process")
+    }
+
+    /// Whether this machine lets a process take a private mount namespace (root, unshare).
+    static let canUnshareMounts: Bool = (try? CLI.run(["-m", "true"], executable: "/usr/bin/unshare").status) == 0
+
+    /// Issue 28: a --checkpoint-dir that is not one folder for every rank (here ranks 1 and 2
+    /// see a private tmpfs at its path, as on a node-local disk) is refused before step 1,
+    /// naming the ranks and hosts; nothing is written.
+    @Test(.enabled(if: MPITests.canUnshareMounts, "needs unshare -m (root)"))
+    func aNodeLocalCheckpointFolderIsRefusedBeforeTheFirstStep() throws {
+        let d = CLI.tempDir()
+        try NPY.write(CLI.clip(frames: 12, height: 16, width: 16), to: d + "/x.npy")
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3", "--quiet"]).status == 0)
+        try FileManager.default.createDirectory(atPath: d + "/local", withIntermediateDirectories: true)
+        let nodeLocal = ["/bin/sh", "-c", "if [ \"$OMPI_COMM_WORLD_RANK\" != 0 ]; then exec unshare -m sh -c 'mount -t tmpfs tmpfs \"$0\" && exec \"$@\"' \"$LOCALDIR\" \"$@\"; fi; exec \"$@\"", "sh"]
+        let r = try MPI.run(ranks: 3, ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "5", "--quiet", "--checkpoint-dir", d + "/local"],
+                            environment: ["LOCALDIR": d + "/local"], timeout: 60, wrapper: nodeLocal)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--checkpoint-dir \(d)/local is not one folder for every rank: rank 1 on"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: d + "/local").isEmpty)
+        // The same folder shared by every rank is accepted.
+        let ok = try MPI.run(ranks: 3, ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "5", "--quiet", "--checkpoint-dir", d + "/local"], timeout: 60)
+        #expect(ok.status == 0, "\(ok.stderr)")
     }
 }
