@@ -68,22 +68,23 @@ public final class MPICommunicator: Communicator {
         var done: Int32 = 0
         MPI_Test(&req, &done, svi_mpi_status_ignore())
         if done != 0 { return }
-        let start = Date()
+        // Spin on MPI_Test for the first 5 ms, as a blocking MPI call would (a wait is usually a
+        // CG reduction a few microseconds long); past that, the rank is waiting for another's
+        // compute: it says so to its heartbeat partner and yields the core between tests; past
+        // a second (rank 0's I/O, a stall) it sleeps 200 µs between tests.
+        let start = DispatchTime.now().uptimeNanoseconds
         var spins = 0, told = false
         while true {
             MPI_Test(&req, &done, svi_mpi_status_ignore())
             if done != 0 { return }
             spins += 1
-            if spins < 2000 { continue }
+            if spins & 255 != 0 { continue }
+            let waited = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if waited < 0.005 { continue }
             if !told { watch.send(comm); told = true }
-            if spins & 63 == 0 {
-                watch.poll(comm)
-                if let b = stallBound {
-                    let waited = Date().timeIntervalSince(start)
-                    if waited > b * watch.patience { stalled(waited: waited, bound: b) }
-                }
-            }
-            usleep(50)
+            watch.poll(comm)
+            if let b = stallBound, waited > b * watch.patience { stalled(waited: waited, bound: b) }
+            if waited < 1 { sched_yield() } else { usleep(200) }
         }
     }
 

@@ -43,6 +43,10 @@ public struct SamplerCheckpoint: Codable, Equatable {
     public var discrepancySigma: Double?
     /// The paper's schedule (nil: N evenly spaced steps), and the steps of a segment it gives.
     public var paperSchedule: Bool?
+    /// The network's tiles, [tile, overlap] (nil: whole frames), and the warm start's own
+    /// settings (nil: from noise): both change x_t, so a run under others must not continue it.
+    public var tiles: [Int]?
+    public var warmStart: String?
     public var stepsPerSegment: Int { paperSchedule == true ? Schedule().paperSteps(nfe: nfe).count : nfe }
 
     /// The job's step count at this snapshot: steps of finished segments plus this one's.
@@ -52,7 +56,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case format, nfe, eta, gamma, seed, degradation, model, segment, start
         case initMethod = "init", finalCGSteps = "final_cg_steps", discrepancyStop = "discrepancy_stop", discrepancySigma = "discrepancy_sigma", paperSchedule = "paper_schedule"
-        case segmentPlan = "segment_plan"
+        case segmentPlan = "segment_plan", tiles, warmStart = "warm_start"
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
     }
@@ -90,6 +94,8 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if discrepancySigma != other.discrepancySigma { d.append("the discrepancy stop's σ (\(discrepancySigma.map { "\($0)" } ?? "the spec's") vs \(other.discrepancySigma.map { "\($0)" } ?? "the spec's"))") }
         if paperSchedule != other.paperSchedule { d.append("--paper (its schedule for --nfe \(nfe))") }
         if seed != other.seed { d.append("--seed (\(seed) vs \(other.seed))") }
+        if tiles != other.tiles { d.append("the tiles (\(tiles.map { "--tile \($0[0]) --tile-overlap \($0[1])" } ?? "whole frames") vs \(other.tiles.map { "--tile \($0[0]) --tile-overlap \($0[1])" } ?? "whole frames"))") }
+        if warmStart != other.warmStart { d.append("the warm start's settings (\(warmStart ?? "none") vs \(other.warmStart ?? "none"))") }
         if segmentPlan != other.segmentPlan { d.append("the segment plan (\(segmentPlan.map(\.summary) ?? "one segment") vs \(other.segmentPlan.map(\.summary) ?? "one segment"))") }
         return d
     }

@@ -533,6 +533,10 @@ struct RestoreReport: Encodable {
     var input: String, output: String, method: String, degradation: String
     var frames: Int, frameShape: [Int], threads: Int
     var ranks = 1
+    /// The host of each rank, in rank order (multi-rank runs).
+    var rankHosts: [String]?
+    /// The stall bound in force at the end (seconds; nil: none).
+    var stallBoundSeconds: Double?
     /// The largest MPI message (bytes): larger blocks travel in pieces of this size.
     var mpiChunkBytes: Int?
     var perRank: [[String: Double]]?
@@ -569,5 +573,6 @@ struct RestoreReport: Encodable {
         case resumedFromSegment = "resumed_from_segment", clip, segments
         case input, output, method, degradation, frames, threads, model, settings, baseline, tiles, timings, residual, machine, noise
         case noiseSigma = "noise_sigma", priorCheck = "prior_check", priorRejectedSegments = "prior_rejected_segments"
+        case rankHosts = "rank_hosts", stallBoundSeconds = "stall_bound_seconds"
     }
 }

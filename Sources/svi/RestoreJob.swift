@@ -97,9 +97,13 @@ final class RestoreJob {
         if cmd.method == .dds, let d = cmd.checkpointFolder { folders.append(("--checkpoint-dir", d)) }
         struct Tokens: Codable { var paths: [String] = []; var error: String? }
         var tokens = Tokens()
+        // The folders' times before the tokens, put back after (the check leaves no trace).
+        var times: [String: stat] = [:]
         if rank == 0 {
             do {
                 for (_, dir) in folders {
+                    var st = stat()
+                    if stat(dir, &st) == 0 { times[dir] = st }
                     let (path, fd) = try TemporaryName.file(for: dir + "/.svi-shared-folder-check")
                     close(fd)
                     tokens.paths.append(path)
@@ -111,6 +115,10 @@ final class RestoreJob {
         var outcome = Tokens()
         if rank == 0 {
             for p in tokens.paths { unlink(p) }
+            for (dir, st) in times {
+                var t = [st.st_atim, st.st_mtim]
+                _ = utimensat(AT_FDCWD, dir, &t, 0)
+            }
             let hosts = (comm as? MPICommunicator)?.hosts ?? []
             for (i, (what, dir)) in folders.enumerated() {
                 let blind = (0..<comm.size).filter { seen[$0 * folders.count + i] == 0 }
@@ -296,7 +304,7 @@ final class RestoreJob {
         rep.noise = plan.noise
         rep.noiseSigma = spec.noiseSigma
         rep.ranks = comm.size
-        if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes }
+        if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes; rep.rankHosts = (comm as? MPICommunicator)?.hosts }
         if plan.clipStart > 0 || plan.fileFrames != plan.clipStart + plan.frames { rep.clip = [plan.clipStart, plan.clipStart + plan.frames] }
 
         // 2. The model, on every rank; a failure anywhere stops every rank cleanly.
@@ -330,9 +338,14 @@ final class RestoreJob {
         let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count, clips: !cmd.noClip) : nil
         let multi = segments.count > 1
         if multi && cmd.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
-        let identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
+        var identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
                                                  measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
                                                  model: denoiser?.name ?? "")
+        if let t = rep.tiles, t.tile > 0 { identityTemplate.tiles = [t.tile, t.overlap] }
+        if settings.startFrom != .noise {
+            identityTemplate.warmStart = settings.startFrom.rawValue + " " + classicalSettings(settings.startFrom, spec: spec).named
+                .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
         if decision.segmentsDone > 0 {
             if rank == 0 {
                 do { try replayFinished(decision, plan: plan, identity: identityTemplate, stitcher: stitcher!) } catch { decision.error = "\(error)" }
@@ -483,27 +496,36 @@ final class RestoreJob {
                         "halo_exchange_s": v[2], "allreduce_s": v[3], "bytes_sent": v[4], "peak_memory_mb": v[5], "reductions": v[6]]
             }
             rep.timings["total_s"] = seconds(since: started)
+            rep.stallBoundSeconds = (comm as? MPICommunicator)?.stallBound
             rep.peakMemoryMB = peakResidentMB()
             if let r = cmd.report { try writeJSON(rep, to: r, overwrite: cmd.overwrite) }
             progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", cmd.output, rep.timings["total_s"]!, rep.residual ?? .nan))
         }
     }
 
-    /// The DDS steps of one segment, with checkpoints, signals, --deadline and the NaN check.
-    /// CG alone (from Aᵀy) or ADMM-TV with the command's options: the classical methods, and
-    /// the estimate a warm start begins from.
-    private func classicalEstimate(_ method: StartPoint, op: DegradationOperator, y: Tensor, dist: Distribution,
-                                   spec: DegradationSpec, rep: inout RestoreReport) -> Tensor64 {
+    /// The settings of the classical method `method` from the command and the spec: CG's
+    /// iterations, ADMM-TV's λ, ρ, iterations and inner CG — and the same as named numbers.
+    private func classicalSettings(_ method: StartPoint, spec: DegradationSpec) -> (iterations: Int, tv: Baselines.TVSettings, named: [String: Double]) {
         let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? 100
         var tv = Baselines.TVSettings.defaults(for: spec)
         if let l = cmd.tvLambda { tv.lambda = l }
         tv.rho = cmd.tvRho; tv.iterations = cmd.tvIterations
         tv.innerCG = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) ?? 8
-        rep.baseline = method == .cg ? ["cg_iterations": Double(iterations)]
+        let named = method == .cg ? ["cg_iterations": Double(iterations)]
             : ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG)]
-        return Baselines.estimate(method, op: op, measurement: y, dist: dist, cgIterations: iterations, tv: tv)
+        return (iterations, tv, named)
     }
 
+    /// CG alone (from Aᵀy) or ADMM-TV with the command's options: the classical methods, and
+    /// the estimate a warm start begins from.
+    private func classicalEstimate(_ method: StartPoint, op: DegradationOperator, y: Tensor, dist: Distribution,
+                                   spec: DegradationSpec, rep: inout RestoreReport) -> Tensor64 {
+        let s = classicalSettings(method, spec: spec)
+        rep.baseline = s.named
+        return Baselines.estimate(method, op: op, measurement: y, dist: dist, cgIterations: s.iterations, tv: s.tv)
+    }
+
+    /// The DDS steps of one segment, with checkpoints, signals, --deadline and the NaN check.
     private func runSteps(_ sampler: DDSSampler, identity: SamplerCheckpoint, dist: Distribution, segment k: Int, totalSteps: Int, frame: FrameShape) throws {
         let nfe = sampler.steps.count
         if firstJobStep == nil { firstJobStep = k * nfe + sampler.stepIndex }

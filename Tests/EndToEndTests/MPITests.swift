@@ -220,7 +220,13 @@ enum MPI {
         #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: d + "/local").isEmpty)
         // The same folder shared by every rank is accepted.
-        let ok = try MPI.run(ranks: 3, ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "5", "--quiet", "--checkpoint-dir", d + "/local"], timeout: 60)
+        let ok = try MPI.run(ranks: 3, ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "5", "--quiet", "--checkpoint-dir", d + "/local",
+                                        "--report", d + "/r.json"], timeout: 60)
         #expect(ok.status == 0, "\(ok.stderr)")
+        // The report names every rank's host.
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/r.json"))) as? [String: Any]
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        #expect(report?["rank_hosts"] as? [String] == Array(repeating: String(cString: host), count: 3))
     }
 }

@@ -211,6 +211,22 @@ import SVIFormats
         let e = try CLI.run(["restore", d + "/y.npy", "-o", d + "/b.npy", "--prior", "gaussian", "--resume", d + "/nothing"])
         #expect(e.status != 0 && e.stderr.contains("no such checkpoint folder"))
     }
+
+    /// Tiles and the warm start's own settings change x_t: a checkpoint made under one is not
+    /// continued under another (it used to be, mixing two runs; issue 29).
+    @Test func checkpointsRefuseOtherTilesOrWarmStartSettings() throws {
+        let d = try setUp()
+        let tiled = ["restore", d + "/y.npy", "-o", d + "/a.npy", "--model", model, "--nfe", "4", "--init", "noise", "--seed", "1", "--quiet", "--checkpoint-dir", d + "/ck"]
+        #expect(try CLI.run(tiled + ["--tile", "16", "--tile-overlap", "4"]).status == 0)
+        let whole = try CLI.run(tiled.map { $0 == d + "/a.npy" ? d + "/b.npy" : $0 } + ["--tile", "0"])
+        #expect(whole.status != 0 && whole.stderr.contains("the tiles (--tile 16 --tile-overlap 4 vs whole frames)"), "\(whole.stderr)")
+        let warm = ["restore", d + "/y.npy", "-o", d + "/c.npy", "--prior", "gaussian", "--nfe", "6", "--init", "admm-tv", "--start", "0.5", "--seed", "1", "--quiet",
+                    "--checkpoint-dir", d + "/ck2", "--tv-iterations", "5"]
+        #expect(try CLI.run(warm + ["--tv-lambda", "0.01"]).status == 0)
+        let other = try CLI.run(warm.map { $0 == d + "/c.npy" ? d + "/e.npy" : $0 } + ["--tv-lambda", "0.02"])
+        #expect(other.status != 0 && other.stderr.contains("the warm start's settings"), "\(other.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/b.npy") && !FileManager.default.fileExists(atPath: d + "/e.npy"))
+    }
 }
 
 /// `--dry-run` plans without running or writing.
