@@ -21,14 +21,15 @@ enum MPI {
     /// after every rank started is returned as it is, with which ranks started.
     /// `whileRunning(started)` runs beside the job with the folder where each rank marks its
     /// start (`rank-R-PID`), for tests that signal one rank.
-    /// `wrapper` runs each rank's svi (`wrapper… svi ARGS`).
+    /// `wrapper` runs each rank's svi (`wrapper… svi ARGS`). `nodes` places the ranks on
+    /// emulated nodes (`Scripts/emulated-nodes`), `ranks / nodes.count` on each, over TCP.
     static func run(ranks: Int, _ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300,
-                    wrapper: [String] = [], whileRunning: (@Sendable (String) -> Void)? = nil) throws -> CLI.Result {
+                    wrapper: [String] = [], nodes: [Int]? = nil, whileRunning: (@Sendable (String) -> Void)? = nil) throws -> CLI.Result {
         var notes = ""
         for attempt in 1...3 {
             let dir = CLI.tempDir()
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let (r, timedOut) = try launch(ranks: ranks, args, environment: environment, timeout: timeout, dir: dir, wrapper: wrapper, whileRunning: whileRunning)
+            let (r, timedOut) = try launch(ranks: ranks, args, environment: environment, timeout: timeout, dir: dir, wrapper: wrapper, nodes: nodes, whileRunning: whileRunning)
             let started = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/started")) ?? []).count
             if r.status == 0 || started >= ranks || attempt == 3 || timedOut {
                 let tail = r.status == 0 ? "" : "\n[MPI helper: \(started) of \(ranks) ranks started svi]"
@@ -43,15 +44,23 @@ enum MPI {
     private final class Drained: @unchecked Sendable { var out = Data(), err = Data() }
 
     private static func launch(ranks: Int, _ args: [String], environment: [String: String], timeout: TimeInterval, dir: String,
-                               wrapper: [String], whileRunning: (@Sendable (String) -> Void)?) throws -> (CLI.Result, Bool) {
+                               wrapper: [String], nodes: [Int]?, whileRunning: (@Sendable (String) -> Void)?) throws -> (CLI.Result, Bool) {
         try FileManager.default.createDirectory(atPath: dir + "/started", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/shm", withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: mpirun)
         let exports = (environment.keys.sorted() + ["SVI_TEST_LAUNCH_DIR"]).flatMap { ["-x", $0] }
-        p.arguments = ["--oversubscribe", "-np", String(ranks), "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none",
-                       "--mca", "btl_vader_backing_directory", dir + "/shm", "--mca", "orte_tmpdir_base", dir,
-                       "-x", "OMP_NUM_THREADS=1"] + exports + wrapper + [CLI.binary] + args + ["--threads", "1"]
+        let placement: [String]
+        if let list = nodes {
+            // Each node has its own /dev/shm and TMPDIR already: no folders of this launch there.
+            let hosts = list.map { "\(EmulatedNodes.address($0)):\(ranks / list.count)" }.joined(separator: ",")
+            placement = ["--host", hosts, "--mca", "plm_rsh_agent", EmulatedNodes.script + " agent", "--mca", "oob_tcp_if_include", EmulatedNodes.network,
+                         "--mca", "btl_tcp_if_include", EmulatedNodes.network, "--mca", "btl", "tcp,vader,self"]
+        } else {
+            placement = ["--mca", "btl", "self,vader", "--mca", "btl_vader_backing_directory", dir + "/shm", "--mca", "orte_tmpdir_base", dir]
+        }
+        p.arguments = ["--oversubscribe", "-np", String(ranks), "--mca", "btl_vader_single_copy_mechanism", "none"] + placement
+            + ["-x", "OMP_NUM_THREADS=1"] + exports + wrapper + [CLI.binary] + args + ["--threads", "1"]
         var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
