@@ -5,12 +5,13 @@ import SVIFormats
 import SVIMedia
 import SVINetwork
 import SVISampler
+import SVICluster
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks.",
-        subcommands: [UNetBench.self])
+        subcommands: [UNetBench.self, CommBench.self])
 
     struct UNetBench: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -147,6 +148,70 @@ struct BenchCommand: ParsableCommand {
                                           "width": x.shape[3], "height": x.shape[2],
                                           "cpu": m.cpu, "isa": m.isa, "kernels_isa": m.kernelsISA, "openblas_core": m.openblasCore]
                 print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
+            }
+        }
+    }
+}
+
+extension BenchCommand {
+    /// The two kinds of communication a restore does, timed alone under mpirun (issue 28: the
+    /// cost model's constants measured on the network the job runs on, not on shared memory).
+    struct CommBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "comm",
+            abstract: "Time MPI exchanges as restore does them: halo exchange of B bytes with each neighbouring rank, and a reduction (run under mpirun).",
+            discussion: "Each rank owns one frame of B bytes and fetches its neighbours' (as the temporal operator's halo), then all ranks reduce one number (as CG's inner products). Prints the median over --repeats of the slowest rank, per size; --json prints one line per size.")
+
+        @Option(name: .long, help: "Message sizes in bytes, comma-separated.")
+        var bytes: String = "8,4096,65536,1048576,8388608"
+
+        @Option(name: .long, help: "Timed exchanges per size (after 3 untimed); the median is reported.")
+        var repeats: Int = 20
+
+        @Flag(name: .long, help: "One line of JSON per size.")
+        var json = false
+
+        func run() throws {
+            let sizes = bytes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (8...(1 << 30)).contains($0!) }) else {
+                throw ValidationError("--bytes must be sizes from 8 to 1073741824, comma-separated, got '\(bytes)'")
+            }
+            guard MPICommunicator.launchedByMPI else { throw SVIError("svi bench comm measures MPI between ranks: run it under mpirun (or srun --mpi=pmix) with 2 or more ranks") }
+            let comm = try MPICommunicator()
+            defer { comm.finalize() }
+            guard comm.size > 1 else { throw SVIError("svi bench comm needs 2 or more ranks (mpirun -np 2 …)") }
+            let partition = FramePartition(totalFrames: comm.size, ranks: comm.size)
+            let m = MachineInfo.current
+            if comm.rank == 0 && !json {
+                print("machine: \(m.cpu), \(m.cores) cores; \(comm.size) ranks on \(Set(comm.hosts).count) host(s): \(comm.hosts.joined(separator: ","))")
+                print("| bytes | halo exchange s (median, slowest rank) | reduction s (median, slowest rank) |")
+                print("| --- | --- | --- |")
+            }
+            for b in sizes.map({ $0! }) {
+                let local = Tensor64(shape: [1, max(b / 8, 1)])
+                var halo: [Double] = [], reduce: [Double] = []
+                for i in 0..<(repeats + 3) {
+                    comm.barrier()
+                    var t0 = Date()
+                    _ = comm.fetchFrames(of: local, partition: partition) { r in [r - 1, r + 1].filter { (0..<comm.size).contains($0) } }
+                    let h = Date().timeIntervalSince(t0)
+                    comm.barrier()
+                    t0 = Date()
+                    _ = comm.allreduceMax([Double(i)])
+                    let a = Date().timeIntervalSince(t0)
+                    if i >= 3 { halo.append(h); reduce.append(a) }
+                }
+                func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
+                let mine = [median(halo), median(reduce)]
+                let worst = comm.allreduceMax(mine)
+                if comm.rank == 0 {
+                    if json {
+                        let line: [String: Any] = ["bytes": b, "ranks": comm.size, "hosts": Set(comm.hosts).count, "halo_s": worst[0], "reduction_s": worst[1], "repeats": repeats]
+                        print(String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]), as: UTF8.self))
+                    } else {
+                        print(String(format: "| %d | %.6f | %.6f |", b, worst[0], worst[1]))
+                    }
+                }
             }
         }
     }

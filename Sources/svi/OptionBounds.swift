@@ -79,6 +79,7 @@ enum OptionBounds {
         "--threads": .closed(1...4096),
         // bench
         "--repeats": .closed(1...1000),
+        "comm --repeats": .closed(1...100_000),
         "--warmup": .closed(0...100),
         "--timestep": .closed(0...999),
         // synth

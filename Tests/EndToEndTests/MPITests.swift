@@ -40,6 +40,27 @@ enum MPI {
         fatalError("unreachable")
     }
 
+    /// Freezes (SIGSTOP) one rank once `checkpoints` holds a snapshot — a node that stops
+    /// answering mid-run, with something to resume from. Pass `freeze` as `whileRunning`;
+    /// `release()` kills the frozen process after the job.
+    final class Freezer: @unchecked Sendable {
+        let rank: Int, checkpoints: String
+        private(set) var pid: pid_t = 0
+        private(set) var at = Date.distantFuture
+        init(rank: Int, checkpoints: String) { self.rank = rank; self.checkpoints = checkpoints }
+
+        func freeze(_ started: String) {
+            let until = Date().addingTimeInterval(60)
+            while Date() < until && ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? []).filter({ $0.hasPrefix("step-") }).isEmpty { usleep(20_000) }
+            guard let name = ((try? FileManager.default.contentsOfDirectory(atPath: started)) ?? []).first(where: { $0.hasPrefix("rank-\(rank)-") }),
+                  let p = pid_t(name.split(separator: "-")[2]) else { return }
+            pid = p; at = Date()
+            kill(p, SIGSTOP)
+        }
+
+        func release() { if pid > 0 { kill(pid, SIGKILL) } }
+    }
+
     /// Both pipes' contents, read on two threads while mpirun runs.
     private final class Drained: @unchecked Sendable { var out = Data(), err = Data() }
 
@@ -180,24 +201,13 @@ enum MPI {
         let bound = 3.0
         let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "60", "--seed", "9", "--quiet",
                     "--checkpoint-dir", d + "/ck", "--stall-timeout", String(Int(bound))]
-        final class Frozen: @unchecked Sendable { var pid: pid_t = 0; var at = Date.distantFuture }
-        let f = Frozen()
-        let r = try MPI.run(ranks: 3, args, timeout: 120) { started in
-            // Freeze once a checkpoint exists (mid-run, with something to resume from).
-            let until = Date().addingTimeInterval(60)
-            while Date() < until && ((try? FileManager.default.contentsOfDirectory(atPath: d + "/ck")) ?? []).filter({ $0.hasPrefix("step-") }).isEmpty { usleep(20_000) }
-            guard let name = ((try? FileManager.default.contentsOfDirectory(atPath: started)) ?? []).first(where: { $0.hasPrefix("rank-\(frozen)-") }),
-                  let pid = pid_t(name.split(separator: "-")[2]) else { return }
-            f.pid = pid; f.at = Date()
-            kill(pid, SIGSTOP)
-        }
+        let f = MPI.Freezer(rank: frozen, checkpoints: d + "/ck")
+        let r = try MPI.run(ranks: 3, args, timeout: 120, whileRunning: f.freeze)
         let ended = Date()
-        if f.pid > 0 { kill(f.pid, SIGKILL) }
+        f.release()
         #expect(f.pid > 0, "no rank to freeze: \(r.stderr)")
         #expect(r.status == 85, "exit \(r.status): \(r.stderr)")
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, 255)
-        #expect(r.stderr.contains("rank \(frozen) on \(String(cString: host)) stopped answering"), "\(r.stderr)")
+        #expect(r.stderr.contains("rank \(frozen) on \(EmulatedNodes.hostName) stopped answering"), "\(r.stderr)")
         // Rank 0 speaks after the bound, rank 1 (when rank 0 is the frozen one) after 1.5×.
         #expect(ended.timeIntervalSince(f.at) < 2 * bound + 10, "took \(ended.timeIntervalSince(f.at)) s after the freeze")
         #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
@@ -234,8 +244,6 @@ enum MPI {
         #expect(ok.status == 0, "\(ok.stderr)")
         // The report names every rank's host.
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/r.json"))) as? [String: Any]
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, 255)
-        #expect(report?["rank_hosts"] as? [String] == Array(repeating: String(cString: host), count: 3))
+        #expect(report?["rank_hosts"] as? [String] == Array(repeating: EmulatedNodes.hostName, count: 3))
     }
 }

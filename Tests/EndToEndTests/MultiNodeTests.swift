@@ -86,18 +86,10 @@ struct MultiNodeTests {
         let d = try measurement(frames: 12, spec: "temporal=uniform:3")
         let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "60", "--seed", "9", "--quiet",
                     "--checkpoint-dir", d + "/ck", "--stall-timeout", "3"]
-        final class Frozen: @unchecked Sendable { var pid: pid_t = 0; var at = Date.distantFuture }
-        let f = Frozen()
-        let r = try MPI.run(ranks: 2, args, timeout: 120, nodes: [1, 2]) { started in
-            let until = Date().addingTimeInterval(60)
-            while Date() < until && ((try? FileManager.default.contentsOfDirectory(atPath: d + "/ck")) ?? []).filter({ $0.hasPrefix("step-") }).isEmpty { usleep(20_000) }
-            guard let name = ((try? FileManager.default.contentsOfDirectory(atPath: started)) ?? []).first(where: { $0.hasPrefix("rank-1-") }),
-                  let pid = pid_t(name.split(separator: "-")[2]) else { return }
-            f.pid = pid; f.at = Date()
-            kill(pid, SIGSTOP)
-        }
+        let f = MPI.Freezer(rank: 1, checkpoints: d + "/ck")
+        let r = try MPI.run(ranks: 2, args, timeout: 120, nodes: [1, 2], whileRunning: f.freeze)
         let ended = Date()
-        if f.pid > 0 { kill(f.pid, SIGKILL) }
+        f.release()
         #expect(r.status == 85, "exit \(r.status): \(r.stderr)")
         #expect(r.stderr.contains("rank 1 on node2 stopped answering"), "\(r.stderr)")
         #expect(ended.timeIntervalSince(f.at) < 3 + 15)

@@ -29,6 +29,7 @@ import ArgumentParser
         "model info": [],
         "model run": ["--input", "x.npy", "--timesteps", "t.npy", "-o", "out.npy"],
         "bench unet": [],
+        "bench comm": [],
         "synth": ["-o", "out.npy"],
     ]
 
