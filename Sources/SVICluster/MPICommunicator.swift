@@ -60,6 +60,14 @@ public final class MPICommunicator: Communicator {
     public var onStall: ((String) -> Never)?
     private var watch: StallWatch!
 
+    /// How long a wait spins before it yields the core. `SVI_MPI_SPIN_US` sets it: 0 when
+    /// ranks outnumber cores (emulated nodes on one machine, `Scripts/network-cost`), where a
+    /// spinning rank would keep the rank it waits for off the core until the next tick.
+    static let spinSeconds: Double = {
+        if let s = ProcessInfo.processInfo.environment["SVI_MPI_SPIN_US"], let v = Double(s), v >= 0, v <= 1e7 { return v / 1e6 }
+        return 0.005
+    }()
+
     /// Waits for `req`, polling: a rank blocked here for longer than the bound (a rank of the
     /// job frozen, its node gone) ends the job instead of waiting forever. While it waits it
     /// tells its heartbeat partner which collective it has reached, and takes in the heartbeats
@@ -68,10 +76,10 @@ public final class MPICommunicator: Communicator {
         var done: Int32 = 0
         MPI_Test(&req, &done, svi_mpi_status_ignore())
         if done != 0 { return }
-        // Spin on MPI_Test for the first 5 ms, as a blocking MPI call would (a wait is usually a
-        // CG reduction a few microseconds long); past that, the rank is waiting for another's
-        // compute: it says so to its heartbeat partner and yields the core between tests; past
-        // a second (rank 0's I/O, a stall) it sleeps 200 µs between tests.
+        // Spin on MPI_Test for the first `spinSeconds` (5 ms), as a blocking MPI call would (a
+        // wait is usually a CG reduction a few microseconds long); past that, the rank is
+        // waiting for another's compute: it says so to its heartbeat partner and yields the core
+        // between tests; past a second (rank 0's I/O, a stall) it sleeps 200 µs between tests.
         let start = DispatchTime.now().uptimeNanoseconds
         var spins = 0, told = false
         while true {
@@ -80,7 +88,7 @@ public final class MPICommunicator: Communicator {
             spins += 1
             if spins & 255 != 0 { continue }
             let waited = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if waited < 0.005 { continue }
+            if waited < MPICommunicator.spinSeconds { continue }
             if !told { watch.send(comm); told = true }
             watch.poll(comm)
             if let b = stallBound, waited > b * watch.patience { stalled(waited: waited, bound: b) }

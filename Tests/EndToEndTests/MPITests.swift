@@ -75,7 +75,8 @@ enum MPI {
         if let list = nodes {
             // Each node has its own /dev/shm and TMPDIR already: no folders of this launch there.
             let hosts = list.map { "\(EmulatedNodes.address($0)):\(ranks / list.count)" }.joined(separator: ",")
-            placement = ["--host", hosts, "--mca", "plm_rsh_agent", EmulatedNodes.script + " agent", "--mca", "oob_tcp_if_include", EmulatedNodes.network,
+            // --bind-to none: each node would bind its first rank to core 0 of this one machine.
+            placement = ["--bind-to", "none", "--host", hosts, "--mca", "plm_rsh_agent", EmulatedNodes.script + " agent", "--mca", "oob_tcp_if_include", EmulatedNodes.network,
                          "--mca", "btl_tcp_if_include", EmulatedNodes.network, "--mca", "btl", "tcp,vader,self"]
         } else {
             placement = ["--mca", "btl", "self,vader", "--mca", "btl_vader_backing_directory", dir + "/shm", "--mca", "orte_tmpdir_base", dir]
