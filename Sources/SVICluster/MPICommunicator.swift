@@ -81,7 +81,7 @@ public final class MPICommunicator: Communicator {
         // waiting for another's compute: it says so to its heartbeat partner and yields the core
         // between tests; past a second (rank 0's I/O, a stall) it sleeps 200 µs between tests.
         let start = DispatchTime.now().uptimeNanoseconds
-        var spins = 0, told = false
+        var spins = 0, told = -1.0
         while true {
             MPI_Test(&req, &done, svi_mpi_status_ignore())
             if done != 0 { return }
@@ -89,7 +89,9 @@ public final class MPICommunicator: Communicator {
             if spins & 255 != 0 { continue }
             let waited = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             if waited < MPICommunicator.spinSeconds { continue }
-            if !told { watch.send(comm); told = true }
+            // Say "here, at this collective" on arrival and every 0.25 s after: a rank frozen
+            // while it waits (after saying it arrived) then goes stale, and can be named too.
+            if told < 0 || waited - told >= 0.25 { watch.send(comm); told = waited }
             watch.poll(comm)
             if let b = stallBound, waited > b * watch.patience { stalled(waited: waited, bound: b) }
             if waited < 1 { sched_yield() } else { usleep(200) }
@@ -101,7 +103,7 @@ public final class MPICommunicator: Communicator {
     }
 
     private func stalled(waited: Double, bound: Double) -> Never {
-        let lagging = watch.lagging()
+        let lagging = watch.lagging(staleAfter: max(1, bound / 2))
         let who: String
         if lagging.isEmpty {
             who = "rank \(rank) on \(hosts[rank]) waited in collective \(watch.collective) for ranks it does not hear from"
@@ -380,9 +382,11 @@ final class StallWatch {
     var collective = 0
     /// Heartbeats this rank sent.
     private(set) var sent = 0
-    /// Ranks that send heartbeats to this one, and the last collective number from each.
+    /// Ranks that send heartbeats to this one, and the last collective number from each and
+    /// when it came.
     private let senders: [Int]
     private var last: [Int: Int] = [:]
+    private var heard: [Int: UInt64] = [:]
     private var received: [Int: Int64] = [:]
     private var recvRequests: [MPI_Request?]
     private let recvBuffers: UnsafeMutablePointer<Int64>
@@ -435,15 +439,22 @@ final class StallWatch {
                 MPI_Test(&recvRequests[i], &done, svi_mpi_status_ignore())
                 guard done != 0 else { break }
                 last[s] = Int(recvBuffers[i])
+                heard[s] = DispatchTime.now().uptimeNanoseconds
                 received[s, default: 0] += 1
                 post(comm, i)
             }
         }
     }
 
-    /// The ranks this one hears from that have not reached the current collective.
-    func lagging() -> [Int] {
-        senders.filter { (last[$0] ?? -1) < collective }
+    /// The ranks this one hears from that have not reached the current collective, or that
+    /// said so but have been silent for `staleAfter` seconds while waiting ranks repeat it
+    /// every 0.25 s (frozen inside the wait).
+    func lagging(staleAfter: Double) -> [Int] {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return senders.filter { s in
+            guard let c = last[s], c >= collective, let t = heard[s] else { return true }
+            return Double(now - t) / 1e9 > staleAfter
+        }
     }
 
     func finishSends() {

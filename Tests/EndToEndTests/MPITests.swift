@@ -56,6 +56,15 @@ enum MPI {
                   let p = pid_t(name.split(separator: "-")[2]) else { return }
             pid = p; at = Date()
             kill(p, SIGSTOP)
+            // A frozen process ignores the launcher's SIGTERM: once every other rank is gone
+            // (the job ended), kill it, as a dead node's processes are gone, so that mpirun can
+            // finish (it waited for it forever once on this machine).
+            let others = ((try? FileManager.default.contentsOfDirectory(atPath: started)) ?? []).compactMap { n -> pid_t? in
+                n.hasPrefix("rank-\(rank)-") ? nil : pid_t(n.split(separator: "-")[2])
+            }
+            let limit = Date().addingTimeInterval(120)
+            while Date() < limit && others.contains(where: { kill($0, 0) == 0 }) { usleep(50_000) }
+            kill(p, SIGKILL)
         }
 
         func release() { if pid > 0 { kill(pid, SIGKILL) } }
@@ -100,7 +109,12 @@ enum MPI {
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(50_000) }
         let timedOut = p.isRunning
-        if timedOut { p.terminate() }
+        if timedOut {
+            p.terminate()
+            let grace = Date().addingTimeInterval(10)
+            while p.isRunning && Date() < grace { usleep(50_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        }
         p.waitUntilExit()
         group.wait()
         return (CLI.Result(status: p.terminationStatus, stdout: String(decoding: drained.out, as: UTF8.self), stderr: String(decoding: drained.err, as: UTF8.self)), timedOut)
@@ -197,10 +211,10 @@ enum MPI {
     @Test(arguments: [2, 0])
     func aFrozenRankEndsTheJobAndTheSameCommandResumes(_ frozen: Int) throws {
         let d = CLI.tempDir()
-        try NPY.write(CLI.clip(frames: 12, height: 16, width: 16), to: d + "/x.npy")
+        try NPY.write(CLI.clip(frames: 12, height: 48, width: 48), to: d + "/x.npy")   // 300 steps: the freeze lands mid-run
         #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3", "--quiet"]).status == 0)
         let bound = 3.0
-        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "60", "--seed", "9", "--quiet",
+        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "300", "--seed", "9", "--quiet",
                     "--checkpoint-dir", d + "/ck", "--stall-timeout", String(Int(bound))]
         let f = MPI.Freezer(rank: frozen, checkpoints: d + "/ck")
         let r = try MPI.run(ranks: 3, args, timeout: 120, whileRunning: f.freeze)
@@ -214,7 +228,7 @@ enum MPI {
         #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
         let again = try MPI.run(ranks: 3, args, timeout: 120)
         #expect(again.status == 0, "\(again.stderr)")
-        let single = try CLI.run(["restore", d + "/y.npy", "-o", d + "/single.npy", "--prior", "gaussian", "--nfe", "60", "--seed", "9", "--quiet", "--threads", "1"])
+        let single = try CLI.run(["restore", d + "/y.npy", "-o", d + "/single.npy", "--prior", "gaussian", "--nfe", "300", "--seed", "9", "--quiet", "--threads", "1"])
         #expect(single.status == 0, "\(single.stderr)")
         let a = try NPY.readFloat32(d + "/r.npy"), b = try NPY.readFloat32(d + "/single.npy")
         #expect(a.count == b.count && (0..<a.count).allSatisfy { a[$0] == b[$0] }, "resumed run differs from one process")

@@ -37,9 +37,9 @@ enum EmulatedNodes {
 struct MultiNodeTests {
     let model = CLI.fixtures + "/adm-tiny/weights.safetensors"
 
-    func measurement(frames: Int, spec: String) throws -> String {
+    func measurement(frames: Int, spec: String, size: Int = 16) throws -> String {
         let d = CLI.tempDir()
-        try NPY.write(CLI.clip(frames: frames, height: 16, width: 16), to: d + "/x.npy")
+        try NPY.write(CLI.clip(frames: frames, height: size, width: size), to: d + "/x.npy")
         let r = try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", spec, "--quiet", "--seed", "3"])
         #expect(r.status == 0, "\(r.stderr)")
         return d
@@ -83,8 +83,9 @@ struct MultiNodeTests {
     /// The node of rank 1 freezes (SIGSTOP): the job ends within the bound naming node2; the
     /// same command, started on nodes 2 and 3 (a requeue landing elsewhere), finishes bit-equal.
     @Test func aFrozenNodeEndsTheJobWhichResumesOnOtherNodes() throws {
-        let d = try measurement(frames: 12, spec: "temporal=uniform:3")
-        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "60", "--seed", "9", "--quiet",
+        // Long enough (300 steps of 48×48) that the freeze lands mid-run.
+        let d = try measurement(frames: 12, spec: "temporal=uniform:3", size: 48)
+        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "300", "--seed", "9", "--quiet",
                     "--checkpoint-dir", d + "/ck", "--stall-timeout", "3"]
         let f = MPI.Freezer(rank: 1, checkpoints: d + "/ck")
         let r = try MPI.run(ranks: 2, args, timeout: 120, nodes: [1, 2], whileRunning: f.freeze)
@@ -95,7 +96,34 @@ struct MultiNodeTests {
         #expect(ended.timeIntervalSince(f.at) < 3 + 15)
         let again = try MPI.run(ranks: 2, args, timeout: 120, nodes: [2, 3])
         #expect(again.status == 0, "\(again.stderr)")
-        let single = try CLI.run(["restore", d + "/y.npy", "-o", d + "/single.npy", "--prior", "gaussian", "--nfe", "60", "--seed", "9", "--quiet", "--threads", "1"])
+        let single = try CLI.run(["restore", d + "/y.npy", "-o", d + "/single.npy", "--prior", "gaussian", "--nfe", "300", "--seed", "9", "--quiet", "--threads", "1"])
+        #expect(single.status == 0)
+        #expect(try same(d + "/r.npy", d + "/single.npy"), "resumed on other nodes, the output differs from one process")
+    }
+
+    /// The scheduler's warning signal (USR1 to every rank, as Cluster/slurm.sbatch forwards it)
+    /// stops the job on nodes 1 and 2 with a checkpoint and exit 85; the requeued command,
+    /// placed on nodes 3 and 1, continues it and ends bit-equal to one process.
+    @Test func aSignalledJobResumesOnAnotherNodeSet() throws {
+        // Long enough (300 steps of 48×48) that the signal lands mid-run.
+        let d = try measurement(frames: 12, spec: "temporal=uniform:3", size: 48)
+        let args = ["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--nfe", "300", "--seed", "4", "--quiet", "--checkpoint-dir", d + "/ck"]
+        let ck = d + "/ck"
+        let r = try MPI.run(ranks: 2, args, timeout: 120, nodes: [1, 2]) { started in
+            let until = Date().addingTimeInterval(60)
+            while Date() < until && ((try? FileManager.default.contentsOfDirectory(atPath: ck)) ?? []).filter({ $0.hasPrefix("step-") }).isEmpty { usleep(20_000) }
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: started)) ?? [] {
+                if let pid = pid_t(name.split(separator: "-")[2]) { kill(pid, SIGUSR1) }
+            }
+        }
+        #expect(r.status == 85, "exit \(r.status): \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        let again = try MPI.run(ranks: 2, args + ["--report", d + "/r.json"], timeout: 120, nodes: [3, 1])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try hosts(d + "/r.json") == ["node3", "node1"])
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/r.json"))) as? [String: Any]
+        #expect((report?["resumed_from_step"] as? Int ?? 0) > 0, "the requeued run did not resume")
+        let single = try CLI.run(["restore", d + "/y.npy", "-o", d + "/single.npy", "--prior", "gaussian", "--nfe", "300", "--seed", "4", "--quiet", "--threads", "1"])
         #expect(single.status == 0)
         #expect(try same(d + "/r.npy", d + "/single.npy"), "resumed on other nodes, the output differs from one process")
     }
