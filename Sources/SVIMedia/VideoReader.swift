@@ -75,10 +75,9 @@ public final class VideoStream {
         var demuxer: UnsafePointer<AVInputFormat>? = nil
         if PNGPattern.isSequence(path) {
             let pattern = try PNGPattern(path)
-            guard let first = (0..<5).first(where: { SmallFile.isRegularFile(pattern.path($0)) }) else {
+            guard (0..<5).contains(where: { SmallFile.isRegularFile(pattern.path($0)) }) else {
                 throw SVIError.file(path, "no such PNG sequence: none of its first frames \(pattern.name(0))…\(pattern.name(4)) exists in \(pattern.folder)")
             }
-            _ = first
             demuxer = av_find_input_format("image2")
         } else {
             guard FileManager.default.fileExists(atPath: path) else { throw SVIError.file(path, "no such file") }

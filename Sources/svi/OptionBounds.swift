@@ -114,7 +114,7 @@ enum OptionBounds {
                 continue
             }
             let flag = flag(forProperty: label)
-            func found(_ v: Double?) { out.append(Found(flag: flag, value: readValues ? v : nil)) }
+            func found(_ v: Double?) { out.append(Found(flag: flag, value: v)) }
             switch child.value {
             case let o as Option<Int>: found(readValues ? Double(o.wrappedValue) : nil)
             case let o as Option<Int?>: found(readValues ? o.wrappedValue.map(Double.init) : nil)
