@@ -39,7 +39,7 @@ import SVIFormats
     @Test func installedBinaryFindsItsPrior() throws {
         let p = CLI.tempDir()
         defer { try? FileManager.default.removeItem(atPath: p) }
-        let r = try Shell.run(SlurmTests.repo + "/Scripts/install", ["--prefix", p])
+        let r = try Shell.run(SlurmCluster.repo + "/Scripts/install", ["--prefix", p])
         #expect(r.status == 0, "\(r.stderr)")
         let info = try Shell.run(p + "/bin/svi", ["model", "info"])
         #expect(info.status == 0, "\(info.stderr)")

@@ -9,7 +9,7 @@ import SVIFormats
 /// folder, resubmit itself with the same resources and seed when svi stops early (exit 85),
 /// and never after qdel (TERM).
 @Suite struct PBSScriptTests {
-    static let script = SlurmTests.repo + "/Cluster/pbs.sh"
+    static let script = SlurmCluster.repo + "/Cluster/pbs.sh"
 
     /// A job folder with the stand-ins; the environment PBS would give the script.
     func fakeJob(mpirunStatus: Int32, args: String = "--model w.safetensors --nfe 3") throws -> (dir: String, env: [String: String]) {

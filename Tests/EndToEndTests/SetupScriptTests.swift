@@ -6,7 +6,7 @@ import SVIFormats
 /// `Scripts/setup` on machines where things go wrong: it used to pipe the build through
 /// `grep … || true`, so a failed build ended with "ready" and the previous binary.
 @Suite struct SetupScriptTests {
-    static let setup = SlurmTests.repo + "/Scripts/setup"
+    static let setup = SlurmCluster.repo + "/Scripts/setup"
 
     /// A `swift` that fails as a broken build does, first on PATH.
     @Test func aFailedBuildFailsSetup() throws {
@@ -28,7 +28,7 @@ import SVIFormats
         let d = CLI.tempDir()
         defer { try? FileManager.default.removeItem(atPath: d) }
         for dir in ["/Scripts", "/.venv/bin"] { try FileManager.default.createDirectory(atPath: d + dir, withIntermediateDirectories: true) }
-        try FileManager.default.copyItem(atPath: SlurmTests.repo + "/Scripts/python-env", toPath: d + "/Scripts/python-env")
+        try FileManager.default.copyItem(atPath: SlurmCluster.repo + "/Scripts/python-env", toPath: d + "/Scripts/python-env")
         let python = "#!/bin/bash\ncase \"$2\" in \"import torch\"|\"import guided_diffusion\"|\"import numpy\"|\"import torch, guided_diffusion, numpy\") exit 0;; *) exit 1;; esac\n"
         let pip = "#!/bin/bash\necho \"$@\" >> \"$(dirname \"$0\")/pip.log\"\n"
         try python.write(toFile: d + "/.venv/bin/python", atomically: true, encoding: .utf8)

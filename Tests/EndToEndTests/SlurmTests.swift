@@ -3,47 +3,58 @@ import Foundation
 import SVICore
 import SVIFormats
 
-/// `Cluster/slurm.sbatch`, unmodified, submitted with `sbatch` to a real single-node Slurm
-/// (Debian's 22.05 with munge, the common site default `MpiDefault=none`), brought up by
-/// `Scripts/slurm-test-cluster` for each test and stopped after it. What users do: one task,
-/// two tasks forming one MPI job, a time-limit warning followed by requeue and resume, scancel.
-@Suite(.serialized) struct SlurmTests {
+/// A Slurm cluster brought up by `Scripts/slurm-test-cluster` for the length of one test — one
+/// node (this machine) or emulated nodes over TCP — and what the tests do with it: submit
+/// `Cluster/slurm.sbatch` unmodified, follow the job, read its log and report.
+struct SlurmCluster {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static let model = CLI.fixtures + "/adm-tiny/weights.safetensors"
+    /// The tiny fixture network as the prior, unless `args` name one.
+    static func prior(_ args: [String]) -> [String] { args.contains("--prior") ? [] : ["--model", model] }
+    /// SLURM_CONF, and a work folder (shared by every node) holding the jobs' files.
+    let env: [String: String], dir: String
 
-    /// A running cluster for the length of `body`: its SLURM_CONF and a work folder.
-    func withCluster(_ body: (_ env: [String: String], _ dir: String) throws -> Void) throws {
+    /// A running cluster for the length of `body` (`nodes` 0: the one-node cluster).
+    static func with(nodes: Int = 0, _ body: (SlurmCluster) throws -> Void) throws {
         let dir = CLI.tempDir()
-        let state = "/tmp/svi-slurm-\(getpid())"
-        let start = try Shell.run(SlurmTests.repo + "/Scripts/slurm-test-cluster", ["start", state])
+        let state = "/tmp/svi-slurm-\(nodes > 0 ? "nodes-" : "")\(getpid())"
+        let script = repo + "/Scripts/slurm-test-cluster"
+        let start = try Shell.run(script, ["start"] + (nodes > 0 ? ["--nodes", String(nodes)] : []) + [state])
         defer {
-            _ = try? Shell.run(SlurmTests.repo + "/Scripts/slurm-test-cluster", ["stop", state])
+            _ = try? Shell.run(script, ["stop", state])
             try? FileManager.default.removeItem(atPath: dir)
         }
         try #require(start.status == 0, "the test cluster did not start: \(start.stderr)")
-        try body(["SLURM_CONF": state + "/slurm.conf"], dir)
+        try body(SlurmCluster(env: ["SLURM_CONF": state + "/slurm.conf"], dir: dir))
     }
 
-    /// A measurement of `frames` frames of `size`² (temporal k=3 + SR×2) in `dir`.
-    func measurement(in dir: String, frames: Int, size: Int) throws {
+    /// A measurement of `frames` frames of `size`² (`spec`, by default temporal k=3 + SR×2) at
+    /// dir/y.npy.
+    func measurement(frames: Int, size: Int, spec: String = "temporal=uniform:3,sr=2") throws {
         try NPY.write(CLI.clip(frames: frames, height: size, width: size), to: dir + "/x.npy")
-        let g = try CLI.run(["degrade", dir + "/x.npy", "-o", dir + "/y.npy", "--degradation", "temporal=uniform:3,sr=2", "--quiet"])
+        let g = try CLI.run(["degrade", dir + "/x.npy", "-o", dir + "/y.npy", "--degradation", spec, "--quiet", "--seed", "3"])
         try #require(g.status == 0, "\(g.stderr)")
     }
 
-    /// `sbatch … Cluster/slurm.sbatch y.npy r.npy ARGS` from `dir`; the job's ID.
-    func submit(_ env: [String: String], dir: String, sbatch: [String], args: [String], extraEnvironment: [String: String] = [:]) throws -> Int {
+    /// `sbatch … Cluster/slurm.sbatch y.npy OUTPUT ARGS` from `dir`; the job's ID.
+    func submit(sbatch: [String], args: [String], output: String = "r.npy", extraEnvironment: [String: String] = [:]) throws -> Int {
         var e = env.merging(extraEnvironment) { $1 }
         e["SVI"] = CLI.binary
         let r = try Shell.run("/usr/bin/sbatch", ["--parsable", "--chdir", dir, "--output", dir + "/job-%j.log"] + sbatch
-                              + [SlurmTests.repo + "/Cluster/slurm.sbatch", "y.npy", "r.npy", "--model", SlurmTests.model, "--quiet"] + args,
+                              + [SlurmCluster.repo + "/Cluster/slurm.sbatch", "y.npy", output, "--quiet"] + SlurmCluster.prior(args) + args,
                               environment: e)
         try #require(r.status == 0, "sbatch: \(r.stderr)")
         return try #require(Int(r.stdout.split(separator: ";").first?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
     }
 
+    /// `scontrol ARGS`, which must succeed.
+    func scontrol(_ args: [String]) throws {
+        let r = try Shell.run("/usr/bin/scontrol", args, environment: env)
+        #expect(r.status == 0, "scontrol \(args.joined(separator: " ")): \(r.stderr)")
+    }
+
     /// `scontrol show job` as key → value.
-    func job(_ id: Int, _ env: [String: String]) throws -> [String: String] {
+    func job(_ id: Int) throws -> [String: String] {
         let r = try Shell.run("/usr/bin/scontrol", ["show", "job", String(id)], environment: env)
         var fields: [String: String] = [:]
         for token in r.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
@@ -57,11 +68,11 @@ import SVIFormats
     /// requeued job waits out its begin time (the test cluster's credential lifetime, ~11 s);
     /// releasing it earlier raced the revoked credential of its first run ("Job credential
     /// revoked", the job FAILED).
-    func wait(_ id: Int, for states: Set<String>, _ env: [String: String], timeout: TimeInterval = 180) throws -> [String: String] {
+    func wait(_ id: Int, for states: Set<String>, timeout: TimeInterval = 180) throws -> [String: String] {
         let deadline = Date().addingTimeInterval(timeout)
         var info: [String: String] = [:]
         while Date() < deadline {
-            info = try job(id, env)
+            info = try job(id)
             if let s = info["JobState"], states.contains(s) { return info }
             usleep(200_000)
         }
@@ -70,49 +81,65 @@ import SVIFormats
     }
 
     /// Waits until the job has ended, whichever way.
-    func waitUntilFinished(_ id: Int, _ env: [String: String], timeout: TimeInterval = 180) throws -> [String: String] {
-        try wait(id, for: ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], env, timeout: timeout)
+    func waitUntilFinished(_ id: Int, timeout: TimeInterval = 180) throws -> [String: String] {
+        try wait(id, for: ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"], timeout: timeout)
     }
 
-    func log(_ dir: String, _ id: Int) -> String {
+    func log(_ id: Int) -> String {
         (try? String(contentsOfFile: dir + "/job-\(id).log", encoding: .utf8)) ?? ""
     }
 
-    func report(_ dir: String) throws -> [String: Any] {
-        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/r.npy.report.json"))) as? [String: Any] ?? [:]
+    /// The report slurm.sbatch asks svi for (OUTPUT.report.json).
+    func report(_ output: String = "r.npy") throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + output + ".report.json"))) as? [String: Any] ?? [:]
     }
 
-    /// The same restoration run plainly with `seed`, compared to the job's output bit for bit.
-    func expectEqualToPlainRun(_ dir: String, seed: Int, args: [String]) throws {
-        let r = try CLI.run(["restore", dir + "/y.npy", "-o", dir + "/plain.npy", "--model", SlurmTests.model, "--quiet", "--seed", String(seed)] + args)
+    /// The same restoration run plainly in one process with `seed`, written to dir/plain.npy.
+    func plainRun(seed: Int, args: [String]) throws {
+        let r = try CLI.run(["restore", dir + "/y.npy", "-o", dir + "/plain.npy", "--quiet", "--seed", String(seed), "--overwrite"] + SlurmCluster.prior(args) + args)
         #expect(r.status == 0, "\(r.stderr)")
-        let a = try NPY.readFloat32(dir + "/r.npy"), b = try NPY.readFloat32(dir + "/plain.npy")
+    }
+
+    /// The job's output compared with dir/plain.npy bit for bit.
+    func expectEqualToPlainRun(_ output: String = "r.npy") throws {
+        let a = try NPY.readFloat32(dir + "/" + output), b = try NPY.readFloat32(dir + "/plain.npy")
         #expect(a.shape == b.shape)
-        #expect((0..<min(a.count, b.count)).allSatisfy { a[$0] == b[$0] }, "the job's output differs from a plain run")
+        #expect((0..<min(a.count, b.count)).allSatisfy { a[$0] == b[$0] }, "the job's output \(output) differs from a plain run")
     }
 
-    func waitForCheckpoint(_ dir: String, step: Int, timeout: TimeInterval = 120) {
-        let target = dir + "/r.npy.checkpoints/" + String(format: "step-%06d", step)
+    /// Waits until the job's checkpoint folder holds the snapshot of `step` (any, if nil).
+    func waitForCheckpoint(_ output: String = "r.npy", step: Int? = nil, timeout: TimeInterval = 120) {
+        let folder = dir + "/" + output + ".checkpoints"
+        let wanted = step.map { String(format: "step-%06d", $0) }
         let deadline = Date().addingTimeInterval(timeout)
-        while !FileManager.default.fileExists(atPath: target) && Date() < deadline { usleep(50_000) }
+        while Date() < deadline && !((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains(where: { wanted.map($0.elementsEqual) ?? $0.hasPrefix("step-") }) {
+            usleep(50_000)
+        }
     }
+}
 
+/// `Cluster/slurm.sbatch`, unmodified, submitted with `sbatch` to a real single-node Slurm
+/// (Debian's 22.05 with munge, the common site default `MpiDefault=none`), brought up by
+/// `Scripts/slurm-test-cluster` for each test and stopped after it. What users do: one task,
+/// two tasks forming one MPI job, a time-limit warning followed by requeue and resume, scancel.
+@Suite(.serialized) struct SlurmTests {
     /// One task on the whole node: the job is not refused or left pending on a node smaller
     /// than a hard-coded core count, svi gets the node's CPUs as threads, a seed fixed by the
     /// job, PMIx and the job's end as --deadline, and the output equals a plain run.
     @Test func oneTaskUsesTheWholeNodeAndEqualsAPlainRun() throws {
-        try withCluster { env, dir in
-            try measurement(in: dir, frames: 6, size: 16)
-            let id = try submit(env, dir: dir, sbatch: ["--ntasks=1", "--time=10"], args: ["--nfe", "3"])
-            let info = try waitUntilFinished(id, env)
-            #expect(info["JobState"] == "COMPLETED", "\(log(dir, id))")
-            let text = log(dir, id)
+        try SlurmCluster.with { c in
+            try c.measurement(frames: 6, size: 16)
+            let id = try c.submit(sbatch: ["--ntasks=1", "--time=10"], args: ["--nfe", "3"])
+            let info = try c.waitUntilFinished(id)
+            #expect(info["JobState"] == "COMPLETED", "\(c.log(id))")
+            let text = c.log(id)
             #expect(text.contains("--mpi=pmix") && text.contains("--deadline"), "\(text)")
-            let rep = try report(dir)
+            let rep = try c.report()
             #expect(rep["ranks"] as? Int == 1)
             #expect(rep["threads"] as? Int == ProcessInfo.processInfo.activeProcessorCount, "\(rep)")
             #expect((rep["settings"] as? [String: Any])?["seed"] as? Int == id)
-            try expectEqualToPlainRun(dir, seed: id, args: ["--nfe", "3"])
+            try c.plainRun(seed: id, args: ["--nfe", "3"])
+            try c.expectEqualToPlainRun()
         }
     }
 
@@ -120,22 +147,23 @@ import SVIFormats
     /// PMIx), each rank with half the node's CPUs; without PMIx svi refuses in one line and the
     /// job fails with no output, instead of two tasks each running the whole job.
     @Test func twoTasksFormOneMPIJob() throws {
-        try withCluster { env, dir in
-            try measurement(in: dir, frames: 6, size: 16)
-            let id = try submit(env, dir: dir, sbatch: ["--ntasks=2", "--time=10"], args: ["--nfe", "3"])
-            let info = try waitUntilFinished(id, env)
-            #expect(info["JobState"] == "COMPLETED", "\(log(dir, id))")
-            let rep = try report(dir)
+        try SlurmCluster.with { c in
+            try c.measurement(frames: 6, size: 16)
+            let id = try c.submit(sbatch: ["--ntasks=2", "--time=10"], args: ["--nfe", "3"])
+            let info = try c.waitUntilFinished(id)
+            #expect(info["JobState"] == "COMPLETED", "\(c.log(id))")
+            let rep = try c.report()
             #expect(rep["ranks"] as? Int == 2, "\(rep)")
             #expect(rep["threads"] as? Int == max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
-            try expectEqualToPlainRun(dir, seed: id, args: ["--nfe", "3"])
+            try c.plainRun(seed: id, args: ["--nfe", "3"])
+            try c.expectEqualToPlainRun()
 
-            try FileManager.default.removeItem(atPath: dir + "/r.npy")
-            let bad = try submit(env, dir: dir, sbatch: ["--ntasks=2", "--time=10"], args: ["--nfe", "3"], extraEnvironment: ["SVI_MPI": "none"])
-            let badInfo = try waitUntilFinished(bad, env)
+            try FileManager.default.removeItem(atPath: c.dir + "/r.npy")
+            let bad = try c.submit(sbatch: ["--ntasks=2", "--time=10"], args: ["--nfe", "3"], extraEnvironment: ["SVI_MPI": "none"])
+            let badInfo = try c.waitUntilFinished(bad)
             #expect(badInfo["JobState"] == "FAILED")
-            #expect(log(dir, bad).contains("srun started 2 tasks but MPI is not initialised"), "\(log(dir, bad))")
-            #expect(!FileManager.default.fileExists(atPath: dir + "/r.npy"))
+            #expect(c.log(bad).contains("srun started 2 tasks but MPI is not initialised"), "\(c.log(bad))")
+            #expect(!FileManager.default.fileExists(atPath: c.dir + "/r.npy"))
         }
     }
 
@@ -144,33 +172,34 @@ import SVIFormats
     /// continues and completes, and the output equals an uninterrupted run — without the user
     /// passing --seed.
     @Test func warningSignalRequeuesAndTheJobResumes() throws {
-        try withCluster { env, dir in
-            try measurement(in: dir, frames: 8, size: 48)
+        try SlurmCluster.with { c in
+            try c.measurement(frames: 8, size: 48)
             let args = ["--nfe", "24", "--init", "noise"]
-            let id = try submit(env, dir: dir, sbatch: ["--ntasks=1", "--time=10"], args: args)
-            waitForCheckpoint(dir, step: 2)
-            let s = try Shell.run("/usr/bin/scancel", ["--batch", "--signal=USR1", String(id)], environment: env)
+            let id = try c.submit(sbatch: ["--ntasks=1", "--time=10"], args: args)
+            c.waitForCheckpoint(step: 2)
+            let s = try Shell.run("/usr/bin/scancel", ["--batch", "--signal=USR1", String(id)], environment: c.env)
             #expect(s.status == 0, "\(s.stderr)")
-            let info = try waitUntilFinished(id, env, timeout: 240)
-            #expect(info["JobState"] == "COMPLETED", "\(log(dir, id))")
-            #expect(info["Restarts"] == "1", "\(info["Restarts"] ?? "?") restarts; \(log(dir, id))")
-            #expect(log(dir, id).contains("requeueing job \(id)"))
-            let rep = try report(dir)
+            let info = try c.waitUntilFinished(id, timeout: 240)
+            #expect(info["JobState"] == "COMPLETED", "\(c.log(id))")
+            #expect(info["Restarts"] == "1", "\(info["Restarts"] ?? "?") restarts; \(c.log(id))")
+            #expect(c.log(id).contains("requeueing job \(id)"))
+            let rep = try c.report()
             #expect((rep["resumed_from_step"] as? Int ?? 0) >= 2, "\(rep)")
-            try expectEqualToPlainRun(dir, seed: id, args: args)
+            try c.plainRun(seed: id, args: args)
+            try c.expectEqualToPlainRun()
         }
     }
 
     /// The scaling study with srun as its launcher (as Cluster/README.md suggests): it used to
     /// pass mpirun's -np and -x, which srun refuses or reads as "exclude nodes".
     @Test func scalingStudyRunsUnderSrun() throws {
-        try withCluster { env, dir in
-            var e = env
+        try SlurmCluster.with { c in
+            var e = c.env
             e["MPIRUN"] = "/usr/bin/srun --mpi=pmix"
-            let r = try Shell.run(SlurmTests.repo + "/Scripts/scaling-study",
-                                  ["--ranks", "1,2", "--threads", "1", "--frames", "4", "--size", "16", "--nfe", "2", "--repeats", "1", "--out", dir], environment: e)
+            let r = try Shell.run(SlurmCluster.repo + "/Scripts/scaling-study",
+                                  ["--ranks", "1,2", "--threads", "1", "--frames", "4", "--size", "16", "--nfe", "2", "--repeats", "1", "--out", c.dir], environment: e)
             #expect(r.status == 0, "\(r.stderr)")
-            let csv = (try? String(contentsOfFile: dir + "/scaling.csv", encoding: .utf8)) ?? ""
+            let csv = (try? String(contentsOfFile: c.dir + "/scaling.csv", encoding: .utf8)) ?? ""
             let rows = csv.split(separator: "\n").filter { $0.first?.isNumber == true }.map { $0.split(separator: ",").first.map(String.init) ?? "" }
             #expect(rows == ["1", "2"], "\(csv)")
         }
@@ -178,18 +207,18 @@ import SVIFormats
 
     /// scancel ends the job: CANCELLED, not requeued, no output, the checkpoints kept.
     @Test func scancelCancelsAndKeepsTheCheckpoint() throws {
-        try withCluster { env, dir in
-            try measurement(in: dir, frames: 8, size: 48)
-            let id = try submit(env, dir: dir, sbatch: ["--ntasks=1", "--time=10"], args: ["--nfe", "24", "--init", "noise"])
-            waitForCheckpoint(dir, step: 2)
-            #expect(try Shell.run("/usr/bin/scancel", [String(id)], environment: env).status == 0)
-            let info = try waitUntilFinished(id, env)
-            #expect(info["JobState"] == "CANCELLED", "\(log(dir, id))")
+        try SlurmCluster.with { c in
+            try c.measurement(frames: 8, size: 48)
+            let id = try c.submit(sbatch: ["--ntasks=1", "--time=10"], args: ["--nfe", "24", "--init", "noise"])
+            c.waitForCheckpoint(step: 2)
+            #expect(try Shell.run("/usr/bin/scancel", [String(id)], environment: c.env).status == 0)
+            let info = try c.waitUntilFinished(id)
+            #expect(info["JobState"] == "CANCELLED", "\(c.log(id))")
             sleep(3)      // a requeue would show now
-            let later = try job(id, env)
+            let later = try c.job(id)
             #expect(later["JobState"] == "CANCELLED" && later["Restarts"] == "0", "\(later)")
-            #expect(!FileManager.default.fileExists(atPath: dir + "/r.npy"))
-            let kept = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/r.npy.checkpoints")) ?? []
+            #expect(!FileManager.default.fileExists(atPath: c.dir + "/r.npy"))
+            let kept = (try? FileManager.default.contentsOfDirectory(atPath: c.dir + "/r.npy.checkpoints")) ?? []
             #expect(kept.contains { $0.hasPrefix("step-") }, "\(kept)")
         }
     }
