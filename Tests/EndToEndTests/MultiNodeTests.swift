@@ -22,6 +22,14 @@ enum EmulatedNodes {
         return (try? CLI.run(["start", "3"], executable: script).status) == 0
     }()
 
+    /// The processes called `name` running on emulated node `node` (in its network namespace).
+    static func processes(named name: String, onNode node: Int) -> [pid_t] {
+        guard let r = try? Shell.run("/usr/bin/env", ["ip", "netns", "pids", "svi-node\(node)"]) else { return [] }
+        return r.stdout.split(separator: "\n").compactMap { pid_t($0) }.filter { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }
+    }
+
     static var hostName: String {
         var h = [CChar](repeating: 0, count: 256)
         gethostname(&h, 255)

@@ -75,4 +75,32 @@ struct SlurmMultiNodeTests {
             try c.expectEqualToPlainRun()
         }
     }
+
+    /// A node that stops answering under Slurm: rank 1's process on node2 is frozen (SIGSTOP)
+    /// after the first checkpoint and node2 drained, as a site's health check would. svi ends
+    /// the job after the stall bound with one line naming node2 and exit 85; the script
+    /// requeues it; Slurm places it on nodes 1 and 3; it resumes and ends bit-identical to one
+    /// process.
+    @Test func aFrozenNodeIsRequeuedByTheScriptAndResumesElsewhere() throws {
+        try SlurmCluster.with(nodes: 3) { c in
+            try c.measurement(frames: 12, size: 48, spec: "temporal=uniform:3")
+            let args = ["--prior", "gaussian", "--nfe", "300", "--init", "noise"]
+            let id = try c.submit(sbatch: ["--nodes=2", "--ntasks-per-node=1", "--time=10"], args: args + ["--seed", "6", "--stall-timeout", "3"])
+            c.waitForCheckpoint()
+            let frozen = EmulatedNodes.processes(named: "svi", onNode: 2)
+            #expect(frozen.count == 1, "rank 1 on node2: \(frozen)")
+            try c.scontrol(["update", "NodeName=node2", "State=DRAIN", "Reason=svi-test"])
+            for pid in frozen { kill(pid, SIGSTOP) }
+            let info = try c.waitUntilFinished(id, timeout: 240)
+            let log = c.log(id)
+            #expect(info["JobState"] == "COMPLETED", "\(log)")
+            #expect(info["Restarts"] == "1", "\(info["Restarts"] ?? "?") restarts; \(log)")
+            #expect(log.contains("rank 1 on node2 stopped answering") && log.contains("requeueing job \(id)"), "\(log)")
+            #expect(try hosts(c) == ["node1", "node3"], "the requeued job did not move off the frozen node")
+            #expect((try c.report()["resumed_from_step"] as? Int ?? 0) > 0, "the requeued job did not resume")
+            try c.plainRun(seed: 6, args: args)
+            try c.expectEqualToPlainRun()
+            for pid in frozen { kill(pid, SIGKILL) }
+        }
+    }
 }
