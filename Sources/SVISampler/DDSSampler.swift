@@ -65,11 +65,17 @@ public struct SamplerSettings: Sendable, Equatable {
         if spec.noiseSigma > 0 {
             s.gamma = defaultGamma(for: spec)
             s.discrepancyStop = true
-            // A temporal-only measurement with a file's rounding (σ < 0.01): its ADMM-TV
-            // estimate is close, so it is noised less (t < 50 of the 50-step schedule: 3
-            // evaluations; tuning clips, 8-bit: carphone k=7 +1.05 dB, Gaussian σ=1 +0.16,
-            // bbb k=7 +1.36; 0.03 was worse; spatial tasks lost with it).
-            if !spec.hasSpatialPart && spec.noiseSigma < gammaSteepBelow { s.start = 0.05 }
+            // A temporal-only measurement with a file's rounding or a light codec (σ < 0.01):
+            // its ADMM-TV estimate is close, so it is noised less (t < 50 of the 50-step
+            // schedule: 3 evaluations; tuning clips, 8-bit: carphone k=7 +1.05 dB, Gaussian
+            // σ=1 +0.16, bbb k=7 +1.36; spatial tasks lost with it). Rounding alone (σ below
+            // roundingOnlyBelow: 8-bit and deeper files) leaves an estimate closer still:
+            // one evaluation from t = 20 (tuning clips, 8-bit, against 0.05: carphone Gaussian
+            // σ=1 +0.58 dB, k=7 +0.07, bbb k=7 +1.91, Gaussian σ=1 +0.18, SSIM up on all four;
+            // H.264 rows, σ ≥ 0.012, lost 0.02–0.27 dB with it, so they keep 0.1).
+            if !spec.hasSpatialPart && spec.noiseSigma < gammaSteepBelow {
+                s.start = spec.noiseSigma < roundingOnlyBelow ? 0.02 : 0.05
+            }
         }
         return s
     }
@@ -89,6 +95,11 @@ public struct SamplerSettings: Sendable, Equatable {
 
     /// σ below which the default γ grows as 1/σ³ instead of 1/σ.
     public static let gammaSteepBelow = 0.01
+
+    /// σ below which a measurement's noise is taken as a file's rounding alone (8-bit RGB
+    /// 0.0011, 8-bit Y′CbCr 0.0025, plus what the data shows: 0.0011–0.0023 on the 8-bit rows);
+    /// H.264 at crf 18 measured 0.007–0.019.
+    public static let roundingOnlyBelow = 0.005
 
     /// The last step's CG iterations by default: enough to converge on every evaluation task
     /// (CG stops on its own at float64 convergence, so this only caps the work).

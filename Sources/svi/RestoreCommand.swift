@@ -106,7 +106,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .customLong("init"), help: "What the reverse process starts from: noise (the paper), or a warm start (Come-Closer-Diffuse-Faster) from the classical estimate cg or admm-tv (with their own options) noised to step --start: fewer network evaluations. Default: by task, see --start.")
     var initEstimate: StartPoint?
 
-    @Option(name: .long, help: "With a warm start: where the reverse process starts, as a fraction of the schedule (0 < F < 1); about F × NFE network evaluations. Defaults, chosen on tuning clips (EVALUATION.md): noise for noiseless temporal-only degradations, admm-tv at 0.1 otherwise.")
+    @Option(name: .long, help: "With a warm start: where the reverse process starts, as a fraction of the schedule (0 < F < 1); about F × NFE network evaluations. Defaults, chosen on tuning clips (EVALUATION.md): noise for noiseless temporal-only degradations; admm-tv at 0.02 for temporal-only ones whose noise is a file's rounding alone (σ < 0.005: one network evaluation), at 0.05 for temporal-only ones up to σ 0.01, at 0.1 otherwise.")
     var start: Double?
 
     @Option(name: .long, help: "CG iterations of the last step, whose estimate is the output (default: --cg-steps, as the paper; CG stops early once converged).")

@@ -192,7 +192,10 @@ import SVIOperators
         #expect(!SamplerSettings.defaults(for: spec, seed: 0).discrepancyStop)
         spec.noiseSigma = NoiseLevel.quantization(bits: 8)
         let s = SamplerSettings.defaults(for: spec, seed: 0)
-        #expect(s.discrepancyStop && s.startFrom == .admmTV && s.start == 0.05)
+        #expect(s.discrepancyStop && s.startFrom == .admmTV && s.start == 0.02)
+        var codec = spec
+        codec.noiseSigma = 0.007     // a light codec: noised more than rounding alone
+        #expect(SamplerSettings.defaults(for: codec, seed: 0).start == 0.05)
         // Rounding-sized σ: γ grows as 1/σ³ below 0.01 (the discrepancy stop holds CG back).
         #expect(abs(s.gamma! - 0.02 / spec.noiseSigma * pow(0.01 / spec.noiseSigma, 2)) < 1e-6 * s.gamma!)
         spec.noiseSigma = 0.01
