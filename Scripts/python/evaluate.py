@@ -19,6 +19,9 @@ CLIPS = {
     # bikes is 640×272 (2.35:1): the centre 484×272 (16:9) is cropped before scaling to
     # 256×144, so nothing is squeezed.
     "bikes": ("bikes.mp4", "0:16", "484x272+78+0", "256x144", "640×272, centre 484×272 cropped and scaled to 256×144, frames 0–15"),
+    # Animation, not photographs (issue 27). Frames 0–15 of the same shot whose frames 60–75
+    # are a tuning clip (as carphone's 20–35 here and 80–95 there): another pose, not tuned on.
+    "bbb": ("bigbuckbunny.mp4", "0:16", None, "256x144", "animation (Big Buck Bunny), 1280×720 scaled to 256×144, frames 0–15"),
 }
 TASKS = {
     # name: (spec, label)

@@ -92,7 +92,7 @@ public enum Baselines {
         let w = (0..<3).map { _ in Tensor64(shape: shape) }
         let du = (0..<3).map { _ in Tensor64(shape: shape) }
         let tmp = (0..<3).map { _ in Tensor64(shape: shape) }
-        let rhs = Tensor64(shape: shape), dtd = Tensor64(shape: shape)
+        let rhs = Tensor64(shape: shape)
         let cg = ConjugateGradient(dist)
         let rho = settings.rho, thr = settings.lambda / settings.rho
         let n = u.count
@@ -102,9 +102,7 @@ public enum Baselines {
             Kernels.axpby(rhs.data, 1, aty.data, rho, n)
             cg.solve(rhs: rhs, solution: u, iterations: settings.innerCG) { v, out in
                 op.normal(v, into: out, dist)
-                FiniteDifference3D.apply(v, dt: tmp[0], dy: tmp[1], dx: tmp[2], frame: s, dist)
-                FiniteDifference3D.adjoint(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: dtd, frame: s, dist)
-                Kernels.axpy(out.data, rho, dtd.data, n)
+                FiniteDifference3D.addNormal(v, scale: rho, into: out, frame: s, dist)
             }
             FiniteDifference3D.apply(u, dt: du[0], dy: du[1], dx: du[2], frame: s, dist)
             for i in 0..<3 {

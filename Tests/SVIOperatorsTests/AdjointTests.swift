@@ -50,6 +50,25 @@ import SVIContracts
         let rhs = d.dot(u, dtp)
         #expect(abs(lhs - rhs) / abs(lhs) < 1e-5)
     }
+
+    /// The fused out + ρDᵀD u (ADMM-TV's inner operator) equals Dᵀ applied to D u, added with
+    /// weight ρ, on every frame count down to one and on single rows and columns.
+    @Test(arguments: [(7, 2, 6, 5), (1, 1, 4, 3), (2, 3, 1, 6), (3, 1, 5, 1)])
+    func fusedLaplacianEqualsDifferencesAndTheirAdjoint(shape: (Int, Int, Int, Int)) {
+        let (T, c, h, w) = shape
+        let s = FrameShape(channels: c, height: h, width: w), dims = [T, c, h, w]
+        let d = Distribution.local(totalFrames: T)
+        let u = Tensor64(converting: randomTensor(dims, seed: 3))
+        let du = (0..<3).map { _ in Tensor64(shape: dims) }
+        FiniteDifference3D.apply(u, dt: du[0], dy: du[1], dx: du[2], frame: s, d)
+        let expected = Tensor64(shape: dims)
+        FiniteDifference3D.adjoint(dt: du[0], dy: du[1], dx: du[2], into: expected, frame: s, d)
+        let start = Tensor64(converting: randomTensor(dims, seed: 4))
+        let fused = start.copy()
+        FiniteDifference3D.addNormal(u, scale: 0.3, into: fused, frame: s, d)
+        let worst = (0..<u.count).map { abs(fused[$0] - (start[$0] + 0.3 * expected[$0])) }.max() ?? 0
+        #expect(worst < 1e-12, "largest difference \(worst)")
+    }
 }
 
 /// Operators do what their definitions say, on hand-checkable inputs.
