@@ -46,40 +46,12 @@ public final class UNetDenoiser: Denoiser {
     return m < n ? m : period - m
 }
 
-/// Loads a model for `svi`: weights plus an architecture from a preset, a JSON config, a
-/// config file beside the weights (`W.json`, `config.json` or `fixture.json`), or inference
-/// from the weights — checked against the weights in every case.
+/// Loads a model for `svi`: the weights and architecture read and checked by
+/// `ModelSource.resolve` (SVIFormats, a checked module), then the network built from them, its
+/// parameters checked against the weights by `CheckpointFit`.
 public enum ModelLoader {
     public static func load(weights: String, preset: String?, config: String?) throws -> (UNet, Checkpoint, [String]) {
-        let ckpt = try Checkpoint.load(weights)
-        var notes: [String] = []
-        let cfg: UNetConfig
-        if let p = preset {
-            guard let c = UNetConfig.presets[p] else {
-                throw SVIError("unknown preset '\(p)' (known: \(UNetConfig.presets.keys.sorted().joined(separator: ", ")))")
-            }
-            cfg = c
-        } else if let path = config {
-            cfg = try UNetConfig.load(path)
-        } else if let beside = configBeside(weights) {
-            cfg = try UNetConfig.load(beside)
-            notes = ["architecture from \(beside)"]
-        } else {
-            let inferred = try UNetConfig.infer(from: ckpt.tensors, source: weights)
-            cfg = inferred.config
-            notes = inferred.notes
-        }
+        let (ckpt, cfg, notes) = try ModelSource.resolve(weights: weights, preset: preset, config: config)
         return (try UNet(config: cfg, tensors: ckpt.tensors, source: weights), ckpt, notes)
     }
-}
-
-/// `W.json`, then `config.json`, then `fixture.json` in the folder of the weights `W`.
-public func configBeside(_ weights: String) -> String? {
-    let url = URL(fileURLWithPath: weights)
-    let dir = url.deletingLastPathComponent()
-    for candidate in [weights + ".json", dir.appendingPathComponent("config.json").path, dir.appendingPathComponent("fixture.json").path]
-    where FileManager.default.fileExists(atPath: candidate) {
-        return candidate
-    }
-    return nil
 }

@@ -28,7 +28,7 @@ struct ModelCommand: ParsableCommand {
             let checkpoint = try model ?? checkpointPath ?? EmbeddedPrior.locate()
             let ckpt = try Checkpoint.load(checkpoint)
             let (config, notes): (UNetConfig, [String])
-            if let beside = configBeside(checkpoint) {
+            if let beside = ModelSource.configBeside(checkpoint) {
                 (config, notes) = (try UNetConfig.load(beside), ["architecture from \(beside)"])
             } else {
                 (config, notes) = try UNetConfig.infer(from: ckpt.tensors, source: checkpoint)
