@@ -52,55 +52,55 @@ struct SlurmMultiNodeTests {
         }
     }
 
-    /// The scheduler's warning (USR1 to the batch script) reaches a job on nodes 1 and 2 after
-    /// its first checkpoint, while node1 is drained (a node taken out for repair): the ranks
-    /// stop with a checkpoint, the script requeues the job, Slurm places it on nodes 2 and 3,
-    /// and it continues from the checkpoint to an output bit-identical to one process.
-    @Test func aWarnedJobIsRequeuedOntoOtherNodesAndResumesBitForBit() throws {
+    /// A 2-node job (nodes 1 and 2) of 300 steps is disturbed after its first checkpoint —
+    /// `drained` taken out of service, then `disturb` — and must come back by itself: requeued
+    /// once, placed by Slurm on `requeuedOn`, resumed from the checkpoint and bit-identical to
+    /// one process; its log holds `logSays`.
+    func expectRequeuedOntoOtherNodes(seed: Int, extra: [String] = [], drained: String, requeuedOn: [String], logSays: [String],
+                                      disturb: (SlurmCluster, Int) throws -> Void) throws {
         try SlurmCluster.with(nodes: 3) { c in
             try c.measurement(frames: 12, size: 48, spec: "temporal=uniform:3")
             let args = ["--prior", "gaussian", "--nfe", "300", "--init", "noise"]
-            let id = try c.submit(sbatch: ["--nodes=2", "--ntasks-per-node=1", "--time=10"], args: args + ["--seed", "4"])
+            let id = try c.submit(sbatch: ["--nodes=2", "--ntasks-per-node=1", "--time=10"], args: args + ["--seed", String(seed)] + extra)
             c.waitForCheckpoint()
-            try c.scontrol(["update", "NodeName=node1", "State=DRAIN", "Reason=svi-test"])
-            let s = try Shell.run("/usr/bin/scancel", ["--batch", "--signal=USR1", String(id)], environment: c.env)
-            #expect(s.status == 0, "\(s.stderr)")
-            let info = try c.waitUntilFinished(id, timeout: 240)
-            #expect(info["JobState"] == "COMPLETED", "\(c.log(id))")
-            #expect(info["Restarts"] == "1", "\(info["Restarts"] ?? "?") restarts; \(c.log(id))")
-            #expect(c.log(id).contains("requeueing job \(id)"), "\(c.log(id))")
-            #expect(try hosts(c) == ["node2", "node3"], "the requeued job did not move to other nodes")
-            #expect((try c.report()["resumed_from_step"] as? Int ?? 0) > 0, "the requeued job did not resume")
-            try c.plainRun(seed: 4, args: args)
-            try c.expectEqualToPlainRun()
-        }
-    }
-
-    /// A node that stops answering under Slurm: rank 1's process on node2 is frozen (SIGSTOP)
-    /// after the first checkpoint and node2 drained, as a site's health check would. svi ends
-    /// the job after the stall bound with one line naming node2 and exit 85; the script
-    /// requeues it; Slurm places it on nodes 1 and 3; it resumes and ends bit-identical to one
-    /// process.
-    @Test func aFrozenNodeIsRequeuedByTheScriptAndResumesElsewhere() throws {
-        try SlurmCluster.with(nodes: 3) { c in
-            try c.measurement(frames: 12, size: 48, spec: "temporal=uniform:3")
-            let args = ["--prior", "gaussian", "--nfe", "300", "--init", "noise"]
-            let id = try c.submit(sbatch: ["--nodes=2", "--ntasks-per-node=1", "--time=10"], args: args + ["--seed", "6", "--stall-timeout", "3"])
-            c.waitForCheckpoint()
-            let frozen = EmulatedNodes.processes(named: "svi", onNode: 2)
-            #expect(frozen.count == 1, "rank 1 on node2: \(frozen)")
-            try c.scontrol(["update", "NodeName=node2", "State=DRAIN", "Reason=svi-test"])
-            for pid in frozen { kill(pid, SIGSTOP) }
+            try c.scontrol(["update", "NodeName=\(drained)", "State=DRAIN", "Reason=svi-test"])
+            try disturb(c, id)
             let info = try c.waitUntilFinished(id, timeout: 240)
             let log = c.log(id)
             #expect(info["JobState"] == "COMPLETED", "\(log)")
             #expect(info["Restarts"] == "1", "\(info["Restarts"] ?? "?") restarts; \(log)")
-            #expect(log.contains("rank 1 on node2 stopped answering") && log.contains("requeueing job \(id)"), "\(log)")
-            #expect(try hosts(c) == ["node1", "node3"], "the requeued job did not move off the frozen node")
+            for text in logSays + ["requeueing job \(id)"] { #expect(log.contains(text), "\(text): \(log)") }
+            #expect(try hosts(c) == requeuedOn, "the requeued job did not move to other nodes")
             #expect((try c.report()["resumed_from_step"] as? Int ?? 0) > 0, "the requeued job did not resume")
-            try c.plainRun(seed: 6, args: args)
+            try c.plainRun(seed: seed, args: args)
             try c.expectEqualToPlainRun()
-            for pid in frozen { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// The scheduler's warning (USR1 to the batch script) reaches a job on nodes 1 and 2 while
+    /// node1 is drained (a node taken out for repair): the ranks stop with a checkpoint, the
+    /// script requeues the job, Slurm places it on nodes 2 and 3, and it continues bit for bit.
+    @Test func aWarnedJobIsRequeuedOntoOtherNodesAndResumesBitForBit() throws {
+        try expectRequeuedOntoOtherNodes(seed: 4, drained: "node1", requeuedOn: ["node2", "node3"], logSays: ["time-limit warning"]) { c, id in
+            let s = try Shell.run("/usr/bin/scancel", ["--batch", "--signal=USR1", String(id)], environment: c.env)
+            #expect(s.status == 0, "\(s.stderr)")
+        }
+    }
+
+    /// A node that stops answering under Slurm: rank 1's process on node2 is frozen (SIGSTOP)
+    /// and node2 drained, as a site's health check would. svi ends the job after the stall
+    /// bound with one line naming node2 and exit 85; the script requeues it; Slurm places it on
+    /// nodes 1 and 3; it resumes bit for bit.
+    @Test func aFrozenNodeIsRequeuedByTheScriptAndResumesElsewhere() throws {
+        var frozen: [pid_t] = []
+        // Slurm kills the frozen rank with its job step; should the test end before that, the
+        // process is still ours to kill (it is only killed while it is still called svi).
+        defer { for pid in frozen where EmulatedNodes.processes(named: "svi", onNode: 2).contains(pid) { kill(pid, SIGKILL) } }
+        try expectRequeuedOntoOtherNodes(seed: 6, extra: ["--stall-timeout", "3"], drained: "node2", requeuedOn: ["node1", "node3"],
+                                         logSays: ["rank 1 on node2 stopped answering"]) { _, _ in
+            frozen = EmulatedNodes.processes(named: "svi", onNode: 2)
+            #expect(frozen.count == 1, "rank 1 on node2: \(frozen)")
+            for pid in frozen { kill(pid, SIGSTOP) }
         }
     }
 }
