@@ -4,21 +4,27 @@ import Foundation
 /// the accounting is in ARCHITECTURE.md, "Memory per frame"). The same numbers plan segments
 /// (`svi restore --memory-per-rank`) and the dry-run, so they cannot drift apart.
 public enum MemoryModel {
-    public enum Solver: String, Sendable { case dds, cg, admmTV = "admm-tv" }
+    /// `ddsFromTV`: DDS warm-started from ADMM-TV, which runs beside the sampler's state.
+    public enum Solver: String, Sendable { case dds, cg, admmTV = "admm-tv", ddsFromTV = "dds-from-admm-tv" }
 
     /// Float32 copies of a clean frame per frame of a rank's block. `measurementRatio` = values
     /// of a measured frame ÷ values of a clean frame (1/s² for ×s super-resolution);
-    /// `spatial`: the spec has a spatial part (the temporal scratch of A = S ∘ Tm).
+    /// `spatial`: the spec has a spatial part (the measurement-size scratch between S and Tm:
+    /// `DegradationOperator.apply`).
     ///
     /// DDS: x_t/ε 1 + u 2 + CG's r, p, M p 6 + the measurement m + the operator's measurement-
-    /// size scratch 2m (also Aᵀy's float64 staging) + 2 with a spatial part = 9 + 3m (+2).
-    /// CG: Aᵀy→u 2 + r, p, M p 6 + the float32 result 1 + 3m (+2). ADMM-TV adds z, w, Du and a
+    /// size scratch 2m (also Aᵀy's float64 staging) + 2m with a spatial part = 9 + 3m (+2m).
+    /// CG: Aᵀy→u 2 + r, p, M p 6 + the float32 result 1 + 3m (+2m). ADMM-TV adds z, w, Du and a
     /// temporary for each of the three directions and two more vectors (all float64).
+    /// DDS from an ADMM-TV warm start: while the (accelerated) ADMM runs, the sampler's state is
+    /// already allocated, and ADMM holds Aᵀy 2, u 2, z, w, Du, the temporary, the previous z
+    /// and w 36, the right-hand side 2 and its own CG's r, p, M p 6 = 48 more.
     public static func copiesPerFrame(_ solver: Solver, measurementRatio m: Double, spatial: Bool) -> Double {
-        let op = 3 * m + (spatial ? 2 : 0)
+        let op = 3 * m + (spatial ? 2 * m : 0)
         switch solver {
         case .dds, .cg: return 9 + op
         case .admmTV: return 9 + op + 2 + 24 + 4
+        case .ddsFromTV: return 9 + op + 48
         }
     }
 
@@ -28,7 +34,7 @@ public enum MemoryModel {
                                   spatial: Bool, batch: Int) -> Double {
         let m = Double(measurementValues) / Double(max(frameValues, 1))
         var b = copiesPerFrame(solver, measurementRatio: m, spatial: spatial) * Double(frames) * Double(frameValues) * 4
-        if solver == .dds { b += Double(min(batch, max(frames, 1)) + 1) * Double(frameValues) * 4 }
+        if solver == .dds || solver == .ddsFromTV { b += Double(min(batch, max(frames, 1)) + 1) * Double(frameValues) * 4 }
         return b
     }
 

@@ -161,7 +161,7 @@ extension RestoreCommand {
         }
         let dcSeconds = best * Double(most * frame.count) / Double(probeFrames * probeFrame.count)
 
-        let blockBytes = MemoryModel.blockBytes(solver, frames: most, frameValues: frame.count, measurementValues: measured.reduce(1, *),
+        let blockBytes = MemoryModel.blockBytes(solver(for: spec), frames: most, frameValues: frame.count, measurementValues: measured.reduce(1, *),
                                                 spatial: spec.hasSpatialPart, batch: batch)
         let rootIO = MemoryModel.rootIOBytes(ranks: ranks, segmentFrames: segments.segmentFrames, largestBlock: most, overlap: segments.largestOverlap,
                                              frameValues: frame.count, measurementValues: measured.reduce(1, *))

@@ -129,8 +129,11 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "ADMM-TV: penalty ρ.")
     var tvRho: Double = 0.05
 
-    @Option(name: .long, help: "ADMM-TV: outer iterations.")
-    var tvIterations: Int = 60
+    @Option(name: .long, help: "ADMM-TV: outer iterations (default 60 for --method admm-tv; 30, accelerated, for an --init admm-tv warm start, which the diffusion refines: chosen on tuning clips, BENCHMARKS.md).")
+    var tvIterations: Int?
+
+    @Flag(name: .customLong("tv-accelerate"), inversion: .prefixedNo, help: "ADMM-TV: Nesterov momentum with restart (Goldstein et al. 2014): about half the iterations for the same estimate (default: on for an --init admm-tv warm start, off for --method admm-tv).")
+    var tvAccelerate: Bool?
 
     @Option(name: .long, help: "Write a JSON report (settings, per-stage times, residual) here.")
     var report: String?
@@ -329,8 +332,14 @@ struct RestoreCommand: ParsableCommand {
     /// Kept free beside the planned memory: the runtime, FFmpeg, MPI buffers.
     static let memoryMargin = 512.0 * 1_048_576
 
-    var solver: MemoryModel.Solver {
-        switch method { case .dds: return .dds; case .cg: return .cg; case .admmTV: return .admmTV }
+    /// What a rank holds while solving `spec` (the spec with the noise the solver assumes: it
+    /// decides whether DDS warm-starts from ADMM-TV, whose state then sits beside the sampler's).
+    func solver(for spec: DegradationSpec) -> MemoryModel.Solver {
+        switch method {
+        case .dds: return samplerSettings(for: spec, seed: 0, noise: nil).startFrom == .admmTV ? .ddsFromTV : .dds
+        case .cg: return .cg
+        case .admmTV: return .admmTV
+        }
     }
 
     /// --memory-per-rank, or what this node offers: the memory this process may use (cgroup
@@ -363,7 +372,7 @@ struct RestoreCommand: ParsableCommand {
         } else {
             let budget = try memoryBudgetPerRank()
             let fv = original.reduce(1, *), mv = measured.reduce(1, *)
-            let perFrame = MemoryModel.blockBytes(solver, frames: 1, frameValues: fv, measurementValues: mv, spatial: spec.hasSpatialPart, batch: 1)
+            let perFrame = MemoryModel.blockBytes(solver(for: spec), frames: 1, frameValues: fv, measurementValues: mv, spatial: spec.hasSpatialPart, batch: 1)
             // Rank 0 also fills another rank's block while scattering and receives one while
             // gathering (with several ranks), and keeps the frames segments share.
             let rootPerFrame = ranks > 1 ? Double((mv + fv) * 4) : 0

@@ -162,6 +162,22 @@ import SVITestSupport
         #expect(abs(predicted - measured) <= 0.15 * measured, "predicted \(predicted) MB, measured \(measured) MB")
     }
 
+    /// The same with noise, where DDS warm-starts from ADMM-TV: its state sits beside the
+    /// sampler's (the plan once left it out and predicted a third of the peak).
+    @Test func dryRunPredictsThePeakMemoryOfAWarmStart() throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: 160, size: 64, spec: "temporal=uniform:7,noise=0.01")
+        let common = args(d, "r.npy", ["--report", d + "/rep.json"])
+        #expect(try CLI.run(common + ["--dry-run"]).status == 0)
+        let predicted = try #require(try report(d + "/rep.json")["predicted_peak_rank0_mb"] as? Double)
+        let r = try CLI.run(common)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rep = try report(d + "/rep.json")
+        #expect(rep["timings"].flatMap { ($0 as? [String: Any])?["warm_start_s"] } != nil, "no warm start: the test would not test it")
+        let measured = try #require(rep["peak_memory_mb"] as? Double)
+        #expect(abs(predicted - measured) <= 0.15 * measured, "predicted \(predicted) MB, measured \(measured) MB")
+    }
+
     /// --frames a:b restores part of a file; the clip's first rows see frames before a, so
     /// they are left out (not invented): the result is the window of the file's problem.
     @Test func framesRestorePartOfAFile() throws {
