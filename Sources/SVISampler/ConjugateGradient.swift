@@ -54,9 +54,9 @@ public final class ConjugateGradient {
             let pmp = dist.dot(p, mp)
             if !(pmp > 0) { break }                     // M is singular along p: nothing left to gain
             let alpha = rr / pmp
-            Kernels.axpy(u.data, alpha, p.data, n)
-            Kernels.axpy(r.data, -alpha, mp.data, n)
-            let rrNew = dist.dot(r, r)
+            let rrNew = dist.comm.sumInFrameOrder(Kernels.cgUpdate(u: u.data, p: p.data, r: r.data, q: mp.data, alpha: alpha,
+                                                                   frames: r.frames, frameSize: r.frameSize),
+                                                  partition: dist.partition)
             let beta = rrNew / rr
             Kernels.axpby(p.data, 1, r.data, beta, n)   // p = r + β p
             rr = rrNew

@@ -30,4 +30,30 @@ import Testing
         Kernels.clip(y.data, 0, 1, y.count)
         #expect(y[16] == 1 && y[0] == 0)
     }
+
+    /// CG's fused update (issue 31) gives the bits of the three passes it replaces — axpy,
+    /// axpy, per-frame dots — for frames of one reduction block and of several, on 1 and 2
+    /// threads.
+    @Test(arguments: [(5, 300), (3, 20_000)])
+    func fusedCGUpdateEqualsItsThreePasses(_ c: (frames: Int, frameSize: Int)) {
+        let n = c.frames * c.frameSize
+        func vec(_ seed: UInt64) -> Tensor64 {
+            let t = Tensor(shape: [n])
+            RandomStream(seed: seed, purpose: .initial).normals(offset: 0, count: n, into: t.data)
+            return Tensor64(converting: t)
+        }
+        let p = vec(1), q = vec(2), alpha = 0.37
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        for threads in [1, 2] {
+            Parallel.threads = threads
+            let u1 = vec(3), r1 = vec(4), u2 = vec(3), r2 = vec(4)
+            Kernels.axpy(u1.data, alpha, p.data, n)
+            Kernels.axpy(r1.data, -alpha, q.data, n)
+            let dots = Kernels.frameDots(r1.data, r1.data, frames: c.frames, frameSize: c.frameSize)
+            let fused = Kernels.cgUpdate(u: u2.data, p: p.data, r: r2.data, q: q.data, alpha: alpha, frames: c.frames, frameSize: c.frameSize)
+            #expect(fused == dots)
+            #expect((0..<n).allSatisfy { u1[$0] == u2[$0] && r1[$0] == r2[$0] })
+        }
+    }
 }
