@@ -15,10 +15,13 @@ public enum Baselines {
         return u
     }
 
+    /// CG alone's iterations unless told otherwise.
+    public static let defaultCGIterations = 100
+
     /// The classical estimate `from` (CG alone or ADMM-TV): the baselines, and where a warm
     /// start begins.
     public static func estimate(_ from: StartPoint, op: DegradationOperator, measurement y: Tensor, dist: Distribution,
-                                cgIterations: Int = 100, tv: TVSettings) -> Tensor64 {
+                                cgIterations: Int = defaultCGIterations, tv: TVSettings) -> Tensor64 {
         switch from {
         case .cg: return conjugateGradient(op: op, measurement: y, iterations: cgIterations, dist: dist)
         case .admmTV: return admmTV(op: op, measurement: y, settings: tv, dist: dist)

@@ -126,8 +126,8 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "ADMM-TV: weight λ of the TV term (default 0.0001 for noiseless measurements and 0.15·σ with noise σ ≥ 0.01, falling off as σ³ to 0.0001 below — a file's rounding — and scaled by the spatial part: 1/s² for ×s SR, the kept share for inpainting, 1/σ_b² for a blur of σ_b ≥ 1; all chosen on tuning clips, evaluation/TUNING.md). Also the λ of an --init admm-tv warm start.")
     var tvLambda: Double?
 
-    @Option(name: .long, help: "ADMM-TV: penalty ρ.")
-    var tvRho: Double = 0.05
+    @Option(name: .long, help: "ADMM-TV: penalty ρ (default 0.05).")
+    var tvRho: Double?
 
     @Option(name: .long, help: "ADMM-TV: outer iterations (default 60 for --method admm-tv; 30, accelerated, for an --init admm-tv warm start, which the diffusion refines: chosen on tuning clips, BENCHMARKS.md).")
     var tvIterations: Int?

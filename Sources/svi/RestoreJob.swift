@@ -506,13 +506,13 @@ final class RestoreJob {
     /// The settings of the classical method `method` from the command and the spec: CG's
     /// iterations, ADMM-TV's λ, ρ, iterations and inner CG — and the same as named numbers.
     private func classicalSettings(_ method: StartPoint, spec: DegradationSpec) -> (iterations: Int, tv: Baselines.TVSettings, named: [String: Double]) {
-        let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? 100
+        let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? Baselines.defaultCGIterations
         var tv = cmd.method == .admmTV ? Baselines.TVSettings.defaults(for: spec) : .warmStartDefaults(for: spec)
         if let l = cmd.tvLambda { tv.lambda = l }
-        tv.rho = cmd.tvRho
+        if let r = cmd.tvRho { tv.rho = r }
         if let i = cmd.tvIterations { tv.iterations = i }
         if let a = cmd.tvAccelerate { tv.accelerated = a }
-        tv.innerCG = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) ?? 8
+        if let i = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) { tv.innerCG = i }
         let named = method == .cg ? ["cg_iterations": Double(iterations)]
             : ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG),
                "accelerated": tv.accelerated ? 1 : 0]
