@@ -68,21 +68,23 @@ public enum Baselines {
             defaults(noiseSigma: spec.noiseSigma, spatialShare: spatialShare(of: spec))
         }
 
-        /// ADMM-TV as the diffusion's warm start: accelerated, 30 outer
-        /// iterations. The diffusion re-noises the estimate to t ≈ 0.1, but its result still
-        /// follows how far ADMM went (tuning rows, 8-bit files: plain ADMM with 20 iterations
-        /// instead of 60 cost inpainting 0.22 dB, deblurring 0.14, SR 0.03); the accelerated
-        /// method reaches plain ADMM's 60-iteration quality in about half the iterations
-        /// (issue 31; BENCHMARKS.md, "The warm start's budget"). `--method admm-tv` keeps plain
-        /// ADMM and 60: there the estimate is the result, and EVALUATION's baseline column was
-        /// made with it.
-        public static let warmStartIterations = 30
+        /// Outer iterations of ADMM-TV as the diffusion's warm start (accelerated). Its result
+        /// follows how far ADMM went, most of all where the estimate nearly is the output: a
+        /// temporal-only measurement at a file's rounding takes one network evaluation from
+        /// t = 20, and there accelerated 100 iterations beat plain ADMM's 60 by 1.50 dB (bbb
+        /// k=7, 8-bit) and 0.30 dB (carphone k=7, 8-bit); accelerated 30 lost 0.20 and 0.40
+        /// dB on bbb. With a spatial part the network does more and 40 suffice (accelerated 30:
+        /// −0.09 to +0.07 dB against plain 60 on the evaluation's warm-start rows; 40: bikes
+        /// inpainting +0.20) at two thirds of plain 60's iterations. Issue 31; BENCHMARKS.md,
+        /// "The warm start's budget"; `Scripts/warm-start-check`. `--method admm-tv` keeps plain
+        /// ADMM and 60: EVALUATION's baseline column was made with it.
+        public static let warmStartIterationsTemporalOnly = 100, warmStartIterationsSpatial = 40
 
         /// The defaults of ADMM-TV as the diffusion's warm start: `defaults(for:)`,
-        /// accelerated, with `warmStartIterations`.
+        /// accelerated, with the iterations above.
         public static func warmStartDefaults(for spec: DegradationSpec) -> TVSettings {
             var s = defaults(for: spec)
-            s.iterations = warmStartIterations
+            s.iterations = spec.hasSpatialPart ? warmStartIterationsSpatial : warmStartIterationsTemporalOnly
             s.accelerated = true
             return s
         }

@@ -129,7 +129,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "ADMM-TV: penalty ρ (default 0.05).")
     var tvRho: Double?
 
-    @Option(name: .long, help: "ADMM-TV: outer iterations (default 60 for --method admm-tv; 30, accelerated, for an --init admm-tv warm start, which the diffusion refines: chosen on tuning clips, BENCHMARKS.md).")
+    @Option(name: .long, help: "ADMM-TV: outer iterations (default 60 for --method admm-tv; for an --init admm-tv warm start, accelerated, 100 on a temporal-only degradation and 40 with a spatial part: BENCHMARKS.md, \"The warm start's budget\").")
     var tvIterations: Int?
 
     @Flag(name: .customLong("tv-accelerate"), inversion: .prefixedNo, help: "ADMM-TV: Nesterov momentum with restart (Goldstein et al. 2014): about half the iterations for the same estimate (default: on for an --init admm-tv warm start, off for --method admm-tv).")
