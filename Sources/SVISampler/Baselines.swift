@@ -20,11 +20,13 @@ public enum Baselines {
 
     /// The classical estimate `from` (CG alone or ADMM-TV): the baselines, and where a warm
     /// start begins.
+    /// `progress(k, n)`: ADMM-TV finished outer iteration k of n (long on large frames).
     public static func estimate(_ from: StartPoint, op: DegradationOperator, measurement y: Tensor, dist: Distribution,
-                                cgIterations: Int = defaultCGIterations, tv: TVSettings) -> Tensor64 {
+                                cgIterations: Int = defaultCGIterations, tv: TVSettings,
+                                progress: ((Int, Int) -> Void)? = nil) -> Tensor64 {
         switch from {
         case .cg: return conjugateGradient(op: op, measurement: y, iterations: cgIterations, dist: dist)
-        case .admmTV: return admmTV(op: op, measurement: y, settings: tv, dist: dist)
+        case .admmTV: return admmTV(op: op, measurement: y, settings: tv, dist: dist, progress: progress)
         case .noise: preconditionFailure("noise is not a classical estimate")
         }
     }
@@ -114,7 +116,7 @@ public enum Baselines {
     /// does not. c is a whole-video sum in frame order, so every rank takes the same branch and
     /// the result does not depend on the rank count.
     public static func admmTV(op: DegradationOperator, measurement y: Tensor, settings: TVSettings,
-                              dist: Distribution) -> Tensor64 {
+                              dist: Distribution, progress: ((Int, Int) -> Void)? = nil) -> Tensor64 {
         let s = op.inputShape
         let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
         let aty = dc.makeAdjointOfMeasurement()
@@ -132,7 +134,8 @@ public enum Baselines {
         let rho = settings.rho, thr = settings.lambda / settings.rho
         let n = u.count
         var momentum = NesterovRestart()
-        for _ in 0..<settings.iterations {
+        for iteration in 0..<settings.iterations {
+            defer { progress?(iteration + 1, settings.iterations) }
             for i in 0..<3 { Kernels.lincomb(tmp[i].data, 1, z[i].data, -1, w[i].data, n) }
             FiniteDifference3D.adjoint(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: rhs, frame: s, dist)
             Kernels.axpby(rhs.data, 1, aty.data, rho, n)

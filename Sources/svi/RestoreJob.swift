@@ -66,6 +66,8 @@ final class RestoreJob {
     private var referenceFrame: Tensor?
     /// The job step this process started at (for the ETA across segments).
     private var firstJobStep: Int?
+    /// When this process began its first DDS step (the ETA counts from there).
+    private var stepsStarted: Date?
 
     init(_ cmd: RestoreCommand, comm: Communicator, started: Date) {
         self.cmd = cmd
@@ -525,13 +527,19 @@ final class RestoreJob {
                                    spec: DegradationSpec, rep: inout RestoreReport) -> Tensor64 {
         let s = classicalSettings(method, spec: spec)
         rep.baseline = s.named
-        return Baselines.estimate(method, op: op, measurement: y, dist: dist, cgIterations: s.iterations, tv: s.tv)
+        // ADMM-TV on large frames takes minutes: its own progress line (elapsed and ETA from
+        // its start, not the job's).
+        let stage = Progress(quiet: progress.quiet)
+        let label = cmd.method == .dds ? "warm start (ADMM-TV) iteration" : "ADMM-TV iteration"
+        return Baselines.estimate(method, op: op, measurement: y, dist: dist, cgIterations: s.iterations, tv: s.tv) { k, n in
+            stage.step(label, k, of: n)
+        }
     }
 
     /// The DDS steps of one segment, with checkpoints, signals, --deadline and the NaN check.
     private func runSteps(_ sampler: DDSSampler, identity: SamplerCheckpoint, dist: Distribution, segment k: Int, totalSteps: Int, frame: FrameShape) throws {
         let nfe = sampler.steps.count
-        if firstJobStep == nil { firstJobStep = k * nfe + sampler.stepIndex }
+        if firstJobStep == nil { firstJobStep = k * nfe + sampler.stepIndex; stepsStarted = Date() }
         let firstStep = firstJobStep!
         var longestStep = 0.0
         let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: dist.totalFrames, frameValues: frame.count)
@@ -544,7 +552,7 @@ final class RestoreJob {
             if let dir = cmd.traceDir {        // test hook: x after every step, one process only
                 try NPY.write(sampler.x, to: (dir as NSString).appendingPathComponent("x-\(sampler.stepIndex - 1).npy"))
             }
-            progress.step(totalSteps > nfe ? "segment \(k + 1)/\(totalSteps / nfe), job step" : "step", k * nfe + sampler.stepIndex, of: totalSteps, first: firstStep)
+            progress.step(totalSteps > nfe ? "segment \(k + 1)/\(totalSteps / nfe), job step" : "step", k * nfe + sampler.stepIndex, of: totalSteps, first: firstStep, since: stepsStarted)
             longestStep = max(longestStep, seconds(since: stepStart))
             if let m = comm as? MPICommunicator { m.stallBound = cmd.stallBound(longestStep: longestStep, checkpointSeconds: checkpointSeconds) }
             // --deadline: stop now if another step and its checkpoint might not fit before it.

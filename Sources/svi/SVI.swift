@@ -135,11 +135,14 @@ final class Progress {
 
     init(quiet: Bool) { self.quiet = quiet }
 
-    /// Step `i` of `n` done; `first` is the step this process started at (after a resume).
-    func step(_ label: String, _ i: Int, of n: Int, first: Int = 0) {
+    /// Step `i` of `n` done; `first` is the step this process started at (after a resume);
+    /// `since`: when step `first` began, if not at this progress's start (the ETA then leaves
+    /// out what came before, such as loading and the first warm start).
+    func step(_ label: String, _ i: Int, of n: Int, first: Int = 0, since: Date? = nil) {
         guard !quiet else { return }
         let elapsed = Date().timeIntervalSince(start)
-        let eta = i > first ? elapsed / Double(i - first) * Double(n - i) : 0
+        let working = since.map { Date().timeIntervalSince($0) } ?? elapsed
+        let eta = i > first ? working / Double(i - first) * Double(n - i) : 0
         let text = String(format: "%@ %d/%d  elapsed %.1fs  ETA %.1fs", label, i, n, elapsed, eta)
         if isTerminal {
             FileHandle.standardError.write(("\r\u{1B}[K" + text + (i == n ? "\n" : "")).data(using: .utf8)!)
