@@ -63,12 +63,10 @@ public enum Kernels {
         return out
     }
 
-    /// CG's update in one pass: u ← u + α·p, r ← r − α·q, returning the new r's per-frame
-    /// ‖r‖² — the same expressions, blocks and sums as `axpy`, `axpy`, `frameDots`, so the same
-    /// bits, with r read once instead of three times (each block's dot runs while it is in cache).
-    @inlinable public static func cgUpdate<S: BinaryFloatingPoint>(u: UnsafeMutablePointer<S>, p: UnsafePointer<S>,
-                                                                   r: UnsafeMutablePointer<S>, q: UnsafePointer<S>, alpha: S,
-                                                                   frames: Int, frameSize fs: Int) -> [Double] {
+    /// Per-frame sums of `body(lo, hi)` over fixed blocks of each frame (`reductionBlock`
+    /// values, the blocks of `dot`), run in parallel and added in order: the same bits on any
+    /// thread count. For fused passes that reduce while they write (`cgUpdate`, ADMM's shrink).
+    @inlinable public static func frameBlockSums(frames: Int, frameSize fs: Int, _ body: (Int, Int) -> Double) -> [Double] {
         let perFrame = max(1, (fs + reductionBlock - 1) / reductionBlock), blocks = frames * perFrame
         if blocks == 0 { return [] }
         var partial = [Double](repeating: 0, count: blocks)
@@ -76,16 +74,27 @@ public enum Kernels {
             let out = pp.baseAddress!
             Parallel.forEach(blocks) { b in
                 let f = b / perFrame, j = b % perFrame
-                let s = f * fs + j * reductionBlock, n = min(reductionBlock, fs - j * reductionBlock)
-                let a = -alpha
-                for i in s..<(s + n) {
-                    u[i] += alpha * p[i]
-                    r[i] += a * q[i]
-                }
-                out[b] = blockDot(r + s, r + s, n)
+                let lo = f * fs + j * reductionBlock
+                out[b] = body(lo, lo + min(reductionBlock, fs - j * reductionBlock))
             }
         }
         return (0..<frames).map { f in perFrame == 1 ? partial[f] : partial[f * perFrame..<(f + 1) * perFrame].reduce(0, +) }
+    }
+
+    /// CG's update in one pass: u ← u + α·p, r ← r − α·q, returning the new r's per-frame
+    /// ‖r‖² — the same expressions, blocks and sums as `axpy`, `axpy`, `frameDots`, so the same
+    /// bits, with r read once instead of three times (each block's dot runs while it is in cache).
+    @inlinable public static func cgUpdate<S: BinaryFloatingPoint>(u: UnsafeMutablePointer<S>, p: UnsafePointer<S>,
+                                                                   r: UnsafeMutablePointer<S>, q: UnsafePointer<S>, alpha: S,
+                                                                   frames: Int, frameSize fs: Int) -> [Double] {
+        let a = -alpha
+        return frameBlockSums(frames: frames, frameSize: fs) { lo, hi in
+            for i in lo..<hi {
+                u[i] += alpha * p[i]
+                r[i] += a * q[i]
+            }
+            return blockDot(r + lo, r + lo, hi - lo)
+        }
     }
 
     @inlinable @inline(__always)

@@ -186,27 +186,19 @@ public enum Baselines {
     static func shrink(_ d: Tensor64, zHat: Tensor64, wHat: Tensor64, zOut: Tensor64, wOut: Tensor64,
                        threshold thr: Double, residual: Bool) -> [Double] {
         let dp = d.data, zh = zHat.data, wh = wHat.data, zo = zOut.data, wo = wOut.data
-        let fs = d.frameSize, block = Kernels.reductionBlock
-        let perFrame = (fs + block - 1) / block, blocks = d.frames * perFrame
-        var sums = [Double](repeating: 0, count: residual ? blocks : 0)
-        sums.withUnsafeMutableBufferPointer { sp in
-            let out = sp.baseAddress
-            Parallel.forEach(blocks) { b in
-                let f = b / perFrame, lo = f * fs + (b % perFrame) * block, hi = min(lo + block, (f + 1) * fs)
-                var c = 0.0
-                for k in lo..<hi {
-                    let v = dp[k] + wh[k]
-                    let zk = v > thr ? v - thr : (v < -thr ? v + thr : 0)
-                    let wk = v - zk
-                    if residual { c += (wk - wh[k]) * (wk - wh[k]) + (zk - zh[k]) * (zk - zh[k]) }
-                    zo[k] = zk
-                    wo[k] = wk
-                }
-                if residual, let out { out[b] = c }
+        let sums = Kernels.frameBlockSums(frames: d.frames, frameSize: d.frameSize) { lo, hi in
+            var c = 0.0
+            for k in lo..<hi {
+                let v = dp[k] + wh[k]
+                let zk = v > thr ? v - thr : (v < -thr ? v + thr : 0)
+                let wk = v - zk
+                if residual { c += (wk - wh[k]) * (wk - wh[k]) + (zk - zh[k]) * (zk - zh[k]) }
+                zo[k] = zk
+                wo[k] = wk
             }
+            return c
         }
-        guard residual else { return [] }
-        return (0..<d.frames).map { f in sums[f * perFrame..<(f + 1) * perFrame].reduce(0, +) }
+        return residual ? sums : []
     }
 
     /// hat ← x + β (x − previous); previous ← x.
