@@ -25,35 +25,110 @@ PLASMA_PHOTOS = ["BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "Eve
                  "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am"]
 SKIMAGE_PHOTOS = ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png",
                   "grass.png", "gravel.png", "motorcycle_left.png", "rocket.jpg"]
+# Drawn, painted and rendered images (issue 27: the footage users restore is not only
+# photographs — animation, graphics). Big Buck Bunny, which the evaluation shows, and every other
+# Blender open movie stay out.
+PLASMA_ART = ["Altai", "Autumn", "Canopee", "Cascade", "Cluster", "Elarun", "Flow", "FlyingKonqui",
+              "Honeywave", "IceCold", "Kay", "Kokkini", "MilkyWay", "Opal", "PastelHills", "Patak",
+              "SafeLanding", "Shell", "Volna"]
+# Wesnoth's painted story landscapes (two near-duplicates, battlefield_nohumans and
+# bridge_sun, left out).
+WESNOTH_STORY = ["grim-altar", "landscape-battlefield", "landscape-bridge", "landscape-castle",
+                 "landscape-coast", "landscape-hills-01", "landscape-hills-02", "landscape-mountains-01",
+                 "landscape-mountains-02", "landscape-mountains-03", "landscape-mountains-04",
+                 "landscape-mountains-05", "landscape-plain", "swamp-01", "swamp-02", "swamp-03"]
+# GNOME's raster backgrounds (flat ones, symbolic and vnc, left out): graphics, patterns.
+GNOME_GRAPHICS = ["adwaita-l", "grid-l", "licorice-l", "pixels-l", "truchet-l", "wood-l"]
 LICENCES = {
     "mate-backgrounds": "usr/share/doc/mate-backgrounds/copyright",
     "plasma-workspace-wallpapers": "usr/share/doc/plasma-workspace-wallpapers/copyright",
+    "wesnoth-1.16-data": "usr/share/doc/wesnoth-1.16-data/copyright",
+    "gnome-backgrounds": "usr/share/doc/gnome-backgrounds/copyright",
 }
+# The Debian packages each data set needs (Scripts/train-prior downloads them).
+PACKAGES = {"photos": ["mate-backgrounds", "plasma-workspace-wallpapers"],
+            "varied": ["mate-backgrounds", "plasma-workspace-wallpapers", "wesnoth-1.16-data", "gnome-backgrounds"]}
 # Short sides the photographs are resized to before cropping: detail at the scales of
 # QCIF-to-720p footage.
 SCALES = (128, 192, 288, 432, 640)
 
 
-def training_files(root):
-    """(package, path) of every training photograph; `root` is where the .debs were unpacked."""
+def _plasma_largest(root, name):
+    """A Plasma wallpaper's largest landscape raster (SVGs and portrait crops skipped)."""
+    d = os.path.join(root, "usr/share/wallpapers", name, "contents/images")
+    def wh(f):
+        w, h = f.split(".")[0].split("x")
+        return int(w), int(h)
+    landscape = [f for f in os.listdir(d) if not f.endswith(".svg") and wh(f)[0] > wh(f)[1]]
+    return os.path.join(d, max(landscape, key=lambda f: wh(f)[0] * wh(f)[1]))
+
+
+def training_files(root, data="photos"):
+    """(package, path) of every training image; `root` is where the .debs were unpacked.
+    `data`: "photos" (the shipped prior's 32 photographs) or "varied" (those plus 41 drawn,
+    painted and rendered images)."""
     import skimage
     files = []
     for name in MATE_NATURE:
         files.append(("mate-backgrounds", os.path.join(root, "usr/share/backgrounds/mate/nature", name + ".jpg")))
     for name in PLASMA_PHOTOS:
-        d = os.path.join(root, "usr/share/wallpapers", name, "contents/images")
-        def area(f):
-            w, h = f.split(".")[0].split("x")
-            return int(w) * int(h)
-        landscape = [f for f in os.listdir(d) if int(f.split("x")[0]) > int(f.split("x")[1].split(".")[0])]
-        files.append(("plasma-workspace-wallpapers", os.path.join(d, max(landscape, key=area))))
-    data = os.path.join(os.path.dirname(skimage.__file__), "data")
+        files.append(("plasma-workspace-wallpapers", _plasma_largest(root, name)))
+    sk = os.path.join(os.path.dirname(skimage.__file__), "data")
     for name in SKIMAGE_PHOTOS:
-        files.append(("scikit-image", os.path.join(data, name)))
+        files.append(("scikit-image", os.path.join(sk, name)))
+    if data == "varied":
+        for name in PLASMA_ART:
+            files.append(("plasma-workspace-wallpapers", _plasma_largest(root, name)))
+        for name in WESNOTH_STORY:
+            files.append(("wesnoth-1.16-data", os.path.join(root, "usr/share/games/wesnoth/1.16/data/core/images/story", name + ".jpg")))
+        for name in GNOME_GRAPHICS:
+            files.append(("gnome-backgrounds", os.path.join(root, "usr/share/backgrounds/gnome", name + ".webp")))
     for _, f in files:
         if not os.path.isfile(f):
-            sys.exit(f"train-prior: missing training photograph {f}")
+            sys.exit(f"train-prior: missing training image {f}")
     return files
+
+
+def write_pack(files, root, out, quality):
+    """The training images at their largest training scale (short side SCALES[-1], never
+    enlarged), as JPEG files with a pack.json naming each source and its SHA-256: what a
+    machine without the Debian packages (a GPU machine) trains from. The smaller scales are
+    made from these on load."""
+    os.makedirs(out, exist_ok=True)
+    entries = []
+    for i, (package, path) in enumerate(files):
+        im = Image.open(path).convert("RGB")
+        w, h = im.size
+        k = min(1.0, SCALES[-1] / min(w, h))
+        if k < 1:
+            im = im.resize((max(SCALES[-1], round(w * k)), max(SCALES[-1], round(h * k))), Image.LANCZOS)
+        name = f"{i:03d}.jpg"
+        im.save(os.path.join(out, name), quality=quality, subsampling=0)
+        src = os.path.relpath(path, root) if package != "scikit-image" else "skimage/data/" + os.path.basename(path)
+        entries.append({"file": name, "package": package, "path": src, "sha256": sha256(path)})
+    with open(os.path.join(out, "pack.json"), "w") as f:
+        json.dump({"quality": quality, "scale": SCALES[-1], "images": entries}, f, indent=1)
+
+
+def is_photograph(entry):
+    """Whether a pack entry is one of the shipped prior's photographs."""
+    if entry["package"] == "plasma-workspace-wallpapers":
+        return entry["path"].split("/")[3] in PLASMA_PHOTOS  # usr/share/wallpapers/NAME/...
+    return entry["package"] in ("mate-backgrounds", "scikit-image")
+
+
+def pack_files(pack, data):
+    """(package, path) of a pack's images (its photographs alone when `data` is "photos") and
+    their manifest entries."""
+    with open(os.path.join(pack, "pack.json")) as f:
+        meta = json.load(f)
+    files, entries = [], [e for e in meta["images"] if data == "varied" or is_photograph(e)]
+    for e in entries:
+        p = os.path.join(pack, e["file"])
+        if not os.path.isfile(p):
+            sys.exit(f"train-prior: {pack}/pack.json names {e['file']}, which is missing")
+        files.append((e["package"], p))
+    return files, entries
 
 
 def sha256(path):
@@ -93,7 +168,35 @@ def sample_batch(images, batch, crop, gen):
     return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
-def write_loss_svg(log, path):
+class DeviceBank:
+    """Every scaled image in one padded uint8 tensor on the training device, so a batch of
+    random crops (with horizontal flips) is one gather there instead of a Python loop on the
+    host: a GPU trains faster than the host can crop. Same distribution as sample_batch:
+    uniform over scaled copies, uniform crop positions, flips with probability 1/2."""
+
+    def __init__(self, images, device):
+        hmax = max(im.shape[0] for im in images); wmax = max(im.shape[1] for im in images)
+        self.bank = torch.zeros((len(images), hmax, wmax, 3), dtype=torch.uint8, device=device)
+        for i, im in enumerate(images):
+            self.bank[i, :im.shape[0], :im.shape[1]] = torch.from_numpy(np.ascontiguousarray(im)).to(device)
+        self.sizes = torch.tensor([im.shape[:2] for im in images], device=device)
+        self.device = device
+
+    def sample(self, batch, crop, gen):
+        d = self.device
+        idx = torch.randint(len(self.sizes), (batch,), generator=gen, device=d)
+        room = self.sizes[idx] - crop + 1                                  # (batch, 2) positions per axis
+        y = (torch.rand(batch, generator=gen, device=d) * room[:, 0]).long().clamp_max(room[:, 0] - 1)
+        x = (torch.rand(batch, generator=gen, device=d) * room[:, 1]).long().clamp_max(room[:, 1] - 1)
+        flip = torch.rand(batch, generator=gen, device=d) < 0.5
+        ar = torch.arange(crop, device=d)
+        rows = (y[:, None] + ar)[:, :, None]
+        cols = torch.where(flip[:, None], x[:, None] + crop - 1 - ar, x[:, None] + ar)[:, None, :]
+        out = self.bank[idx[:, None, None], rows, cols]                    # (batch, crop, crop, 3)
+        return out.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def write_loss_svg(log, path, batch=16):
     """The loss curve (running mean of the MSE against steps) as a small standalone SVG."""
     if len(log) < 2:
         return
@@ -108,7 +211,7 @@ def write_loss_svg(log, path):
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">'
            f'<rect width="{W}" height="{H}" fill="white"/><polyline fill="none" stroke="#1f5fa8" stroke-width="1.5" points="{pts}"/>'
            f'<line x1="{L}" y1="{H - B}" x2="{W - 10}" y2="{H - B}" stroke="black"/><line x1="{L}" y1="10" x2="{L}" y2="{H - B}" stroke="black"/>'
-           f'{ticks}{xt}<text x="{W / 2}" y="{H - 6}" text-anchor="middle">training step (batch 16)</text>'
+           f'{ticks}{xt}<text x="{W / 2}" y="{H - 6}" text-anchor="middle">training step (batch {batch})</text>'
            f'<text x="14" y="{H / 2}" transform="rotate(-90 14 {H / 2})" text-anchor="middle">loss (running mean MSE)</text></svg>')
     with open(path, "w") as f:
         f.write(svg)
@@ -146,20 +249,39 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--checkpoint-minutes", type=float, default=5)
+    ap.add_argument("--data", choices=("photos", "varied"), default="photos",
+                    help="photos: the shipped prior's 32 photographs; varied: those and 41 drawn, painted and rendered images")
+    ap.add_argument("--pack", default="", help="train from a pack written by --write-pack instead of the Debian packages")
+    ap.add_argument("--write-pack", default="", help="write the --data images as a pack to this folder and stop")
+    ap.add_argument("--pack-quality", type=int, default=93, help="JPEG quality of --write-pack")
+    ap.add_argument("--sampler", choices=("host", "bank"), default="",
+                    help="host: crops cut on the CPU (the shipped run's); bank: crops gathered on the device (default on cuda)")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward and backward passes (cuda)")
+    ap.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up over this many steps (new runs)")
+    ap.add_argument("--init-from", default="", help="a new run starts from this checkpoint's weights and EMA (fine-tuning; a fresh optimiser)")
     ap.add_argument("--export-only", action="store_true", help="export the run's checkpoint as it is, without training")
     ap.add_argument("--export", default="", help="write the EMA weights here (float16 safetensors + .json config + .training.json)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.write_pack:
+        write_pack(training_files(args.data_root, args.data), args.data_root, args.write_pack, args.pack_quality)
+        print(f"wrote {args.write_pack}", flush=True)
+        return
+    sampler = args.sampler or ("bank" if args.device != "cpu" else "host")
     os.makedirs(args.run, exist_ok=True)
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     opts = model_options(args)
-    files = training_files(args.data_root)
+    if args.pack:
+        files, pack_entries = pack_files(args.pack, args.data)
+    else:
+        files, pack_entries = training_files(args.data_root, args.data), None
 
     resumed = os.path.exists(ckpt_path)
     if resumed:
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state["options"] != opts or state["batch"] != args.batch or state["crop"] != args.crop:
+        if (state["options"] != opts or state["batch"] != args.batch or state["crop"] != args.crop
+                or state.get("sampler", "host") != sampler or len(state.get("files", files)) != len(files)):
             sys.exit(f"train-prior: {ckpt_path} was made with other settings "
                      f"({state['options']}, batch {state['batch']}, crop {state['crop']}); use another --run folder")
         opts, seed = state["options"], state["seed"]
@@ -172,21 +294,31 @@ def main():
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
-    data_gen = torch.Generator().manual_seed(seed + 1)
+    data_gen = torch.Generator(device=args.device if sampler == "bank" else "cpu").manual_seed(seed + 1)
     noise_gen = torch.Generator(device=args.device).manual_seed(seed + 2)
     step, log, train_seconds = 0, [], 0.0
+    if args.init_from and not resumed:
+        init = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        if init["options"] != opts:
+            sys.exit(f"train-prior: {args.init_from} has another architecture ({init['options']})")
+        model.load_state_dict(init["model"]); ema.load_state_dict(init["ema"])
+        print(f"starting from the weights of {args.init_from} (step {init['step']})", flush=True)
     if resumed:
         model.load_state_dict(state["model"]); ema.load_state_dict(state["ema"]); opt.load_state_dict(state["opt"])
-        data_gen.set_state(state["data_gen"]); noise_gen.set_state(state["noise_gen"].to(noise_gen.get_state().device) if args.device == "cpu" else state["noise_gen"])
+        if not args.export_only:  # a run made on another device exports anywhere; its generators stay unused
+            data_gen.set_state(state["data_gen"].cpu()); noise_gen.set_state(state["noise_gen"].to(noise_gen.get_state().device) if args.device == "cpu" else state["noise_gen"])
         step, log, train_seconds = state["step"], state["log"], state["train_seconds"]
         print(f"resumed {ckpt_path} at step {step} ({train_seconds / 60:.1f} min trained)", flush=True)
 
     manifest_path = os.path.join(args.run, "manifest.json")
     if not os.path.exists(manifest_path):
+        listed = pack_entries or [{"package": p, "path": os.path.relpath(f, args.data_root) if p != "scikit-image" else "skimage/data/" + os.path.basename(f),
+                                   "sha256": sha256(f)} for p, f in files]
         manifest = {"seed": seed, "options": opts, "batch": args.batch, "crop": args.crop, "lr": args.lr, "ema": args.ema,
+                    "warmup": args.warmup, "sampler": sampler, "init_from": args.init_from or None, "bf16": args.bf16, "device": args.device,
+                    "data": args.data,
                     "scales": SCALES, "schedule": "linear beta 1e-4..0.02, 1000 steps, epsilon prediction, MSE",
-                    "files": [{"package": p, "path": os.path.relpath(f, args.data_root) if p != "scikit-image" else "skimage/data/" + os.path.basename(f),
-                               "sha256": sha256(f)} for p, f in files],
+                    "files": [{k: e[k] for k in ("package", "path", "sha256")} for e in listed],
                     "licences": {k: os.path.join(args.data_root, v) for k, v in LICENCES.items()},
                     "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
         with open(manifest_path + ".partial", "w") as f:
@@ -194,14 +326,17 @@ def main():
         os.replace(manifest_path + ".partial", manifest_path)
 
     images = load_pyramid(files)
-    print(f"{len(files)} photographs, {len(images)} scaled copies; model {sum(p.numel() for p in model.parameters()):,} parameters; "
-          f"batch {args.batch} of {args.crop}x{args.crop}; {args.threads} threads on {args.device}", flush=True)
+    bank = DeviceBank(images, args.device) if sampler == "bank" else None
+    print(f"{len(files)} images, {len(images)} scaled copies; model {sum(p.numel() for p in model.parameters()):,} parameters; "
+          f"batch {args.batch} of {args.crop}x{args.crop}; {args.threads} threads on {args.device}, {sampler} sampler"
+          f"{', bf16' if args.bf16 else ''}", flush=True)
 
     betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
     abar = torch.cumprod(1 - betas, 0).float().to(args.device)
 
     def save():
-        blob = {"options": opts, "batch": args.batch, "crop": args.crop, "seed": seed, "model": model.state_dict(),
+        blob = {"options": opts, "batch": args.batch, "crop": args.crop, "seed": seed, "sampler": sampler,
+                "files": [p for _, p in files], "model": model.state_dict(),
                 "ema": ema.state_dict(), "opt": opt.state_dict(), "data_gen": data_gen.get_state(),
                 "noise_gen": noise_gen.get_state(), "step": step, "log": log, "train_seconds": train_seconds}
         torch.save(blob, ckpt_path + ".partial")
@@ -223,21 +358,31 @@ def main():
         if time.time() - start >= args.minutes * 60:
             break
         t0 = time.time()
-        x0 = sample_batch(images, args.batch, args.crop, data_gen).to(args.device)
+        if bank is not None:
+            x0 = bank.sample(args.batch, args.crop, data_gen)
+        else:
+            x0 = sample_batch(images, args.batch, args.crop, data_gen).to(args.device)
         t = torch.randint(1000, (args.batch,), generator=noise_gen, device=args.device)
         eps = torch.randn(x0.shape, generator=noise_gen, device=args.device)
         a = abar[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
-        loss = F.mse_loss(model(xt, t), eps)
+        if args.warmup and step < args.warmup:
+            for g in opt.param_groups:
+                g["lr"] = args.lr * (step + 1) / args.warmup
+        with torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16):
+            loss = F.mse_loss(model(xt, t).float(), eps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.mul_(args.ema).add_(pm, alpha=1 - args.ema)
+            mp, ep = list(model.parameters()), list(ema.parameters())
+            torch._foreach_mul_(ep, args.ema)
+            torch._foreach_add_(ep, mp, alpha=1 - args.ema)
         step += 1
+        # On a GPU the loss is read back only every 50 steps (a read is a synchronisation).
+        if bank is None or step % 50 == 0:
+            smooth = loss.item() if smooth is None else (0.99 if bank is None else 0.6) * smooth + (0.01 if bank is None else 0.4) * loss.item()
         train_seconds += time.time() - t0
-        smooth = loss.item() if smooth is None else 0.99 * smooth + 0.01 * loss.item()
         if step % 50 == 0:
             log.append({"step": step, "loss": round(smooth, 5), "minutes": round(train_seconds / 60, 2)})
         if step % 200 == 0:
@@ -267,7 +412,7 @@ def main():
         with open(out + ".training.json.partial", "w") as f:
             json.dump(manifest, f, indent=1)
         os.replace(out + ".training.json.partial", out + ".training.json")
-        write_loss_svg(log, os.path.splitext(out)[0] + "-loss.svg")
+        write_loss_svg(log, os.path.splitext(out)[0] + "-loss.svg", args.batch)
         print(f"exported {out} (+ .json config, .training.json record, -loss.svg curve)", flush=True)
 
 

@@ -26,7 +26,7 @@ def save_safetensors(state, path, half=False, metadata=None):
         header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
     dtype, tag = (torch.float16, "F16") if half else (torch.float32, "F32")
     for k, v in state.items():
-        a = v.detach().to(dtype).contiguous().numpy()
+        a = v.detach().cpu().to(dtype).contiguous().numpy()
         header[k] = {"dtype": tag, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         blobs.append(a); offset += a.nbytes
     h = json.dumps(header).encode()
