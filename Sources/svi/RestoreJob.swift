@@ -286,8 +286,78 @@ final class RestoreJob {
 
     // MARK: the job
 
+    /// What every rank knows once the job is settled: the plan, the sampler, the model and the
+    /// segments (with how many a checkpoint already holds).
+    private struct Settled {
+        let plan: RestorePlan
+        let spec: DegradationSpec
+        let frame: FrameShape
+        let settings: SamplerSettings
+        let denoiser: Denoiser?
+        let segments: SegmentPlan
+        var decision: SegmentDecision
+        /// The checkpoint identity of every segment (its measurement hash and segment filled in per segment).
+        let identity: SamplerCheckpoint
+        var multi: Bool { segments.count > 1 }
+        var stepsPerSegment: Int { settings.visitedSteps.count }
+        var totalSteps: Int { segments.count * stepsPerSegment }
+    }
+
+    /// Seconds and residual sums over the segments (the report's timings and residual).
+    private struct Totals {
+        var denoise = 0.0, dataConsistency = 0.0, write = 0.0, warmStart = 0.0
+        var residual = 0.0, measurement = 0.0
+    }
+
     func run() throws {
-        // 1. Rank 0 opens everything and settles A; every rank learns the plan (or the error).
+        let (plan, spec, frame) = try agreeOnPlan()
+        var rep = RestoreReport(input: cmd.input, output: cmd.output, method: cmd.method.rawValue, degradation: plan.statedSpec,
+                                frames: plan.frames, frameShape: plan.original, threads: Parallel.threads)
+        rep.noise = plan.noise
+        rep.noiseSigma = spec.noiseSigma
+        rep.ranks = comm.size
+        if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes; rep.rankHosts = (comm as? MPICommunicator)?.hosts }
+        if plan.clipStart > 0 || plan.fileFrames != plan.clipStart + plan.frames { rep.clip = [plan.clipStart, plan.clipStart + plan.frames] }
+
+        let settings = cmd.samplerSettings(for: spec, seed: plan.seed, noise: plan.noise)
+        let (denoiser, fixedBytes) = try loadDenoiser(frame: frame, settings: settings, rep: &rep)
+        var job = try settleSegments(plan: plan, spec: spec, frame: frame, settings: settings, denoiser: denoiser,
+                                     fixedBytes: fixedBytes, rep: &rep)
+        let stitcher = rank == 0 ? SegmentStitcher(plan: job.segments, frameSize: frame.count, clips: !cmd.noClip) : nil
+        if job.decision.segmentsDone > 0 {
+            if rank == 0 {
+                do { try replayFinished(job.decision, plan: plan, identity: job.identity, stitcher: stitcher!) } catch { job.decision.error = "\(error)" }
+            }
+            job.decision = try share(job.decision) { $0.error }
+            rep.resumedFromSegment = job.decision.segmentsDone
+            progress.note("resuming after segment \(job.decision.segmentsDone) of \(job.segments.count) (finished frames come from the checkpoint)")
+        }
+        rep.timings["load_s"] = seconds(since: started)
+        announce(job)
+
+        // The segments, in order.
+        let solveStart = Date()
+        var totals = Totals()
+        for k in job.decision.segmentsDone..<job.segments.count {
+            let (result, op, dist) = try solveSegment(k, job, totals: &totals, rep: &rep)
+            let writeStart = Date()
+            StopRequest.exitAtOnce = 0
+            try writeSegment(k, result, job, dist: dist, stitcher: stitcher)
+            totals.write += seconds(since: writeStart)
+            op.releaseScratch()
+            if k + 1 < job.segments.count { try stopBetweenSegments(after: k, of: job.segments.count) }
+        }
+        StopRequest.exitAtOnce = 0
+        rep.residual = totals.measurement > 0 ? (totals.residual / totals.measurement).squareRoot() : totals.residual.squareRoot()
+        rep.timings["solve_s"] = seconds(since: solveStart) - totals.write
+        rep.timings["denoise_s"] = totals.denoise
+        rep.timings["data_consistency_s"] = totals.dataConsistency
+        if settings.startFrom != .noise { rep.timings["warm_start_s"] = totals.warmStart }
+        try finish(job, totals: totals, rep: &rep)
+    }
+
+    /// Rank 0 opens everything and settles A; every rank learns the plan (or the error).
+    private func agreeOnPlan() throws -> (RestorePlan, DegradationSpec, FrameShape) {
         var plan = RestorePlan()
         if rank == 0 {
             do { plan = try openInputs() } catch { plan.error = "\(error)" }
@@ -300,17 +370,12 @@ final class RestoreJob {
         }
         let spec = try DegradationSpec.parse(plan.spec)
         let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
+        return (plan, spec, frame)
+    }
 
-        var rep = RestoreReport(input: cmd.input, output: cmd.output, method: cmd.method.rawValue, degradation: plan.statedSpec,
-                                frames: plan.frames, frameShape: plan.original, threads: Parallel.threads)
-        rep.noise = plan.noise
-        rep.noiseSigma = spec.noiseSigma
-        rep.ranks = comm.size
-        if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes; rep.rankHosts = (comm as? MPICommunicator)?.hosts }
-        if plan.clipStart > 0 || plan.fileFrames != plan.clipStart + plan.frames { rep.clip = [plan.clipStart, plan.clipStart + plan.frames] }
-
-        // 2. The model, on every rank; a failure anywhere stops every rank cleanly.
-        let settings = cmd.samplerSettings(for: spec, seed: plan.seed, noise: plan.noise)
+    /// The model, on every rank (DDS only); a failure anywhere stops every rank cleanly.
+    /// Returns it and the bytes already in use (weights, activations, the process so far).
+    private func loadDenoiser(frame: FrameShape, settings: SamplerSettings, rep: inout RestoreReport) throws -> (Denoiser?, Double) {
         var denoiser: Denoiser?
         var fixedBytes = 0.0
         if cmd.method == .dds {
@@ -328,181 +393,176 @@ final class RestoreJob {
             rep.model = denoiser!.name
             rep.settings = .init(settings)
         }
-        fixedBytes += (currentResidentBytes() ?? 0)
+        return (denoiser, fixedBytes + (currentResidentBytes() ?? 0))
+    }
 
-        // 3. Segments, and how much of the job a checkpoint already holds.
+    /// Segments, and how much of the job a checkpoint already holds (rank 0 decides, every
+    /// rank learns); the checkpoint identity the segments share.
+    private func settleSegments(plan: RestorePlan, spec: DegradationSpec, frame: FrameShape, settings: SamplerSettings,
+                                denoiser: Denoiser?, fixedBytes: Double, rep: inout RestoreReport) throws -> Settled {
         var decision = SegmentDecision()
         if rank == 0 { do { decision = try decideSegments(plan, fixedBytes: fixedBytes) } catch { decision.error = "\(error)" } }
         decision = try share(decision) { $0.error }
         let segments = decision.plan!
         rep.segments = .init(count: segments.count, segmentFrames: segments.segmentFrames, overlap: segments.overlap,
                              largestOverlap: segments.largestOverlap, reason: decision.reason)
-        let stitcher = rank == 0 ? SegmentStitcher(plan: segments, frameSize: frame.count, clips: !cmd.noClip) : nil
-        let multi = segments.count > 1
-        if multi && cmd.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
-        var identityTemplate = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
-                                                 measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
-                                                 model: denoiser?.name ?? "")
-        if let t = rep.tiles, t.tile > 0 { identityTemplate.tiles = [t.tile, t.overlap] }
+        if segments.count > 1 && cmd.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
+        var identity = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
+                                         measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
+                                         model: denoiser?.name ?? "")
+        if let t = rep.tiles, t.tile > 0 { identity.tiles = [t.tile, t.overlap] }
         if settings.startFrom != .noise {
-            identityTemplate.warmStart = settings.startFrom.rawValue + " " + classicalSettings(settings.startFrom, spec: spec).named
+            identity.warmStart = settings.startFrom.rawValue + " " + classicalSettings(settings.startFrom, spec: spec).named
                 .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
-        if decision.segmentsDone > 0 {
-            if rank == 0 {
-                do { try replayFinished(decision, plan: plan, identity: identityTemplate, stitcher: stitcher!) } catch { decision.error = "\(error)" }
-            }
-            decision = try share(decision) { $0.error }
-            rep.resumedFromSegment = decision.segmentsDone
-            progress.note("resuming after segment \(decision.segmentsDone) of \(segments.count) (finished frames come from the checkpoint)")
+        return Settled(plan: plan, spec: spec, frame: frame, settings: settings, denoiser: denoiser, segments: segments,
+                       decision: decision, identity: identity)
+    }
+
+    /// The start line: what is restored, how, on how many ranks; and the noise the solver assumes.
+    private func announce(_ job: Settled) {
+        let settings = job.settings
+        progress.note("svi restore: \(job.plan.frames) frames \(job.frame) on \(comm.size) rank(s), \(job.spec.canonical)" +
+                      (cmd.method == .dds ? ", \(settings.visitedSteps.count) steps" + (settings.startFrom != .noise ? " from \(settings.startFrom.rawValue) at t=\(settings.visitedSteps[0].t)" : "") + ", \(job.denoiser!.name), seed \(job.plan.seed)" : ", \(cmd.method.rawValue)") +
+                      (job.multi ? "; \(job.segments.summary) (\(job.decision.reason))" : ""))
+        if let n = job.plan.noise { progress.note(n.summary + (settings.discrepancyStop ? "; CG stops at ‖Au − y‖ ≈ σ·√m" + (settings.discrepancySigma.map { String(format: ", σ %.4g (white part)", $0) } ?? "") : "")) }
+    }
+
+    /// Segment k's measurement, scattered over the ranks: rank 0 fills each rank's block in
+    /// turn (never the whole segment); every rank learns whether reading failed, and the
+    /// segment's hash (the checkpoint's identity).
+    private func scatterMeasurement(segment k: Int, _ job: Settled, dist: Distribution) throws -> (Tensor, String) {
+        var hasher = FNV1a()
+        let y = comm.scatter(partition: dist.partition, frameShape: job.plan.measured) { frames, p in
+            fillMeasured(segment: k, segments: job.segments, frames: frames, into: p)
+            hasher.add(UnsafeRawBufferPointer(start: p, count: frames.count * source!.frameSize * 4))
         }
-        let loadSeconds = seconds(since: started)
-        rep.timings["load_s"] = loadSeconds
-        progress.note("svi restore: \(plan.frames) frames \(frame) on \(comm.size) rank(s), \(spec.canonical)" +
-                      (cmd.method == .dds ? ", \(settings.visitedSteps.count) steps" + (settings.startFrom != .noise ? " from \(settings.startFrom.rawValue) at t=\(settings.visitedSteps[0].t)" : "") + ", \(denoiser!.name), seed \(plan.seed)" : ", \(cmd.method.rawValue)") +
-                      (multi ? "; \(segments.summary) (\(decision.reason))" : ""))
-        if let n = plan.noise { progress.note(n.summary + (settings.discrepancyStop ? "; CG stops at ‖Au − y‖ ≈ σ·√m" + (settings.discrepancySigma.map { String(format: ", σ %.4g (white part)", $0) } ?? "") : "")) }
+        if rank == 0 { rotateKept() }
+        var readState = SegmentDecision()
+        if rank == 0, let e = stagingError { readState.error = "\(e)" }
+        _ = try share(readState) { $0.error }
+        return (y, hasher.hex)
+    }
 
-        // 4. The segments, in order.
-        let solveStart = Date()
-        var denoiseSeconds = 0.0, dcSeconds = 0.0, writeSeconds = 0.0
-        var residual = 0.0, measurement = 0.0
-        let stepsPerSegment = settings.visitedSteps.count
-        let totalSteps = segments.count * stepsPerSegment
-        var initSeconds = 0.0
-        for k in decision.segmentsDone..<segments.count {
-            let window = VideoWindow(start: plan.clipStart + segments.starts[k], frames: segments.segmentFrames, videoFrames: plan.fileFrames)
-            let op = try cmd.makeOperator(plan, window: window)
-            let dist = Distribution(comm: comm, totalFrames: segments.segmentFrames)
-            // Rank 0 fills each rank's block in turn (never the whole segment); every rank
-            // learns whether reading failed, and the segment's hash (the checkpoint's identity).
-            var hasher = FNV1a()
-            let y = comm.scatter(partition: dist.partition, frameShape: plan.measured) { frames, p in
-                fillMeasured(segment: k, segments: segments, frames: frames, into: p)
-                hasher.add(UnsafeRawBufferPointer(start: p, count: frames.count * source!.frameSize * 4))
+    /// Restores segment k (DDS, or a classical method); returns its frames [0, 1] (clipped
+    /// unless --no-clip), its operator (whose scratch the caller releases) and distribution.
+    private func solveSegment(_ k: Int, _ job: Settled, totals: inout Totals, rep: inout RestoreReport) throws -> (Tensor, DegradationOperator, Distribution) {
+        let plan = job.plan, settings = job.settings, segments = job.segments
+        let window = VideoWindow(start: plan.clipStart + segments.starts[k], frames: segments.segmentFrames, videoFrames: plan.fileFrames)
+        let op = try cmd.makeOperator(plan, window: window)
+        let dist = Distribution(comm: comm, totalFrames: segments.segmentFrames)
+        let (y, segmentHash) = try scatterMeasurement(segment: k, job, dist: dist)
+        let segmentStart = Date()
+        switch cmd.method {
+        case .dds:
+            let sampler = DDSSampler(op: op, measurement: y, denoiser: job.denoiser!, settings: settings, dist: dist,
+                                     firstFrame: window.start, noiseImages: try cmd.noiseDir.map { try loadNoiseImages($0, settings: settings, frame: job.frame) })
+            var identity = job.identity
+            identity.measurementHash = segmentHash
+            if job.multi { identity.segment = k; identity.segmentPlan = segments }
+            try cmd.resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
+            if sampler.stepIndex > 0 { rep.resumedFromStep = k * job.stepsPerSegment + sampler.stepIndex }
+            if sampler.stepIndex == 0, settings.startFrom != .noise {
+                let t0 = Date()
+                sampler.warmStart(from: classicalEstimate(settings.startFrom, op: op, y: y, dist: dist, spec: job.spec, rep: &rep))
+                totals.warmStart += seconds(since: t0)
             }
-            if rank == 0 { rotateKept() }
-            var readState = SegmentDecision()
-            if rank == 0, let e = stagingError { readState.error = "\(e)" }
-            _ = try share(readState) { $0.error }
-            let segmentHash = hasher.hex
-            let result: Tensor
-            let segmentStart = Date()
-            switch cmd.method {
-            case .dds:
-                let sampler = DDSSampler(op: op, measurement: y, denoiser: denoiser!, settings: settings, dist: dist,
-                                         firstFrame: window.start, noiseImages: try cmd.noiseDir.map { try loadNoiseImages($0, settings: settings, frame: frame) })
-                var identity = identityTemplate
-                identity.measurementHash = segmentHash
-                if multi { identity.segment = k; identity.segmentPlan = segments }
-                try cmd.resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
-                if sampler.stepIndex > 0 { rep.resumedFromStep = k * stepsPerSegment + sampler.stepIndex }
-                if sampler.stepIndex == 0, settings.startFrom != .noise {
-                    let t0 = Date()
-                    sampler.warmStart(from: classicalEstimate(settings.startFrom, op: op, y: y, dist: dist, spec: spec, rep: &rep))
-                    initSeconds += seconds(since: t0)
-                }
-                StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil)
-                try runSteps(sampler, identity: identity, dist: dist, segment: k, totalSteps: totalSteps, frame: frame)
-                denoiseSeconds += sampler.denoiseSeconds
-                dcSeconds += sampler.dataConsistencySeconds
-                if let c = sampler.priorCheck { rep.priorCheck = max(rep.priorCheck ?? 0, c) }
-                if sampler.priorRejected {
-                    rep.priorRejectedSegments = (rep.priorRejectedSegments ?? []) + [k]
-                    let test = String(format: "%.2f", sampler.priorCheck ?? 0)
-                    progress.note("the prior did no better than removing nothing on the warm start (test \(test) ≥ \(DDSSampler.priorRejectRatio))"
-                                  + (multi ? " in segment \(k + 1)" : "") + ": the output is the \(settings.startFrom.rawValue) estimate")
-                }
-                let parts = sampler.residualParts()
-                residual += parts.residual; measurement += parts.measurement
-                result = cmd.noClip ? sampler.unclippedOutput() : sampler.output()
-            case .cg, .admmTV:
-                let u = classicalEstimate(cmd.method == .cg ? .cg : .admmTV, op: op, y: y, dist: dist, spec: spec, rep: &rep)
-                let parts = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil).residualParts(u)
-                residual += parts.residual; measurement += parts.measurement
-                result = Tensor(converting: u)
-                Kernels.clip(result.data, 0, 1, result.count)
-                dcSeconds += seconds(since: segmentStart)
-                if multi { progress.step("segment", k + 1, of: segments.count, first: decision.segmentsDone) }
+            StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil)
+            try runSteps(sampler, identity: identity, dist: dist, segment: k, totalSteps: job.totalSteps, frame: job.frame)
+            totals.denoise += sampler.denoiseSeconds
+            totals.dataConsistency += sampler.dataConsistencySeconds
+            if let c = sampler.priorCheck { rep.priorCheck = max(rep.priorCheck ?? 0, c) }
+            if sampler.priorRejected {
+                rep.priorRejectedSegments = (rep.priorRejectedSegments ?? []) + [k]
+                let test = String(format: "%.2f", sampler.priorCheck ?? 0)
+                progress.note("the prior did no better than removing nothing on the warm start (test \(test) ≥ \(DDSSampler.priorRejectRatio))"
+                              + (job.multi ? " in segment \(k + 1)" : "") + ": the output is the \(settings.startFrom.rawValue) estimate")
             }
+            let parts = sampler.residualParts()
+            totals.residual += parts.residual; totals.measurement += parts.measurement
+            return (cmd.noClip ? sampler.unclippedOutput() : sampler.output(), op, dist)
+        case .cg, .admmTV:
+            let u = classicalEstimate(cmd.method == .cg ? .cg : .admmTV, op: op, y: y, dist: dist, spec: job.spec, rep: &rep)
+            let parts = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil).residualParts(u)
+            totals.residual += parts.residual; totals.measurement += parts.measurement
+            let result = Tensor(converting: u)
+            Kernels.clip(result.data, 0, 1, result.count)
+            totals.dataConsistency += seconds(since: segmentStart)
+            if job.multi { progress.step("segment", k + 1, of: segments.count, first: job.decision.segmentsDone) }
+            return (result, op, dist)
+        }
+    }
 
-            // Rank 0 cross-fades the segment into what came before and writes the frames that
-            // no later segment reaches (and, with a checkpoint folder, keeps them there).
-            let writeStart = Date()
-            StopRequest.exitAtOnce = 0
-            let keeper: FinishedFramesWriter? = (rank == 0 && multi && cmd.checkpointFolder != nil)
-                ? try FinishedFramesWriter(dir: cmd.checkpointFolder!, segment: k, frames: segments.finalized(after: k).count, frameSize: frame.count) : nil
-            try comm.gather(result, partition: dist.partition) { range, p in
-                let first = segments.starts[k]
-                try stitcher!.add(segment: k, range: (first + range.lowerBound)..<(first + range.upperBound), p) { t, f in
-                    try emit(t, f, plan: plan)
-                    try keeper?.append(f, count: frame.count)
-                }
-            }
-            if let keeper, let dir = cmd.checkpointFolder {
-                let done = k + 1
-                let pending = stitcher!.pendingFrames()
-                let prefixEnd = done < segments.count ? segments.starts[done] : segments.totalFrames
-                var hashes = (try SegmentProgress.load(dir))?.frameFileHashes ?? []
-                hashes = Array(hashes.prefix(k)) + [keeper.hash]
-                let p = SegmentProgress(segmentsDone: done, plan: segments, identity: identityTemplate,
-                                        prefixHash: prefixHashes.removeValue(forKey: prefixEnd) ?? "", prefixFrames: prefixEnd, frameFileHashes: hashes,
-                                        pendingStart: pending.start, pendingCount: pending.frames.frames,
-                                        pendingHash: SamplerCheckpoint.hash(pending.frames))
-                try SegmentProgress.commit(dir, progress: p, frames: keeper, pending: pending.frames)
-                SamplerCheckpoint.prune(dir, keep: 0)   // this segment's snapshots are done with
-            }
-            writeSeconds += seconds(since: writeStart)
-            op.releaseScratch()
-            // Between segments every rank stops together when one was signalled.
-            if k + 1 < segments.count {
-                let stop = comm.allreduceMax([StopRequest.requested ? 1 : 0])[0] > 0
-                if stop {
-                    if cmd.checkpointFolder != nil {
-                        progress.note("stopped by a signal after segment \(k + 1)/\(segments.count); checkpoint in \(cmd.checkpointFolder!): run the same command to continue")
-                        throw RestoreCommand.SilentFailure(code: StopRequest.exitStatus)
-                    }
-                    progress.note("stopped by a signal after segment \(k + 1)/\(segments.count); no --checkpoint-dir, nothing saved")
-                    throw RestoreCommand.SilentFailure(code: StopRequest.exitStatus)
-                }
-                if cmd.method == .dds { StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil) }
+    /// Rank 0 cross-fades segment k into what came before and writes the frames that no later
+    /// segment reaches (and, with a checkpoint folder, keeps them there with the job's progress).
+    private func writeSegment(_ k: Int, _ result: Tensor, _ job: Settled, dist: Distribution, stitcher: SegmentStitcher?) throws {
+        let segments = job.segments, frame = job.frame
+        let keeper: FinishedFramesWriter? = (rank == 0 && job.multi && cmd.checkpointFolder != nil)
+            ? try FinishedFramesWriter(dir: cmd.checkpointFolder!, segment: k, frames: segments.finalized(after: k).count, frameSize: frame.count) : nil
+        try comm.gather(result, partition: dist.partition) { range, p in
+            let first = segments.starts[k]
+            try stitcher!.add(segment: k, range: (first + range.lowerBound)..<(first + range.upperBound), p) { t, f in
+                try emit(t, f, plan: job.plan)
+                try keeper?.append(f, count: frame.count)
             }
         }
-        StopRequest.exitAtOnce = 0
-        rep.residual = measurement > 0 ? (residual / measurement).squareRoot() : residual.squareRoot()
-        rep.timings["solve_s"] = seconds(since: solveStart) - writeSeconds
-        rep.timings["denoise_s"] = denoiseSeconds
-        rep.timings["data_consistency_s"] = dcSeconds
-        if settings.startFrom != .noise { rep.timings["warm_start_s"] = initSeconds }
+        guard let keeper, let dir = cmd.checkpointFolder else { return }
+        let done = k + 1
+        let pending = stitcher!.pendingFrames()
+        let prefixEnd = done < segments.count ? segments.starts[done] : segments.totalFrames
+        var hashes = (try SegmentProgress.load(dir))?.frameFileHashes ?? []
+        hashes = Array(hashes.prefix(k)) + [keeper.hash]
+        let p = SegmentProgress(segmentsDone: done, plan: segments, identity: job.identity,
+                                prefixHash: prefixHashes.removeValue(forKey: prefixEnd) ?? "", prefixFrames: prefixEnd, frameFileHashes: hashes,
+                                pendingStart: pending.start, pendingCount: pending.frames.frames,
+                                pendingHash: SamplerCheckpoint.hash(pending.frames))
+        try SegmentProgress.commit(dir, progress: p, frames: keeper, pending: pending.frames)
+        SamplerCheckpoint.prune(dir, keep: 0)   // this segment's snapshots are done with
+    }
 
+    /// Between segments every rank stops together when one was signalled.
+    private func stopBetweenSegments(after k: Int, of count: Int) throws {
+        let stop = comm.allreduceMax([StopRequest.requested ? 1 : 0])[0] > 0
+        if stop {
+            if let dir = cmd.checkpointFolder {
+                progress.note("stopped by a signal after segment \(k + 1)/\(count); checkpoint in \(dir): run the same command to continue")
+            } else {
+                progress.note("stopped by a signal after segment \(k + 1)/\(count); no --checkpoint-dir, nothing saved")
+            }
+            throw RestoreCommand.SilentFailure(code: StopRequest.exitStatus)
+        }
+        if cmd.method == .dds { StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil) }
+    }
+
+    /// Closes the output, scores it against the reference, gathers every rank's accounting on
+    /// rank 0 and writes the report.
+    private func finish(_ job: Settled, totals: Totals, rep: inout RestoreReport) throws {
         let finishStart = Date()
         try sink?.finish()
-        if rank == 0, multi, let dir = cmd.checkpointFolder { SegmentProgress.remove(dir) }
-        rep.timings["write_s"] = writeSeconds + seconds(since: finishStart)
+        if rank == 0, job.multi, let dir = cmd.checkpointFolder { SegmentProgress.remove(dir) }
+        rep.timings["write_s"] = totals.write + seconds(since: finishStart)
         if !psnr.isEmpty {
             rep.quality = ["psnr": psnr, "ssim": ssim, "mean_psnr": [psnr.reduce(0, +) / Double(psnr.count)], "mean_ssim": [ssim.reduce(0, +) / Double(ssim.count)]]
             progress.note(String(format: "against %@: mean PSNR %.2f dB, mean SSIM %.4f", cmd.reference!, psnr.reduce(0, +) / Double(psnr.count), ssim.reduce(0, +) / Double(ssim.count)))
         }
-
         // Per-rank accounting, gathered on rank 0.
         let m = comm as? MPICommunicator
-        let lastPartition = FramePartition(totalFrames: segments.segmentFrames, ranks: comm.size)
-        let mine = [denoiseSeconds, dcSeconds - (m?.haloSeconds ?? 0) - (m?.reduceSeconds ?? 0), m?.haloSeconds ?? 0,
+        let lastPartition = FramePartition(totalFrames: job.segments.segmentFrames, ranks: comm.size)
+        let mine = [totals.denoise, totals.dataConsistency - (m?.haloSeconds ?? 0) - (m?.reduceSeconds ?? 0), m?.haloSeconds ?? 0,
                     m?.reduceSeconds ?? 0, Double(m?.bytesSent ?? 0), peakResidentMB() ?? 0, Double(m?.reductions ?? 0)]
         let all = comm.gatherToRoot(mine)
-        if rank == 0 {
-            let n = mine.count
-            rep.perRank = (0..<comm.size).map { r in
-                let v = Array(all[(r * n)..<(r * n + n)])
-                return ["rank": Double(r), "frames": Double(lastPartition.range(of: r).count), "denoise_s": v[0], "cg_arithmetic_s": v[1],
-                        "halo_exchange_s": v[2], "allreduce_s": v[3], "bytes_sent": v[4], "peak_memory_mb": v[5], "reductions": v[6]]
-            }
-            rep.timings["total_s"] = seconds(since: started)
-            rep.stallBoundSeconds = (comm as? MPICommunicator)?.stallBound
-            rep.peakMemoryMB = peakResidentMB()
-            if let r = cmd.report { try writeJSON(rep, to: r, overwrite: cmd.overwrite) }
-            progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", cmd.output, rep.timings["total_s"]!, rep.residual ?? .nan))
+        guard rank == 0 else { return }
+        let n = mine.count
+        rep.perRank = (0..<comm.size).map { r in
+            let v = Array(all[(r * n)..<(r * n + n)])
+            return ["rank": Double(r), "frames": Double(lastPartition.range(of: r).count), "denoise_s": v[0], "cg_arithmetic_s": v[1],
+                    "halo_exchange_s": v[2], "allreduce_s": v[3], "bytes_sent": v[4], "peak_memory_mb": v[5], "reductions": v[6]]
         }
+        rep.timings["total_s"] = seconds(since: started)
+        rep.stallBoundSeconds = (comm as? MPICommunicator)?.stallBound
+        rep.peakMemoryMB = peakResidentMB()
+        if let r = cmd.report { try writeJSON(rep, to: r, overwrite: cmd.overwrite) }
+        progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", cmd.output, rep.timings["total_s"]!, rep.residual ?? .nan))
     }
 
     /// The settings of the classical method `method` from the command and the spec: CG's
