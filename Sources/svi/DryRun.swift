@@ -50,20 +50,7 @@ extension RestoreCommand {
         let runtimeBytes = currentResidentBytes() ?? 0
         try checkOutputs(writingVideo: false)
         let sel = try selection.selection()
-        let measured: [Int], frames: Int
-        if MediaIO.isNPY(input) {
-            if sel.crop != nil || sel.size != nil { throw SVIError.file(input, "--size and --crop apply to video files, not .npy tensors") }
-            let shape = try NPY.shapeOfFloat32(input)
-            guard shape.count == 4, shape[0] > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(shape)") }
-            let r = sel.range ?? 0..<Int.max
-            guard r.lowerBound < shape[0] else { throw SVIError.file(input, "frame range starts past the end (\(shape[0]) frames)") }
-            frames = min(r.upperBound, shape[0]) - r.lowerBound
-            measured = Array(shape.dropFirst())
-        } else {
-            let p = try VideoStream.probe(input, selection: sel)
-            frames = p.frames
-            measured = [3, p.height, p.width]
-        }
+        let (frames, measured) = try measuredShape(sel)
         let sidecar = try Sidecar.load(for: input)
         guard let specText = degradation ?? sidecar?.degradation else {
             throw SVIError.file(input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: input)) found)")
@@ -82,55 +69,9 @@ extension RestoreCommand {
         let halo = (try spec.temporalKernel())?.halo ?? 0
         var warnings: [String] = []
 
-        // The network: its size, and its speed from --calibrated or one timed call.
-        var modelName = prior == "gaussian" ? "gaussian prior" : "none"
-        var parameters = 0, weightsBytes = 0, cacheBytes = 0, activationBytes = 0
-        var perFrame = 0.0, source = "no network"
-        var tiles: TilePolicy? = nil
-        if prior != "gaussian" {
-            let net: UNet
-            if let weights = model, calibrated == nil {
-                net = try ModelLoader.load(weights: weights, preset: preset, config: config).0
-                modelName = weights
-            } else if let weights = model {
-                let cfg = try preset.map { p in guard let c = UNetConfig.presets[p] else { throw SVIError("unknown preset '\(p)'") }; return c }
-                    ?? config.map { try UNetConfig.load($0) } ?? (try UNetConfig.infer(from: try Checkpoint.load(weights).tensors, source: weights).config)
-                net = try UNet(shapesOf: cfg)
-                modelName = weights
-            } else if let p = preset {
-                guard let cfg = UNetConfig.presets[p] else { throw SVIError("unknown preset '\(p)'") }
-                net = calibrated == nil ? try UNet(config: cfg, randomSeed: 1) : try UNet(shapesOf: cfg)
-                modelName = "\(p) (random weights for calibration)"
-            } else {
-                let weights = try EmbeddedPrior.locate()
-                net = try ModelLoader.load(weights: weights, preset: nil, config: nil).0
-                modelName = "embedded prior \(EmbeddedPrior.fileName)"
-            }
-            parameters = net.parameterCount
-            weightsBytes = 4 * parameters
-            cacheBytes = net.winogradCacheBytes
-            // With tiles the network sees `batch` tiles per call, and a frame costs its tiles.
-            tiles = TilePolicy.choose(requested: self.tiles.tile, overlap: self.tiles.tileOverlap, net: net, batch: batch, height: frame.height, width: frame.width)
-            let grid = tiles.map { TileGrid(height: frame.height, width: frame.width, tile: $0.tile, overlap: $0.overlap) }
-            let callH = grid?.tileHeight ?? frame.height, callW = grid?.tileWidth ?? frame.width
-            let sm = net.config.sizeMultiple
-            let hp = (callH + sm - 1) / sm * sm, wp = (callW + sm - 1) / sm * sm
-            activationBytes = net.activationBytes(batch: batch, height: hp, width: wp)
-            if let c = calibrated {
-                perFrame = c * Double(grid?.count ?? 1)
-                source = "--calibrated" + (grid.map { " per \($0.tileWidth)x\($0.tileHeight) tile × \($0.count) tiles per frame" } ?? "")
-            } else {
-                let x = Tensor(shape: [batch, frame.channels, hp, wp])
-                RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
-                let t = [Int](repeating: 500, count: batch)
-                _ = try net.forward(x, timesteps: t)                // warm-up (weight transforms)
-                let t0 = Date()
-                _ = try net.forward(x, timesteps: t)
-                perFrame = Date().timeIntervalSince(t0) / Double(batch) * Double(grid?.count ?? 1)
-                source = "calibrated: one call of \(batch) \(grid == nil ? "frame" : "tile")(s) on this machine, \(Parallel.threads) thread(s)"
-                    + (grid.map { ", \($0.count) tiles per frame" } ?? "")
-            }
-        }
+        let cost = try networkCost(frame: frame)
+        let modelName = cost.model, parameters = cost.parameters, weightsBytes = cost.weightsBytes, cacheBytes = cost.cacheBytes
+        let activationBytes = cost.activationBytes, perFrame = cost.secondsPerFrame, source = cost.source, tiles = cost.tiles
         // Segments, by the plan restore makes (the same function), then the busiest rank.
         let fixed = runtimeBytes + Double(weightsBytes + cacheBytes + activationBytes)
         let (segments, segmentReason) = try planSegments(frames: frames, ranks: ranks, original: [frame.channels, frame.height, frame.width], measured: measured,
@@ -142,25 +83,7 @@ extension RestoreCommand {
         if segments.count > 1, let k = try spec.temporalKernel(), k.weights.allSatisfy({ $0 == k.weights[0] }) && k.width > 1 {
             warnings.append("a uniform temporal blur couples the whole video (its inverse is determined only by the video's ends): segments lose quality against one segment (EVALUATION.md, \"Segments\"); give more --memory-per-rank or --segment-frames \(frames) if it fits")
         }
-        // Data consistency: M+1 applications of AᵀA per step, each a few passes over the block;
-        // timed on a small block here and scaled by values (frames × pixels), so nothing of the
-        // job's size is allocated.
-        let probeFrames = max(2 * halo + 1, 6), probeSize = 240
-        let probeFrame = FrameShape(channels: frame.channels, height: probeSize * (spec.srFactor ?? 1), width: probeSize * (spec.srFactor ?? 1))
-        let probeOp = try DegradationOperator(spec: spec, frame: probeFrame, totalFrames: probeFrames, maskSeed: 0)
-        let probeY = probeOp.makeOutput(frames: probeFrames, Float.self)
-        let probeDC = DataConsistency(op: probeOp, measurement: probeY, dist: .local(totalFrames: probeFrames), gamma: settings.gamma)
-        RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: probeY.count, into: probeY.data)   // zeros would converge at once
-        let probeU: Tensor64 = probeOp.makeInput(frames: probeFrames)
-        var best = Double.infinity
-        for _ in 0..<3 {
-            Kernels.fill(probeU.data, 0.5, probeU.count)
-            let t0 = Date()
-            probeDC.solve(probeU, iterations: settings.cgSteps)
-            best = min(best, Date().timeIntervalSince(t0))
-        }
-        let dcSeconds = best * Double(most * frame.count) / Double(probeFrames * probeFrame.count)
-
+        let dcSeconds = try dataConsistencySeconds(spec: spec, frame: frame, settings: settings, halo: halo, blockFrames: most)
         let blockBytes = MemoryModel.blockBytes(solver(for: spec), frames: most, frameValues: frame.count, measurementValues: measured.reduce(1, *),
                                                 spatial: spec.hasSpatialPart, batch: batch)
         let rootIO = MemoryModel.rootIOBytes(ranks: ranks, segmentFrames: segments.segmentFrames, largestBlock: most, overlap: segments.largestOverlap,
@@ -194,26 +117,128 @@ extension RestoreCommand {
                               secondsPerFrame: perFrame, secondsPerFrameSource: source, dataConsistencySecondsPerStep: dcSeconds,
                               secondsPerStep: perStep, secondsForJob: jobSeconds,
                               bytesExchangedPerStepPerRank: exchanged, signalMarginSeconds: margin, tiles: tiles, warnings: warnings)
-        print("svi restore --dry-run: \(input)")
-        print("  job:        \(frames) frames \(frame), \(spec.canonical), \(settings.visitedSteps.count) steps × \(settings.cgSteps) CG, batch \(batch)")
-        print("  noise:      \(noise.summary)")
-        let listed = segments.starts.prefix(6).map { "\($0)–\($0 + segments.segmentFrames - 1)" }.joined(separator: ", ") + (segments.count > 6 ? ", …" : "")
-        print("  segments:   \(segments.count) of \(segments.segmentFrames) frames, overlap \(segments.overlap) (\(segmentReason)): \(listed)")
-        print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)") per segment; temporal halo \(halo) frame(s) each side")
-        print("  model:      \(modelName)\(parameters > 0 ? ", \(parameters) parameters" : "")")
-        if let t = tiles { print("  tiles:      \(t.tile)×\(t.tile), overlap \(t.overlap), \(batch) per call (\(t.reason))") }
-        print(String(format: "  memory:     per rank %.0f MB = weights %.0f + Winograd cache %.0f + activations %.0f (batch %d) + video state %.0f",
-                     plan.totalPerRankMB, plan.weightsMB, plan.winogradCacheMB, plan.activationsMB, batch, plan.videoStateMB))
-        print(String(format: "              rank 0 peak %.0f MB (+ runtime %.0f, I/O buffers %.0f)", plan.predictedPeakRank0MB, plan.runtimeMB, plan.rootIOMB))
-        print(String(format: "  time:       %.3f s per frame (%@); data consistency %.3f s per step", perFrame, source, dcSeconds))
-        print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job (%d segment(s) × %d steps)", perStep, plan.secondsForJob, plan.secondsForJob / 3600, segments.count, settings.visitedSteps.count))
-        print(String(format: "  exchange:   %.1f MB per step per rank (halo frames, float64)", Double(exchanged) / 1e6))
-        print(String(format: "  scheduler:  sbatch --signal=B:USR1@%d (one step %.1f s × 1.5 + checkpoint %.0f s + 60 s); Cluster/slurm.sbatch also passes --deadline", margin, perStep, checkpointSeconds))
-        for w in warnings { print("  warning:    \(w)") }
+        plan.printSummary(input: input, spec: spec.canonical, noise: noise.summary, checkpointSeconds: checkpointSeconds)
         if let r = report {
             var p = plan
             p.dryRunPeakMemoryMB = peakResidentMB()
             try writeJSON(p, to: r, overwrite: overwrite)
         }
+    }
+
+    /// The measurement's frames and frame shape [c, h, w], from headers only (an .npy's
+    /// header, a video's container).
+    func measuredShape(_ sel: FrameSelection) throws -> (frames: Int, shape: [Int]) {
+        guard MediaIO.isNPY(input) else {
+            let p = try VideoStream.probe(input, selection: sel)
+            return (p.frames, [3, p.height, p.width])
+        }
+        if sel.crop != nil || sel.size != nil { throw SVIError.file(input, "--size and --crop apply to video files, not .npy tensors") }
+        let shape = try NPY.shapeOfFloat32(input)
+        guard shape.count == 4, shape[0] > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(shape)") }
+        let r = sel.range ?? 0..<Int.max
+        guard r.lowerBound < shape[0] else { throw SVIError.file(input, "frame range starts past the end (\(shape[0]) frames)") }
+        return (min(r.upperBound, shape[0]) - r.lowerBound, Array(shape.dropFirst()))
+    }
+
+    /// The network a restore would load: its size and its seconds per frame (from --calibrated
+    /// or one timed call after a warm-up), and its tiles.
+    struct NetworkCost {
+        var model = "none", parameters = 0, weightsBytes = 0, cacheBytes = 0, activationBytes = 0
+        var secondsPerFrame = 0.0, source = "no network"
+        var tiles: TilePolicy?
+    }
+
+    func networkCost(frame: FrameShape) throws -> NetworkCost {
+        var cost = NetworkCost()
+        if prior == "gaussian" { cost.model = "gaussian prior"; return cost }
+        let net: UNet
+        if let weights = model, calibrated == nil {
+            net = try ModelLoader.load(weights: weights, preset: preset, config: config).0
+            cost.model = weights
+        } else if let weights = model {
+            let cfg = try preset.map { p in guard let c = UNetConfig.presets[p] else { throw SVIError("unknown preset '\(p)'") }; return c }
+                ?? config.map { try UNetConfig.load($0) } ?? (try UNetConfig.infer(from: try Checkpoint.load(weights).tensors, source: weights).config)
+            net = try UNet(shapesOf: cfg)
+            cost.model = weights
+        } else if let p = preset {
+            guard let cfg = UNetConfig.presets[p] else { throw SVIError("unknown preset '\(p)'") }
+            net = calibrated == nil ? try UNet(config: cfg, randomSeed: 1) : try UNet(shapesOf: cfg)
+            cost.model = "\(p) (random weights for calibration)"
+        } else {
+            let weights = try EmbeddedPrior.locate()
+            net = try ModelLoader.load(weights: weights, preset: nil, config: nil).0
+            cost.model = "embedded prior \(EmbeddedPrior.fileName)"
+        }
+        cost.parameters = net.parameterCount
+        cost.weightsBytes = 4 * cost.parameters
+        cost.cacheBytes = net.winogradCacheBytes
+        // With tiles the network sees `batch` tiles per call, and a frame costs its tiles.
+        let tiles = TilePolicy.choose(requested: self.tiles.tile, overlap: self.tiles.tileOverlap, net: net, batch: batch, height: frame.height, width: frame.width)
+        cost.tiles = tiles
+        let grid = tiles.map { TileGrid(height: frame.height, width: frame.width, tile: $0.tile, overlap: $0.overlap) }
+        let callH = grid?.tileHeight ?? frame.height, callW = grid?.tileWidth ?? frame.width
+        let sm = net.config.sizeMultiple
+        let hp = (callH + sm - 1) / sm * sm, wp = (callW + sm - 1) / sm * sm
+        cost.activationBytes = net.activationBytes(batch: batch, height: hp, width: wp)
+        if let c = calibrated {
+            cost.secondsPerFrame = c * Double(grid?.count ?? 1)
+            cost.source = "--calibrated" + (grid.map { " per \($0.tileWidth)x\($0.tileHeight) tile × \($0.count) tiles per frame" } ?? "")
+        } else {
+            let x = Tensor(shape: [batch, frame.channels, hp, wp])
+            RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+            let t = [Int](repeating: 500, count: batch)
+            _ = try net.forward(x, timesteps: t)                // warm-up (weight transforms)
+            let t0 = Date()
+            _ = try net.forward(x, timesteps: t)
+            cost.secondsPerFrame = Date().timeIntervalSince(t0) / Double(batch) * Double(grid?.count ?? 1)
+            cost.source = "calibrated: one call of \(batch) \(grid == nil ? "frame" : "tile")(s) on this machine, \(Parallel.threads) thread(s)"
+                + (grid.map { ", \($0.count) tiles per frame" } ?? "")
+        }
+        return cost
+    }
+
+    /// Data consistency's seconds per step on a block of `blockFrames` frames: M+1
+    /// applications of AᵀA per step, each a few passes over the block; timed on a small block
+    /// here and scaled by values (frames × pixels), so nothing of the job's size is allocated.
+    func dataConsistencySeconds(spec: DegradationSpec, frame: FrameShape, settings: SamplerSettings, halo: Int, blockFrames: Int) throws -> Double {
+        let probeFrames = max(2 * halo + 1, 6), probeSize = 240
+        let probeFrame = FrameShape(channels: frame.channels, height: probeSize * (spec.srFactor ?? 1), width: probeSize * (spec.srFactor ?? 1))
+        let probeOp = try DegradationOperator(spec: spec, frame: probeFrame, totalFrames: probeFrames, maskSeed: 0)
+        let probeY = probeOp.makeOutput(frames: probeFrames, Float.self)
+        let probeDC = DataConsistency(op: probeOp, measurement: probeY, dist: .local(totalFrames: probeFrames), gamma: settings.gamma)
+        RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: probeY.count, into: probeY.data)   // zeros would converge at once
+        let probeU: Tensor64 = probeOp.makeInput(frames: probeFrames)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            Kernels.fill(probeU.data, 0.5, probeU.count)
+            let t0 = Date()
+            probeDC.solve(probeU, iterations: settings.cgSteps)
+            best = min(best, Date().timeIntervalSince(t0))
+        }
+        return best * Double(blockFrames * frame.count) / Double(probeFrames * probeFrame.count)
+    }
+}
+
+extension DryRunPlan {
+    /// The plan as the terminal shows it.
+    func printSummary(input: String, spec: String, noise: String, checkpointSeconds: Double) {
+        let frame = FrameShape(channels: frameShape[0], height: frameShape[1], width: frameShape[2])
+        print("svi restore --dry-run: \(input)")
+        print("  job:        \(frames) frames \(frame), \(spec), \(steps) steps × \(cgSteps) CG, batch \(batch)")
+        print("  noise:      \(noise)")
+        let listed = segmentStarts.prefix(6).map { "\($0)–\($0 + segmentFrames - 1)" }.joined(separator: ", ") + (segments > 6 ? ", …" : "")
+        print("  segments:   \(segments) of \(segmentFrames) frames, overlap \(overlap) (\(segmentReason)): \(listed)")
+        let least = framesPerRankMin, most = framesPerRankMax
+        print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)") per segment; temporal halo \(halo) frame(s) each side")
+        print("  model:      \(model)\(parameters > 0 ? ", \(parameters) parameters" : "")")
+        if let t = tiles { print("  tiles:      \(t.tile)×\(t.tile), overlap \(t.overlap), \(batch) per call (\(t.reason))") }
+        print(String(format: "  memory:     per rank %.0f MB = weights %.0f + Winograd cache %.0f + activations %.0f (batch %d) + video state %.0f",
+                     totalPerRankMB, weightsMB, winogradCacheMB, activationsMB, batch, videoStateMB))
+        print(String(format: "              rank 0 peak %.0f MB (+ runtime %.0f, I/O buffers %.0f)", predictedPeakRank0MB, runtimeMB, rootIOMB))
+        print(String(format: "  time:       %.3f s per frame (%@); data consistency %.3f s per step", secondsPerFrame, secondsPerFrameSource, dataConsistencySecondsPerStep))
+        print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job (%d segment(s) × %d steps)", secondsPerStep, secondsForJob, secondsForJob / 3600, segments, steps))
+        print(String(format: "  exchange:   %.1f MB per step per rank (halo frames, float64)", Double(bytesExchangedPerStepPerRank) / 1e6))
+        print(String(format: "  scheduler:  sbatch --signal=B:USR1@%d (one step %.1f s × 1.5 + checkpoint %.0f s + 60 s); Cluster/slurm.sbatch also passes --deadline", signalMarginSeconds, secondsPerStep, checkpointSeconds))
+        for w in warnings { print("  warning:    \(w)") }
     }
 }
