@@ -258,6 +258,7 @@ def main():
                     help="host: crops cut on the CPU (the shipped run's); bank: crops gathered on the device (default on cuda)")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward and backward passes (cuda)")
     ap.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up over this many steps (new runs)")
+    ap.add_argument("--no-ema-warmup", action="store_true", help="plain EMA decay from step 0 (how the shipped run was made)")
     ap.add_argument("--init-from", default="", help="a new run starts from this checkpoint's weights and EMA (fine-tuning; a fresh optimiser)")
     ap.add_argument("--export-only", action="store_true", help="export the run's checkpoint as it is, without training")
     ap.add_argument("--export", default="", help="write the EMA weights here (float16 safetensors + .json config + .training.json)")
@@ -297,6 +298,8 @@ def main():
     data_gen = torch.Generator(device=args.device if sampler == "bank" else "cpu").manual_seed(seed + 1)
     noise_gen = torch.Generator(device=args.device).manual_seed(seed + 2)
     step, log, train_seconds = 0, [], 0.0
+    # The shipped run (and any checkpoint without the flag) was made with the plain decay.
+    ema_warmup = (not args.no_ema_warmup and not args.init_from) if not resumed else state.get("ema_warmup", False)
     if args.init_from and not resumed:
         init = torch.load(args.init_from, map_location="cpu", weights_only=False)
         if init["options"] != opts:
@@ -315,7 +318,7 @@ def main():
         listed = pack_entries or [{"package": p, "path": os.path.relpath(f, args.data_root) if p != "scikit-image" else "skimage/data/" + os.path.basename(f),
                                    "sha256": sha256(f)} for p, f in files]
         manifest = {"seed": seed, "options": opts, "batch": args.batch, "crop": args.crop, "lr": args.lr, "ema": args.ema,
-                    "warmup": args.warmup, "sampler": sampler, "init_from": args.init_from or None, "bf16": args.bf16, "device": args.device,
+                    "warmup": args.warmup, "sampler": sampler, "init_from": args.init_from or None, "ema_warmup": ema_warmup, "bf16": args.bf16, "device": args.device,
                     "data": args.data,
                     "scales": SCALES, "schedule": "linear beta 1e-4..0.02, 1000 steps, epsilon prediction, MSE",
                     "files": [{k: e[k] for k in ("package", "path", "sha256")} for e in listed],
@@ -335,7 +338,7 @@ def main():
     abar = torch.cumprod(1 - betas, 0).float().to(args.device)
 
     def save():
-        blob = {"options": opts, "batch": args.batch, "crop": args.crop, "seed": seed, "sampler": sampler,
+        blob = {"options": opts, "batch": args.batch, "crop": args.crop, "seed": seed, "sampler": sampler, "ema_warmup": ema_warmup,
                 "files": [p for _, p in files], "model": model.state_dict(),
                 "ema": ema.state_dict(), "opt": opt.state_dict(), "data_gen": data_gen.get_state(),
                 "noise_gen": noise_gen.get_state(), "step": step, "log": log, "train_seconds": train_seconds}
@@ -376,8 +379,12 @@ def main():
         opt.step()
         with torch.no_grad():
             mp, ep = list(model.parameters()), list(ema.parameters())
-            torch._foreach_mul_(ep, args.ema)
-            torch._foreach_add_(ep, mp, alpha=1 - args.ema)
+            # A new run's EMA starts at the random initial weights; with a decay of 0.9995 they
+            # would still be 3 % of it after 7,000 steps (the first GPU runs had this), so the
+            # decay warms up as (1 + k) / (10 + k). Runs made before keep the plain decay.
+            decay = args.ema if not ema_warmup else min(args.ema, (1 + step) / (10 + step))
+            torch._foreach_mul_(ep, decay)
+            torch._foreach_add_(ep, mp, alpha=1 - decay)
         step += 1
         # On a GPU the loss is read back only every 50 steps (a read is a synchronisation).
         if bank is None or step % 50 == 0:
