@@ -81,39 +81,13 @@ final class Unpickler {
                 throw fail("more nested values than a state dict has")
             }
             let op = try read(1).first!
+            if op == 0x2e { return try pop() }                           // STOP
+            if let v = try literal(op) { stack.append(v); continue }
+            if try collect(op) { continue }
             switch op {
             case 0x80: _ = try read(1)                                   // PROTO
             case 0x95: _ = try read(8)                                   // FRAME
-            case 0x2e: return try pop()                                  // STOP
-            case 0x7d: stack.append(.dict(Box([])))                      // EMPTY_DICT
-            case 0x5d: stack.append(.list(Box([])))                      // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))                          // EMPTY_TUPLE
             case 0x28: marks.append(stack.count)                         // MARK
-            case 0x4e: stack.append(.none)
-            case 0x88: stack.append(.bool(true))
-            case 0x89: stack.append(.bool(false))
-            case 0x4a: stack.append(.int(Int(Int32(truncatingIfNeeded: try le(4)))))   // BININT
-            case 0x4b: stack.append(.int(try le(1)))                     // BININT1
-            case 0x4d: stack.append(.int(try le(2)))                     // BININT2
-            case 0x8a:                                                   // LONG1
-                let n = try le(1)
-                let raw = Array(try read(n))
-                guard n <= 8 else { throw fail("integer too large") }
-                var v: Int64 = 0
-                for (i, b) in raw.enumerated() { v |= Int64(b) << (8 * Int64(i)) }
-                if n > 0 && n < 8 && raw[n - 1] & 0x80 != 0 { v -= Int64(1) << (8 * Int64(n)) }
-                stack.append(.int(Int(v)))
-            case 0x47:                                                   // BINFLOAT (big-endian)
-                var v: UInt64 = 0
-                for b in try read(8) { v = v << 8 | UInt64(b) }
-                stack.append(.float(Double(bitPattern: v)))
-            case 0x58: stack.append(.string(String(decoding: try read(try le(4)), as: UTF8.self)))   // BINUNICODE
-            case 0x8c: stack.append(.string(String(decoding: try read(try le(1)), as: UTF8.self)))   // SHORT_BINUNICODE
-            case 0x8d: stack.append(.string(String(decoding: try read(try le(8)), as: UTF8.self)))   // BINUNICODE8
-            case 0x55: stack.append(.bytes(Array(try read(try le(1)))))                             // SHORT_BINSTRING
-            case 0x54: stack.append(.bytes(Array(try read(try le(4)))))                             // BINSTRING
-            case 0x43: stack.append(.bytes(Array(try read(try le(1)))))                             // SHORT_BINBYTES
-            case 0x42: stack.append(.bytes(Array(try read(try le(4)))))                             // BINBYTES
             case 0x71: memo[try le(1)] = stack.last                      // BINPUT
             case 0x72: memo[try le(4)] = stack.last                      // LONG_BINPUT
             case 0x94: memo[memo.count] = stack.last                     // MEMOIZE
@@ -121,27 +95,6 @@ final class Unpickler {
                 let k = try le(op == 0x68 ? 1 : 4)
                 guard let v = memo[k] else { throw fail("memo \(k) unset") }
                 stack.append(v)
-            case 0x74: stack.append(.tuple(try popMark()))               // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))                 // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))
-            case 0x6c: stack.append(.list(Box(try popMark())))           // LIST
-            case 0x61:                                                   // APPEND
-                let v = try pop()
-                guard case .list(let l) = stack.last else { throw fail("APPEND to a non-list") }
-                l.value.append(v)
-            case 0x65:                                                   // APPENDS
-                let items = try popMark()
-                guard case .list(let l) = stack.last else { throw fail("APPENDS to a non-list") }
-                l.value.append(contentsOf: items)
-            case 0x73:                                                   // SETITEM
-                let v = try pop(), k = try pop()
-                guard case .dict(let d) = stack.last else { throw fail("SETITEM on a non-dict") }
-                d.value.append((k, v))
-            case 0x75:                                                   // SETITEMS
-                let items = try popMark()
-                guard case .dict(let d) = stack.last, items.count % 2 == 0 else { throw fail("SETITEMS on a non-dict") }
-                for i in stride(from: 0, to: items.count, by: 2) { d.value.append((items[i], items[i + 1])) }
             case 0x63:                                                   // GLOBAL
                 let module = try line(), name = try line()
                 stack.append(try global(module, name))
@@ -163,6 +116,69 @@ final class Unpickler {
                 throw fail(String(format: "opcode 0x%02x is not used by state dicts", op))
             }
         }
+    }
+
+    /// The value a literal opcode pushes (None, booleans, numbers, strings, bytes, empty
+    /// containers), read from the stream; nil for every other opcode.
+    private func literal(_ op: UInt8) throws -> Value? {
+        switch op {
+        case 0x7d: return .dict(Box([]))                                 // EMPTY_DICT
+        case 0x5d: return .list(Box([]))                                 // EMPTY_LIST
+        case 0x29: return .tuple([])                                     // EMPTY_TUPLE
+        case 0x4e: return Value.none
+        case 0x88: return .bool(true)
+        case 0x89: return .bool(false)
+        case 0x4a: return .int(Int(Int32(truncatingIfNeeded: try le(4))))   // BININT
+        case 0x4b: return .int(try le(1))                                // BININT1
+        case 0x4d: return .int(try le(2))                                // BININT2
+        case 0x8a:                                                       // LONG1
+            let n = try le(1)
+            let raw = Array(try read(n))
+            guard n <= 8 else { throw fail("integer too large") }
+            var v: Int64 = 0
+            for (i, b) in raw.enumerated() { v |= Int64(b) << (8 * Int64(i)) }
+            if n > 0 && n < 8 && raw[n - 1] & 0x80 != 0 { v -= Int64(1) << (8 * Int64(n)) }
+            return .int(Int(v))
+        case 0x47:                                                       // BINFLOAT (big-endian)
+            var v: UInt64 = 0
+            for b in try read(8) { v = v << 8 | UInt64(b) }
+            return .float(Double(bitPattern: v))
+        case 0x58: return .string(String(decoding: try read(try le(4)), as: UTF8.self))   // BINUNICODE
+        case 0x8c: return .string(String(decoding: try read(try le(1)), as: UTF8.self))   // SHORT_BINUNICODE
+        case 0x8d: return .string(String(decoding: try read(try le(8)), as: UTF8.self))   // BINUNICODE8
+        case 0x55, 0x43: return .bytes(Array(try read(try le(1))))                        // SHORT_BINSTRING, SHORT_BINBYTES
+        case 0x54, 0x42: return .bytes(Array(try read(try le(4))))                        // BINSTRING, BINBYTES
+        default: return nil
+        }
+    }
+
+    /// Tuples, lists and dicts built from values on the stack; false for every other opcode.
+    private func collect(_ op: UInt8) throws -> Bool {
+        switch op {
+        case 0x74: stack.append(.tuple(try popMark()))                   // TUPLE
+        case 0x85: stack.append(.tuple([try pop()]))                     // TUPLE1
+        case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))
+        case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))
+        case 0x6c: stack.append(.list(Box(try popMark())))               // LIST
+        case 0x61:                                                       // APPEND
+            let v = try pop()
+            guard case .list(let l) = stack.last else { throw fail("APPEND to a non-list") }
+            l.value.append(v)
+        case 0x65:                                                       // APPENDS
+            let items = try popMark()
+            guard case .list(let l) = stack.last else { throw fail("APPENDS to a non-list") }
+            l.value.append(contentsOf: items)
+        case 0x73:                                                       // SETITEM
+            let v = try pop(), k = try pop()
+            guard case .dict(let d) = stack.last else { throw fail("SETITEM on a non-dict") }
+            d.value.append((k, v))
+        case 0x75:                                                       // SETITEMS
+            let items = try popMark()
+            guard case .dict(let d) = stack.last, items.count % 2 == 0 else { throw fail("SETITEMS on a non-dict") }
+            for i in stride(from: 0, to: items.count, by: 2) { d.value.append((items[i], items[i + 1])) }
+        default: return false
+        }
+        return true
     }
 
     private func global(_ module: String, _ name: String) throws -> Value {

@@ -79,22 +79,7 @@ struct BenchCommand: ParsableCommand {
             }
             guard let (w, h) = FrameSelection.parseSize(size), w * h <= 1 << 24 else { throw ValidationError("--size must be WxH of at most 16.7 M pixels (4096x4096), e.g. 256x256") }
             let tile = tiles.tile ?? 0, overlap = tiles.tileOverlap ?? tile / 4
-            let weights = try modelOption(model: model, weights: self.weights)
-            let net: UNet
-            var label: String
-            if let wpath = weights {
-                net = try ModelLoader.load(weights: wpath, preset: preset, config: config).0
-                label = wpath
-            } else {
-                let cfg: UNetConfig
-                if let c = config { cfg = try UNetConfig.load(c) } else {
-                    let name = preset ?? "adm-256-uncond"
-                    guard let p = UNetConfig.presets[name] else { throw ValidationError("unknown preset '\(name)'") }
-                    cfg = p
-                }
-                net = try UNet(config: cfg, randomSeed: 1)
-                label = (preset ?? (config == nil ? "adm-256-uncond" : config!)) + " (random weights)"
-            }
+            let (net, label) = try network()
             let x: Tensor
             if let i = input {
                 x = try NPY.readFloat32(i)
@@ -149,6 +134,21 @@ struct BenchCommand: ParsableCommand {
                                           "cpu": m.cpu, "isa": m.isa, "kernels_isa": m.kernelsISA, "openblas_core": m.openblasCore]
                 print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
             }
+        }
+
+        /// The network timed: --model/--weights with its config, else a preset or --config
+        /// with random weights (ADM-256 by default); and how the report names it.
+        func network() throws -> (UNet, String) {
+            if let wpath = try modelOption(model: model, weights: self.weights) {
+                return (try ModelLoader.load(weights: wpath, preset: preset, config: config).0, wpath)
+            }
+            let cfg: UNetConfig
+            if let c = config { cfg = try UNetConfig.load(c) } else {
+                let name = preset ?? "adm-256-uncond"
+                guard let p = UNetConfig.presets[name] else { throw ValidationError("unknown preset '\(name)'") }
+                cfg = p
+            }
+            return (try UNet(config: cfg, randomSeed: 1), (preset ?? (config == nil ? "adm-256-uncond" : config!)) + " (random weights)")
         }
     }
 }
