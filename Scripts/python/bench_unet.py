@@ -1,5 +1,5 @@
 """Times svi's U-Net against peer engines on the same weights and input (see Scripts/bench-unet)."""
-import argparse, json, os, platform, re, struct, subprocess, sys, tempfile, time
+import argparse, json, os, platform, re, shutil, struct, subprocess, sys, tempfile, time
 import numpy as np
 import torch
 from guided_diffusion.script_util import create_model
@@ -15,6 +15,41 @@ PRESETS = {
                          num_head_channels=64, num_heads_upsample=-1, use_scale_shift_norm=True, dropout=0.0,
                          resblock_updown=True, use_fp16=False, use_new_attention_order=False),
 }
+
+
+def model_options(args):
+    """create_model's keyword arguments: a preset's, or --model's config (guided-diffusion
+    option names, as Models/prior.safetensors.json; "" attention means none)."""
+    if not args.model:
+        return dict(PRESETS[args.preset])
+    with open(args.config) as f:
+        opts = json.load(f)
+    if not opts.get("attention_resolutions"):
+        # Attention at a downsampling the network never reaches: none (as train_prior.py).
+        opts["attention_resolutions"] = "1"   # image_size // 1: a downsampling of image_size, never reached
+    return opts
+
+
+def load_safetensors(path):
+    """A safetensors file as float32 torch tensors (F16 or F32 storage)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        blob = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        dt = {"F16": np.float16, "F32": np.float32}[v["dtype"]]
+        a, b = v["data_offsets"]
+        out[k] = torch.from_numpy(np.frombuffer(blob[a:b], dtype=dt).astype(np.float32).reshape(v["shape"]))
+    return out
+
+
+def has_bf16():
+    """Whether this CPU does bfloat16 arithmetic (AVX-512 BF16 or AMX): bf16 peers need it."""
+    flags = next((set(l.split(":", 1)[1].split()) for l in open("/proc/cpuinfo") if l.startswith("flags")), set())
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def machine():
@@ -55,13 +90,13 @@ def peer_torch_cl(model, x, t, threads, work):
     return run
 
 
-def peer_openvino(model, x, t, threads, work):
-    """OpenVINO: ov.convert_model from the PyTorch module, CPU plugin, f32, `threads` threads."""
+def peer_openvino(model, x, t, threads, work, precision="f32"):
+    """OpenVINO: ov.convert_model from the PyTorch module, CPU plugin, f32 (or `precision`), `threads` threads."""
     import openvino as ov
     core = ov.Core()
     with torch.no_grad():
         ovm = ov.convert_model(model, example_input=(x, t))
-    compiled = core.compile_model(ovm, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
+    compiled = core.compile_model(ovm, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
                                                  "PERFORMANCE_HINT": "LATENCY"})
     del ovm
     req = compiled.create_infer_request()
@@ -91,9 +126,26 @@ def peer_onnxruntime(model, x, t, threads, work):
     return run
 
 
-PEERS = {"torch": peer_torch, "torch_cl": peer_torch_cl, "openvino": peer_openvino, "onnxruntime": peer_onnxruntime}
+def peer_torch_bf16(model, x, t, threads, work):
+    """PyTorch's fastest CPU setting a user can pick: channels-last under torch.autocast to
+    bfloat16 (oneDNN's bf16 kernels), output back in float32."""
+    model.to(memory_format=torch.channels_last)
+    def run():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(x.to(memory_format=torch.channels_last), t).float().contiguous().numpy()
+    return run
+
+
+def peer_openvino_bf16(model, x, t, threads, work):
+    """OpenVINO with INFERENCE_PRECISION_HINT=bf16 (issue 31's peer)."""
+    return peer_openvino(model, x, t, threads, work, precision="bf16")
+
+
+PEERS = {"torch": peer_torch, "torch_cl": peer_torch_cl, "openvino": peer_openvino, "onnxruntime": peer_onnxruntime,
+         "torch_bf16": peer_torch_bf16, "openvino_bf16": peer_openvino_bf16}
+BF16_PEERS = {"torch_bf16", "openvino_bf16"}
 # Peers that keep their own copy of the weights: the PyTorch module is dropped once prepared.
-OWN_COPY = {"openvino", "onnxruntime"}
+OWN_COPY = {"openvino", "onnxruntime", "openvino_bf16"}
 
 
 def worker(args):
@@ -101,7 +153,7 @@ def worker(args):
     `run` → `time SECONDS`, `save PATH` → `saved PEAK_RSS_MB`, `quit`."""
     import gc, resource
     torch.set_num_threads(args.threads)
-    model = create_model(**PRESETS[args.preset]).eval()
+    model = create_model(**model_options(args)).eval()
     model.load_state_dict(torch.load(os.path.join(args.work, "weights.pt")))
     x = torch.from_numpy(np.load(os.path.join(args.work, f"x{args.batch}.npy")))
     t = torch.full((args.batch,), 500, dtype=torch.long)
@@ -128,6 +180,8 @@ class Worker:
         self.name = name
         cmd = [sys.executable, os.path.abspath(__file__), "--svi", args.svi, "--worker", name, "--work", work,
                "--batch", str(batch), "--preset", args.preset, "--threads", str(args.threads)]
+        if args.model:
+            cmd += ["--model", args.model, "--config", args.config]
         env = dict(os.environ, PYTHONWARNINGS="ignore")   # the reference package's deprecation noise
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.prep = float(self.expect("ready"))
@@ -156,11 +210,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--svi", required=True)
     ap.add_argument("--preset", default="adm-256-uncond", choices=sorted(PRESETS))
+    ap.add_argument("--model", default="", help="time these weights instead of a preset with random ones: a .safetensors "
+                    "file (its guided-diffusion config beside it as FILE.json, or --config), or 'embedded' for svi's prior")
+    ap.add_argument("--config", default="", help="the --model's architecture (guided-diffusion option names)")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--peers", default="torch,torch_cl,openvino,onnxruntime")
+    ap.add_argument("--peers", default="torch,torch_cl,openvino,onnxruntime,torch_bf16,openvino_bf16",
+                    help="bf16 peers are left out on CPUs without bf16 arithmetic")
     ap.add_argument("--json-out")
     ap.add_argument("--svi-args", default="", help="extra arguments for svi bench unet (e.g. --reference-kernels)")
     ap.add_argument("--emulate-avx2", action="store_true",
@@ -179,18 +237,32 @@ def main():
         os.environ.update(SVI_ISA="avx2", OPENBLAS_CORETYPE="Haswell", ONEDNN_MAX_CPU_ISA="AVX2", DNNL_MAX_CPU_ISA="AVX2")
 
     cpu, isa = machine()
-    opts = PRESETS[args.preset]
+    if args.model == "embedded":
+        args.model = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Models", "prior.safetensors")
+    if args.model:
+        args.model = os.path.abspath(args.model)
+        args.config = os.path.abspath(args.config or args.model + ".json")
+        for f in (args.model, args.config):
+            if not os.path.isfile(f):
+                sys.exit(f"bench-unet: {f} does not exist")
+    opts = model_options(args)
     model = create_model(**opts).eval()
-    randomise(model, 0)
+    if args.model:
+        model.load_state_dict(load_safetensors(args.model))   # the checkpoint's own weights
+    else:
+        randomise(model, 0)
     params = sum(p.numel() for p in model.parameters())
     work = tempfile.mkdtemp(prefix="svi-bench-")
     weights = os.path.join(work, "weights.safetensors")
     save_safetensors(model.state_dict(), weights)
+    if args.model:
+        shutil.copyfile(args.config, weights + ".json")   # svi reads the config as given
     torch.save(model.state_dict(), os.path.join(work, "weights.pt"))
     del model
     weights_mb = params * 4 / 2**20
     print(f"machine: {cpu}, ISA {isa}, {os.cpu_count()} cores; threads {args.threads}; torch {torch.__version__}")
-    print(f"model: {args.preset} ({params:,} parameters), {args.size}x{args.size}, random weights, fp32")
+    label = os.path.relpath(args.model) if args.model else args.preset
+    print(f"model: {label} ({params:,} parameters), {args.size}x{args.size}, {'its own' if args.model else 'random'} weights, fp32 (svi)")
     env_of = lambda k: os.environ.get(k, "(not set)")
     print(f"OPENBLAS_CORETYPE {env_of('OPENBLAS_CORETYPE')}, SVI_ISA {env_of('SVI_ISA')}, "
           f"ONEDNN_MAX_CPU_ISA {env_of('ONEDNN_MAX_CPU_ISA')}; svi arguments: {args.svi_args or '(none)'}")
@@ -199,6 +271,9 @@ def main():
     unknown = [p for p in peers if p not in PEERS]
     if unknown:
         sys.exit(f"unknown peer(s) {unknown}; known: {', '.join(PEERS)}")
+    if not has_bf16() and any(p in BF16_PEERS for p in peers):
+        print(f"this CPU has no bf16 arithmetic (avx512_bf16 / amx_bf16): leaving out {', '.join(p for p in peers if p in BF16_PEERS)}")
+        peers = [p for p in peers if p not in BF16_PEERS]
     results = {}
     svi_isa = core_name = None
     for batch in [int(b) for b in args.batches.split(",")]:
@@ -210,7 +285,8 @@ def main():
         row = {"batch": batch}
 
         def run_svi():
-            cmd = [args.svi, "bench", "unet", "--model", weights, "--preset", args.preset, "--input", xin, "--output", yout, "--overwrite",
+            arch = ["--config", weights + ".json"] if args.model else ["--preset", args.preset]
+            cmd = [args.svi, "bench", "unet", "--model", weights, *arch, "--input", xin, "--output", yout, "--overwrite",
                    "--repeats", "1", "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split()
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
@@ -252,18 +328,26 @@ def main():
             err = f"   rel. L2 vs svi {row[name + '_rel_l2_vs_svi']:.1e}" if name != "svi" else \
                 f"   (weights {weights_mb:.0f} MB + {(svi_rss - weights_mb) / 1024:.2f} GiB)"
             print(f"  {name:12s} {row[name + '_s_per_frame']:8.3f}   peak RSS {row[name + '_peak_rss_mb']:6.0f} MB{err}")
-        fastest = min(row[p + "_s_per_frame"] for p in peers) if peers else float("nan")
-        print(f"  ratio svi / fastest peer: {row['svi_s_per_frame'] / fastest:.3f};  svi / torch: {row['svi_s_per_frame'] / row.get('torch_s_per_frame', float('nan')):.3f}")
+        fp32 = [p for p in peers if p not in BF16_PEERS]
+        fastest = min(row[p + "_s_per_frame"] for p in fp32) if fp32 else float("nan")
+        print(f"  ratio svi / fastest fp32 peer: {row['svi_s_per_frame'] / fastest:.3f};  svi / torch: {row['svi_s_per_frame'] / row.get('torch_s_per_frame', float('nan')):.3f}")
+        bf = [p for p in peers if p in BF16_PEERS]
+        if bf:
+            print(f"  ratio svi (fp32) / fastest bf16 peer: {row['svi_s_per_frame'] / min(row[p + '_s_per_frame'] for p in bf):.3f}")
     print(f"\nsvi: kernels ISA {svi_isa} (machine {isa}), OpenBLAS core {core_name}, {args.threads} threads")
     if len(results) > 1:
         bs = sorted(results)
         print(f"svi per frame, batch {bs[-1]} / batch {bs[0]}: {results[bs[-1]]['svi_s_per_frame'] / results[bs[0]]['svi_s_per_frame']:.3f}")
     b1 = results[min(results)]
-    summary = {"machine": cpu, "isa": isa, "emulated_avx2": args.emulate_avx2, "svi_isa": svi_isa, "openblas_core": core_name, "threads": args.threads, "preset": args.preset,
-               "svi_s": b1["svi_s_per_frame"]}
+    summary = {"machine": cpu, "isa": isa, "emulated_avx2": args.emulate_avx2, "svi_isa": svi_isa, "openblas_core": core_name, "threads": args.threads,
+               "preset": None if args.model else args.preset, "model": label, "svi_s": b1["svi_s_per_frame"]}
     for p in peers: summary[p + "_s"] = b1[p + "_s_per_frame"]
+    fp32 = [p for p in peers if p not in BF16_PEERS]
+    if fp32:
+        summary["ratio_vs_fastest"] = b1["svi_s_per_frame"] / min(b1[p + "_s_per_frame"] for p in fp32)
+    if len(fp32) < len(peers):
+        summary["ratio_vs_fastest_bf16"] = b1["svi_s_per_frame"] / min(b1[p + "_s_per_frame"] for p in peers if p in BF16_PEERS)
     if peers:
-        summary["ratio_vs_fastest"] = b1["svi_s_per_frame"] / min(b1[p + "_s_per_frame"] for p in peers)
         summary["ratio_vs_torch"] = b1["svi_s_per_frame"] / b1.get("torch_s_per_frame", float("nan"))
     summary["batches"] = results
     if args.json_out:

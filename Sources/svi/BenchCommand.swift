@@ -118,7 +118,7 @@ struct BenchCommand: ParsableCommand {
                 return ", tiles \(g.tileWidth)x\(g.tileHeight) overlap \(overlap) (\(g.xs.count)x\(g.ys.count) per frame, \(tileBatch) per call)"
             } ?? ""
             print("svi bench unet: \(label), \(net.parameterCount) parameters (weights \(net.parameterCount * 4 / 1_000_000) MB), input \(x.shape)\(tiling)")
-            print("machine: \(m.cpu), \(m.cores) cores, ISA \(m.isa), svi kernels \(m.kernelsISA), OpenBLAS core \(m.openblasCore), threads \(Parallel.threads)")
+            print("machine: \(m.cpu), \(m.cores) cores, ISA \(m.isa), svi kernels \(m.kernelsISA), OpenBLAS core \(m.openblasCore)\(m.openblasDetected.map { " (OpenBLAS detected \($0); svi chose this, see BLASCore)" } ?? ""), threads \(Parallel.threads)")
             print(String(format: "median %.3f s per pass, %.3f s per frame, %.1f GFLOP per frame, %.1f GFLOP/s, peak RSS %.0f MB",
                          median, median / Double(frames), flopsPerRun / 1e9 / Double(frames), flopsPerRun / 1e9 / median, peakResidentMB() ?? -1))
             print("runs (s): " + times.map { String(format: "%.3f", $0) }.joined(separator: " "))

@@ -10,6 +10,8 @@ struct MachineInfo: Encodable {
     /// forces AVX2 on an AVX-512 machine).
     var kernelsISA: String
     var openblasCore: String
+    /// The core OpenBLAS chose itself when svi replaced a generic one (`BLASCore`).
+    var openblasDetected: String? = BLASCore.detectedBeforeReplacing
     var cores: Int
 
     static var current: MachineInfo {
@@ -22,7 +24,42 @@ struct MachineInfo: Encodable {
         return MachineInfo(cpu: model, isa: isa, kernelsISA: String(cString: svi_kernels_isa()), openblasCore: core, cores: ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    enum CodingKeys: String, CodingKey { case cpu, isa, cores, kernelsISA = "kernels_isa", openblasCore = "openblas_core" }
+    enum CodingKeys: String, CodingKey { case cpu, isa, cores, kernelsISA = "kernels_isa", openblasCore = "openblas_core", openblasDetected = "openblas_detected" }
+}
+
+/// OpenBLAS picks its kernels by CPU model, and a build older than the CPU does not know it:
+/// Debian 12's OpenBLAS 0.3.21 calls a Sapphire Rapids Xeon (AVX-512, AMX) "Prescott" and runs
+/// SSE3 kernels, and the embedded prior's pass took 0.55 s per 256×256 frame instead of 0.24
+/// (BENCHMARKS.md, "OpenBLAS on a CPU it does not know"). When OpenBLAS has fallen back to a
+/// core without AVX2 on a CPU that has AVX2 and FMA (or AVX-512), svi runs itself again at once
+/// — before MPI, threads or any file — with OPENBLAS_CORETYPE naming the newest family the CPU
+/// has (SkylakeX, Haswell): OpenBLAS reads it only when it loads. An OPENBLAS_CORETYPE the user
+/// set is left alone; the report's machine names the core OpenBLAS detected itself.
+enum BLASCore {
+    /// OpenBLAS cores without AVX2 (their kernels are SSE or AVX only).
+    static let generic: Set<String> = ["prescott", "katmai", "coppermine", "northwood", "core2", "penryn", "dunnington",
+                                       "nehalem", "atom", "sandybridge", "barcelona", "bobcat", "bulldozer", "piledriver",
+                                       "opteron", "opteron_sse3", "athlon", "nano", "unknown"]
+    static let detectedVariable = "SVI_OPENBLAS_DETECTED"
+
+    static func replaceGenericKernels() {
+        guard getenv("OPENBLAS_CORETYPE") == nil, getenv(detectedVariable) == nil,
+              let detected = openblas_get_corename().map({ String(cString: $0) }), generic.contains(detected.lowercased()) else { return }
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let target: String
+        if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains) { target = "SkylakeX" }
+        else if flags.contains("avx2") && flags.contains("fma") { target = "Haswell" }
+        else { return }
+        setenv("OPENBLAS_CORETYPE", target, 1)
+        setenv(detectedVariable, detected, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // exec failed (no /proc?): carry on with the kernels OpenBLAS chose.
+        unsetenv("OPENBLAS_CORETYPE")
+    }
+
+    /// The core OpenBLAS detected before svi replaced it (nil: not replaced).
+    static var detectedBeforeReplacing: String? { ProcessInfo.processInfo.environment[detectedVariable] }
 }
 
 /// Peak resident set size of this process (VmHWM), in MB.

@@ -46,6 +46,7 @@ struct SVI: ParsableCommand {
             }
         }
         #endif
+        BLASCore.replaceGenericKernels()
         // Test hook (the MPI test helper): mark that this rank reached svi, so a launch that
         // failed before svi started can be told from a failure of svi.
         if let dir = ProcessInfo.processInfo.environment["SVI_TEST_LAUNCH_DIR"] {
