@@ -131,7 +131,8 @@ struct BenchCommand: ParsableCommand {
                                           "runs": times, "peak_rss_mb": peakResidentMB() ?? -1, "threads": Parallel.threads,
                                           "weights_mb": Double(net.parameterCount * 4) / 1e6, "tile": tile, "tile_overlap": tile > 0 ? overlap : 0, "tile_batch": tileBatch,
                                           "width": x.shape[3], "height": x.shape[2],
-                                          "cpu": m.cpu, "isa": m.isa, "kernels_isa": m.kernelsISA, "openblas_core": m.openblasCore]
+                                          "cpu": m.cpu, "isa": m.isa, "kernels_isa": m.kernelsISA, "openblas_core": m.openblasCore,
+                                          "openblas_detected": m.openblasDetected ?? m.openblasCore]
                 print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
             }
         }

@@ -25,6 +25,31 @@ import SVIFormats
         return info.contains(" avx512f")
     }
 
+    /// svi's `BLASCore`: where OpenBLAS falls back to a core without AVX2 (it does on CPUs newer
+    /// than itself), svi runs itself again with the CPU's own family, SkylakeX or Haswell; an
+    /// OPENBLAS_CORETYPE the user set stays. `SVI_OPENBLAS_ASSUME_GENERIC=1` makes svi take the
+    /// detected core as generic, so the re-execution runs on a CPU this OpenBLAS knows.
+    @Test func aGenericOpenBLASCoreIsReplacedByTheCPUsOwnFamily() throws {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else { return }  // set for the whole run: left alone by design
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let family = ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains) ? "skylakex" : "haswell"
+        let base = ["bench", "unet", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--size", "32x32", "--repeats", "1", "--warmup", "0", "--json"]
+        func machine(_ env: [String: String]) throws -> [String: Any] {
+            let r = try CLI.run(base, environment: env)
+            #expect(r.status == 0, "\(r.stderr)")
+            let line = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
+            return (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+        }
+        let replaced = try machine(["SVI_OPENBLAS_ASSUME_GENERIC": "1"])
+        #expect((replaced["openblas_core"] as? String)?.lowercased() == family, "\(replaced)")
+        // The report names what OpenBLAS detected itself: the same as in a run left alone.
+        let plain = try machine([:])
+        #expect(replaced["openblas_detected"] as? String == plain["openblas_detected"] as? String, "\(replaced) vs \(plain)")
+        let chosen = try machine(["SVI_OPENBLAS_ASSUME_GENERIC": "1", "OPENBLAS_CORETYPE": "Sandybridge"])
+        #expect((chosen["openblas_core"] as? String)?.lowercased() == "sandybridge", "a core the user chose stays: \(chosen)")
+    }
+
     static let taskset: String? = ["/usr/bin/taskset", "/bin/taskset"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// 23 frames of 32×32 through `adm-tiny` (temporal k=9 + SR×2, NFE 4): level 0 (32×32, 64
