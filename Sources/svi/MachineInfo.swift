@@ -54,9 +54,15 @@ enum BLASCore {
         if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains) { target = "SkylakeX" }
         else if flags.contains("avx2") && flags.contains("fma") { target = "Haswell" }
         else { return }
+        // The binary's own path, not /proc/self/exe: the process takes its name from the path
+        // exec'd, and schedulers, tests and users find svi by that name ("exe" otherwise).
+        var path = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &path, Int(PATH_MAX))
+        guard n > 0 else { return }
+        path[n] = 0
         setenv("OPENBLAS_CORETYPE", target, 1)
         setenv(detectedVariable, detected, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        execv(path, CommandLine.unsafeArgv)
         // exec failed (no /proc?): carry on with the kernels OpenBLAS chose.
         unsetenv("OPENBLAS_CORETYPE")
     }

@@ -48,6 +48,25 @@ import SVIFormats
         #expect(replaced["openblas_detected"] as? String == plain["openblas_detected"] as? String, "\(replaced) vs \(plain)")
         let chosen = try machine(["SVI_OPENBLAS_ASSUME_GENERIC": "1", "OPENBLAS_CORETYPE": "Sandybridge"])
         #expect((chosen["openblas_core"] as? String)?.lowercased() == "sandybridge", "a core the user chose stays: \(chosen)")
+
+        // Run again, svi keeps its name (schedulers, `pkill svi` and the Slurm tests find it by
+        // that name; exec'ing /proc/self/exe named it "exe").
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["bench", "unet", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--size", "32x32", "--repeats", "100000"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["SVI_OPENBLAS_ASSUME_GENERIC": "1"]) { $1 }
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        var replacedNow = false
+        for _ in 0..<100 where !replacedNow {   // until the re-executed image has set its marker
+            usleep(50_000)
+            let env = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(p.processIdentifier)/environ"))) ?? Data()
+            replacedNow = String(decoding: env, as: UTF8.self).contains("SVI_OPENBLAS_DETECTED=")
+        }
+        #expect(replacedNow, "svi did not run itself again")
+        let comm = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/comm", encoding: .utf8)) ?? ""
+        #expect(comm.trimmingCharacters(in: .whitespacesAndNewlines) == URL(fileURLWithPath: CLI.binary).lastPathComponent, "process name \(comm)")
     }
 
     static let taskset: String? = ["/usr/bin/taskset", "/bin/taskset"].first { FileManager.default.isExecutableFile(atPath: $0) }
