@@ -27,7 +27,7 @@ public struct UNetConfig: Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         let heads = numHeadChannels.map { "\($0) head channels" } ?? "\(numHeads) heads"
         let mult = channelMult.map { $0 == $0.rounded() ? String(Int($0)) : String($0) }.joined(separator: ",")
-        return "\(modelChannels) ch, mult \(mult), \(numResBlocks) res blocks, \(attentionDownsample.isEmpty ? "no attention" : "attention at ds " + attentionDownsample.sorted().map(String.init).joined(separator: ",")), \(heads), "
+        return "\(modelChannels) ch, mult \(mult), \(numResBlocks) res blocks, \(attentionDownsample.isEmpty ? "attention in the middle block only" : "attention at ds " + attentionDownsample.sorted().map(String.init).joined(separator: ",")), \(heads), "
             + (useScaleShiftNorm ? "scale-shift, " : "") + (resblockUpdown ? "resblock up/down, " : (convResample ? "conv up/down, " : "pool/nearest up/down, "))
             + (learnSigma ? "learned σ" : "fixed σ") + (useNewAttentionOrder ? ", new attention order" : "")
     }

@@ -6,7 +6,7 @@ import SVINetwork
 import SVISampler
 
 /// The prior svi ships in Models/ (Scripts/train-prior): it loads from its own config, stays
-/// small and fully convolutional, and has learned to denoise — its noise estimate on a noisy
+/// small, without attention outside the middle block, and has learned to denoise — its noise estimate on a noisy
 /// smooth image is far better than an untrained network's (relative error ≈ 1 or worse).
 @Suite struct EmbeddedPriorTests {
     static let weights = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
