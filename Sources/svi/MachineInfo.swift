@@ -15,13 +15,20 @@ struct MachineInfo: Encodable {
     var cores: Int
 
     static var current: MachineInfo {
-        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let info = cpuinfo()
         let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }
             .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
-        let flags = Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let flags = cpuFlags(info)
         let isa = flags.contains("avx512f") ? "avx512" : flags.contains("avx2") ? "avx2" : "sse"
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         return MachineInfo(cpu: model, isa: isa, kernelsISA: String(cString: svi_kernels_isa()), openblasCore: core, cores: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    static func cpuinfo() -> String { (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "" }
+
+    /// The first processor's feature flags in /proc/cpuinfo (avx2, avx512f, …).
+    static func cpuFlags(_ info: String = cpuinfo()) -> Set<String> {
+        Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
     }
 
     enum CodingKeys: String, CodingKey { case cpu, isa, cores, kernelsISA = "kernels_isa", openblasCore = "openblas_core", openblasDetected = "openblas_detected" }
@@ -48,8 +55,7 @@ enum BLASCore {
         let assume = getenv("SVI_OPENBLAS_ASSUME_GENERIC").map { String(cString: $0) == "1" } ?? false
         guard getenv("OPENBLAS_CORETYPE") == nil, getenv(detectedVariable) == nil,
               let detected = openblas_get_corename().map({ String(cString: $0) }), assume || generic.contains(detected.lowercased()) else { return }
-        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let flags = Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let flags = MachineInfo.cpuFlags()
         let target: String
         if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains) { target = "SkylakeX" }
         else if flags.contains("avx2") && flags.contains("fma") { target = "Haswell" }
