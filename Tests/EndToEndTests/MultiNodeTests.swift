@@ -22,11 +22,17 @@ enum EmulatedNodes {
         return (try? CLI.run(["start", "3"], executable: script).status) == 0
     }()
 
-    /// The processes called `name` running on emulated node `node` (in its network namespace).
-    static func processes(named name: String, onNode node: Int) -> [pid_t] {
+    /// The processes called `name` running on emulated node `node` (in its network namespace)
+    /// whose working folder is `folder`. The folder tells one test's processes from another's:
+    /// suites run side by side on the same emulated nodes, and a test that froze or killed
+    /// every `svi` on node2 once took down another suite's job (CI, 2026-12-04).
+    static func processes(named name: String, onNode node: Int, workingIn folder: String) -> [pid_t] {
         guard let r = try? Shell.run("/usr/bin/env", ["ip", "netns", "pids", "svi-node\(node)"]) else { return [] }
+        let wanted = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
         return r.stdout.split(separator: "\n").compactMap { pid_t($0) }.filter { pid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) == name
+            let comm = ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
+            return comm == name && cwd.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path } == wanted
         }
     }
 

@@ -92,13 +92,14 @@ struct SlurmMultiNodeTests {
     /// bound with one line naming node2 and exit 85; the script requeues it; Slurm places it on
     /// nodes 1 and 3; it resumes bit for bit.
     @Test func aFrozenNodeIsRequeuedByTheScriptAndResumesElsewhere() throws {
-        var frozen: [pid_t] = []
+        var frozen: [pid_t] = [], folder = ""
         // Slurm kills the frozen rank with its job step; should the test end before that, the
-        // process is still ours to kill (it is only killed while it is still called svi).
-        defer { for pid in frozen where EmulatedNodes.processes(named: "svi", onNode: 2).contains(pid) { kill(pid, SIGKILL) } }
+        // process is still ours to kill (only while it is still svi working in this job's folder).
+        defer { for pid in frozen where EmulatedNodes.processes(named: "svi", onNode: 2, workingIn: folder).contains(pid) { kill(pid, SIGKILL) } }
         try expectRequeuedOntoOtherNodes(seed: 6, extra: ["--stall-timeout", "3"], drained: "node2", requeuedOn: ["node1", "node3"],
-                                         logSays: ["rank 1 on node2 stopped answering"]) { _, _ in
-            frozen = EmulatedNodes.processes(named: "svi", onNode: 2)
+                                         logSays: ["rank 1 on node2 stopped answering"]) { c, _ in
+            folder = c.dir
+            frozen = EmulatedNodes.processes(named: "svi", onNode: 2, workingIn: c.dir)
             #expect(frozen.count == 1, "rank 1 on node2: \(frozen)")
             for pid in frozen { kill(pid, SIGSTOP) }
         }
