@@ -59,7 +59,13 @@ public final class DataConsistency {
     /// u ← CG_M(…) starting from the u passed in.
     @discardableResult
     public func solve(_ u: Tensor64, iterations: Int) -> [Double] {
-        let stop: ((Tensor64) -> Bool)? = discrepancyBound.map { bound in { v in self.residualParts(v).residual <= bound } }
+        solve(u, iterations: iterations, gamma: gamma, discrepancyStop: stopAtNoise != nil)
+    }
+
+    /// The same with this solve's own γ (plug-and-play's changes every step) and stop.
+    @discardableResult
+    public func solve(_ u: Tensor64, iterations: Int, gamma: Double?, discrepancyStop: Bool) -> [Double] {
+        let stop: ((Tensor64) -> Bool)? = discrepancyStop ? discrepancyBound.map { bound in { v in self.residualParts(v).residual <= bound } } : nil
         if let g = gamma {
             return cg.solve(solution: u, iterations: iterations, rhs: { b in
                 adjointOfMeasurement(into: b)

@@ -47,6 +47,8 @@ public struct SamplerCheckpoint: Codable, Equatable {
     /// settings (nil: from noise): both change x_t, so a run under others must not continue it.
     public var tiles: [Int]?
     public var warmStart: String?
+    /// Plug-and-play refinement's "from:to:weight" (nil: DDS, as before it existed).
+    public var pnp: String?
     public var stepsPerSegment: Int { paperSchedule == true ? Schedule().paperSteps(nfe: nfe).count : nfe }
 
     /// The job's step count at this snapshot: steps of finished segments plus this one's.
@@ -56,7 +58,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case format, nfe, eta, gamma, seed, degradation, model, segment, start
         case initMethod = "init", finalCGSteps = "final_cg_steps", discrepancyStop = "discrepancy_stop", discrepancySigma = "discrepancy_sigma", paperSchedule = "paper_schedule"
-        case segmentPlan = "segment_plan", tiles, warmStart = "warm_start"
+        case segmentPlan = "segment_plan", tiles, warmStart = "warm_start", pnp
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
     }
@@ -71,6 +73,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         // Recorded only where it changes the steps (N not dividing 1000).
         paperSchedule = settings.paperSchedule && Schedule.trainingSteps % settings.nfe != 0 ? true : nil
         initMethod = settings.startFrom == .noise ? nil : settings.startFrom.rawValue
+        pnp = settings.pnp?.description
         self.degradation = degradation; self.maskSeed = maskSeed
         self.measurementShape = measurementShape; self.measurementHash = measurementHash; self.model = model
     }
@@ -93,6 +96,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if discrepancyStop != other.discrepancyStop { d.append("--cg-stop") }
         if discrepancySigma != other.discrepancySigma { d.append("the discrepancy stop's σ (\(discrepancySigma.map { "\($0)" } ?? "the spec's") vs \(other.discrepancySigma.map { "\($0)" } ?? "the spec's"))") }
         if paperSchedule != other.paperSchedule { d.append("--paper (its schedule for --nfe \(nfe))") }
+        if pnp != other.pnp { d.append("--sampler (\(pnp.map { "pnp \($0)" } ?? "dds") vs \(other.pnp.map { "pnp \($0)" } ?? "dds"))") }
         if seed != other.seed { d.append("--seed (\(seed) vs \(other.seed))") }
         if tiles != other.tiles { d.append("the tiles (\(tiles.map { "--tile \($0[0]) --tile-overlap \($0[1])" } ?? "whole frames") vs \(other.tiles.map { "--tile \($0[0]) --tile-overlap \($0[1])" } ?? "whole frames"))") }
         if warmStart != other.warmStart { d.append("the warm start's settings (\(warmStart ?? "none") vs \(other.warmStart ?? "none"))") }

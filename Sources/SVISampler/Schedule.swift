@@ -1,3 +1,5 @@
+import Foundation
+
 /// The DDPM noise schedule and the DDIM step list (DESIGN §4).
 ///
 /// β is linear from 1e-4 to 0.02 over 1000 steps (computed as NumPy's linspace does), and
@@ -58,5 +60,28 @@ public struct Schedule: Sendable {
         guard start < 1 else { return all }
         let visited = all.filter { Double($0.t) < start * Double(Schedule.trainingSteps) }
         return visited.isEmpty ? [all.last!] : visited
+    }
+
+    /// The noise level σ_t that step t stands for in [0,1] pixel units: x_t/√ᾱ_t = x0 +
+    /// √((1−ᾱ_t)/ᾱ_t) ε in the network's [-1,1] units, half that in pixel units.
+    public func pixelSigma(at t: Int) -> Double { 0.5 * ((1 - alphaBar(at: t)) / alphaBar(at: t)).squareRoot() }
+
+    /// The steps of plug-and-play refinement (`PnPSchedule`): `count` noise levels spaced
+    /// geometrically from `from` down to `to` (pixel units), each the training step whose σ_t
+    /// is nearest (σ_0 ≈ 0.005 is the smallest there is, so the last levels may repeat t = 0),
+    /// with t_next the next level's step (−1 after the last, ᾱ = 1).
+    public func pnpSteps(count: Int, from: Double, to: Double) -> [Step] {
+        precondition(count >= 1 && from > 0 && to > 0)
+        let ratio = count > 1 ? pow(to / from, 1 / Double(count - 1)) : 1
+        let times = (0..<count).map { k -> Int in
+            let sigma = from * pow(ratio, Double(k))
+            var best = 0
+            for t in 1..<Schedule.trainingSteps where abs(pixelSigma(at: t) - sigma) < abs(pixelSigma(at: best) - sigma) { best = t }
+            return best
+        }
+        return times.enumerated().map { k, t in
+            let tn = k + 1 < count ? times[k + 1] : -1
+            return Step(t: t, tNext: tn, alphaBar: alphaBar(at: t), alphaBarNext: alphaBar(at: tn))
+        }
     }
 }

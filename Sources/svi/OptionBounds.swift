@@ -47,6 +47,7 @@ enum OptionBounds {
         "--tv-inner-cg": .closed(0...10_000),
         "--eta": .closed(0...1),
         "--gamma": .above(0, atMost: 1e12),
+        "--pnp-weight": .above(0, atMost: 1e6),
         "--noise-sigma": .closed(0...1),
         "--start": Bound(lower: 0, upper: 0.999, lowerOpen: true),
         "--final-cg-steps": .closed(0...100_000),

@@ -18,6 +18,11 @@ enum CGStop: String, ExpressibleByArgument, CaseIterable {
 
 extension StartPoint: ExpressibleByArgument {}
 
+/// `--sampler`: DDS's reverse process (the paper) or plug-and-play refinement with the same network.
+enum SamplerKind: String, ExpressibleByArgument, CaseIterable {
+    case dds, pnp
+}
+
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
@@ -109,6 +114,15 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "With a warm start: where the reverse process starts, as a fraction of the schedule (0 < F < 1); about F × NFE network evaluations. Defaults, chosen on tuning clips (EVALUATION.md): noise for noiseless temporal-only degradations; admm-tv at 0.02 for temporal-only ones whose noise is a file's rounding alone (σ < 0.005: one network evaluation), at 0.05 for temporal-only ones up to σ 0.01, at 0.1 otherwise.")
     var start: Double?
 
+    @Option(name: .long, help: "How the network refines: dds (the paper's reverse process: Tweedie, CG, a DDIM step with shared noise) or pnp (plug-and-play: the warm start's estimate denoised in place by the network at falling noise levels, each followed by the proximal solve (I + γ_k AᵀA)u = z + γ_k Aᵀy with γ_k = w·σ_k²/σ_y²; no noise drawn; --nfe levels, --cg-steps per solve). Default: dds.")
+    var sampler: SamplerKind?
+
+    @Option(name: .long, help: "--sampler pnp: the noise levels FROM:TO (pixel units) the network is run at, spaced geometrically (default 0.03:0.004).")
+    var pnpLevels: String?
+
+    @Option(name: .long, help: "--sampler pnp: the weight w of the prior's estimate in γ_k = w·σ_k²/σ_y² (default 1).")
+    var pnpWeight: Double?
+
     @Option(name: .long, help: "CG iterations of the last step, whose estimate is the output (default: --cg-steps, as the paper; CG stops early once converged).")
     var finalCgSteps: Int?
 
@@ -177,6 +191,15 @@ struct RestoreCommand: ParsableCommand {
         if initEstimate != nil && method != .dds { throw ValidationError("--init is for --method dds (a warm start of the diffusion)") }
         if start != nil {
             if initEstimate == .noise { throw ValidationError("--start is for a warm start (--init cg or admm-tv); from noise the process starts at the top") }
+        }
+        if (sampler != nil || pnpLevels != nil || pnpWeight != nil) && method != .dds { throw ValidationError("--sampler is for --method dds (the network's refinement)") }
+        if (pnpLevels != nil || pnpWeight != nil) && sampler != .pnp { throw ValidationError("--pnp-levels and --pnp-weight are for --sampler pnp") }
+        if sampler == .pnp {
+            if initEstimate == .noise { throw ValidationError("--sampler pnp refines an estimate: --init cg or admm-tv (default admm-tv)") }
+            if start != nil || eta != nil || gamma != nil || batchIndependent || noiseDir != nil || paper {
+                throw ValidationError("--sampler pnp draws no noise and sets γ per level: --start, --eta, --gamma, --batch-independent, --noise-dir and --paper are for --sampler dds")
+            }
+            if let l = pnpLevels, Self.pnpLevels(l) == nil { throw ValidationError("--pnp-levels must be FROM:TO with 0 < TO ≤ FROM ≤ 0.5, got '\(l)'") }
         }
         if noiseDir != nil && (method != .dds || batchIndependent) { throw ValidationError("--noise-dir is for batch-consistent --method dds") }
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
@@ -318,7 +341,23 @@ struct RestoreCommand: ParsableCommand {
             settings.discrepancySigma = n.discrepancySigma
         }
         settings.batch = batch
+        if sampler == .pnp {
+            let levels = pnpLevels.flatMap(Self.pnpLevels) ?? (PnPSchedule.defaultFrom, PnPSchedule.defaultTo)
+            settings.pnp = PnPSchedule(from: levels.from, to: levels.to, weight: pnpWeight ?? 1)
+            if initEstimate == nil { settings.startFrom = .admmTV }
+            settings.nfe = nfe ?? PnPSchedule.defaultLevels
+            settings.cgSteps = cgSteps ?? PnPSchedule.defaultCGSteps
+            settings.finalCGSteps = finalCgSteps
+            settings.gamma = nil; settings.eta = 0; settings.start = 1; settings.discrepancyStop = false; settings.discrepancySigma = nil
+        }
         return settings
+    }
+
+    /// "FROM:TO" of --pnp-levels, nil unless 0 < TO ≤ FROM ≤ 0.5.
+    static func pnpLevels(_ text: String) -> (from: Double, to: Double)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), a.isFinite, b.isFinite, b > 0, b <= a, a <= 0.5 else { return nil }
+        return (a, b)
     }
 
     /// Overlap of neighbouring segments when --overlap is not given: twice the temporal
@@ -525,7 +564,10 @@ struct RestoreReport: Encodable {
         var cgStop: String
         /// The discrepancy stop's σ where it is not the spec's (the white part of a codec's noise).
         var cgStopSigma: Double?
+        /// dds or pnp, and plug-and-play's levels and weight ("from:to:weight").
+        var sampler: String, pnp: String?
         init(_ s: SamplerSettings) {
+            sampler = s.pnp == nil ? "dds" : "pnp"; pnp = s.pnp?.description
             cgStop = s.discrepancyStop ? "discrepancy" : "iterations"
             cgStopSigma = s.discrepancyStop ? s.discrepancySigma : nil
             nfe = s.nfe; cgSteps = s.cgSteps; eta = s.eta; gamma = s.gamma
@@ -534,7 +576,7 @@ struct RestoreReport: Encodable {
             initEstimate = s.startFrom == .noise ? nil : s.startFrom.rawValue
         }
         enum CodingKeys: String, CodingKey {
-            case nfe, eta, gamma, seed, batch, evaluations, start
+            case nfe, eta, gamma, seed, batch, evaluations, start, sampler, pnp
             case cgSteps = "cg_steps", batchIndependent = "batch_independent", finalCGSteps = "final_cg_steps", initEstimate = "init", cgStop = "cg_stop", cgStopSigma = "cg_stop_sigma"
         }
     }

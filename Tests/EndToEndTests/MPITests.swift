@@ -159,6 +159,14 @@ enum MPI {
         for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) == 0, "\(spec)") }
     }
 
+    /// Plug-and-play refinement (`--sampler pnp`): its proximal solves span the whole video,
+    /// so 1, 2 and 3 ranks give one result, bit for bit.
+    @Test func plugAndPlayIsIndependentOfRankCount() throws {
+        let outs = try restoreAtRankCounts(spec: "temporal=uniform:5,sr=2,noise=0.01", extra: ["--prior", "gaussian", "--sampler", "pnp", "--nfe", "4"],
+                                           ranks: [1, 2, 3])
+        for o in outs.dropFirst() { #expect(maxDifference(o, outs[0]) == 0) }
+    }
+
     /// Messages of any size (issue 15, item 5): with every MPI message split into pieces of at
     /// most 100 bytes (SVI_MPI_CHUNK_BYTES; the real limit is 1 GiB, below Int32's 2 GiB), the
     /// scatter, halo exchanges, gathers and broadcasts still give the 1-rank result bit for bit.

@@ -67,6 +67,26 @@ import SVIFormats
         #expect(try maxDifference(d + "/killed.npy", d + "/full.npy") == 0)
     }
 
+    /// Plug-and-play refinement checkpoints its estimate as DDS does x_t: killed after level 5
+    /// of 10, the same command continues and ends bit-equal to an uninterrupted run; a DDS
+    /// command does not continue its checkpoint.
+    @Test func plugAndPlayKilledThenResumed() throws {
+        let d = try setUp()
+        let args = { (out: String) in ["restore", d + "/y.npy", "-o", d + "/" + out, "--model", self.model, "--sampler", "pnp", "--nfe", "10", "--quiet"] }
+        #expect(try CLI.run(args("full.npy")).status == 0)
+        let ck = d + "/ck"
+        let p = process(CLI.binary, args("killed.npy") + ["--checkpoint-dir", ck])
+        try interrupt(p, dir: ck, step: 5, signal: 9, marker: d + "/killed.npy")
+        let dds = try CLI.run(restoreArgs(d, out: "dds.npy") + ["--checkpoint-dir", ck])
+        #expect(dds.status != 0 && dds.stderr.contains("--sampler (pnp"), "\(dds.stderr)")
+        let r = try CLI.run(args("killed.npy") + ["--checkpoint-dir", ck, "--report", d + "/rep.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rep = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/rep.json"))) as! [String: Any]
+        #expect((rep["resumed_from_step"] as? Int ?? 0) >= 5)
+        #expect((rep["settings"] as? [String: Any])?["sampler"] as? String == "pnp")
+        #expect(try maxDifference(d + "/killed.npy", d + "/full.npy") == 0)
+    }
+
     @Test func sigusr1LeavesACheckpointAndTheDocumentedStatus() throws {
         let d = try setUp()
         #expect(try CLI.run(restoreArgs(d, out: "full.npy")).status == 0)

@@ -48,6 +48,26 @@ import SVIFormats
         #expect(wrong.status != 0 && wrong.stderr.contains("--cg-iterations is for --method cg"), "\(wrong.stderr)")
     }
 
+    /// `--sampler pnp` draws no noise and sets γ per level: the options of DDS's noise and γ
+    /// are refused beside it with one line, as are its own options without it.
+    @Test(arguments: [
+        (["--sampler", "pnp", "--eta", "0.5"], "--sampler pnp draws no noise"),
+        (["--sampler", "pnp", "--gamma", "3"], "--sampler pnp draws no noise"),
+        (["--sampler", "pnp", "--init", "noise"], "--sampler pnp refines an estimate"),
+        (["--sampler", "pnp", "--pnp-levels", "0.001:0.01"], "--pnp-levels must be FROM:TO"),
+        (["--pnp-weight", "2"], "--pnp-levels and --pnp-weight are for --sampler pnp"),
+        (["--method", "cg", "--sampler", "pnp"], "--sampler is for --method dds"),
+    ])
+    func plugAndPlayOptionsOutsideItsSamplerAreRefused(extra: [String], says: String) throws {
+        let d = CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        try NPY.write(CLI.clip(frames: 4, height: 8, width: 8), to: d + "/x.npy")
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3,noise=0.01", "--quiet"]).status == 0)
+        let r = try CLI.run(["restore", d + "/y.npy", "-o", d + "/r.npy", "--prior", "gaussian", "--quiet"] + extra)
+        #expect(r.status != 0 && r.stderr.contains(says), "\(extra): \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+    }
+
     @Test(arguments: [["restore"], ["degrade"], ["synth"], ["eval"], ["compare"], ["bench", "unet"], ["model", "run"], ["model", "info"]])
     func helpSaysEachDefaultOnceAndOffersOnlyWhatTheCommandUses(command: [String]) throws {
         let r = try CLI.run(command + ["--help"])
