@@ -39,7 +39,10 @@ struct RestoreCommand: ParsableCommand {
         only the spec's: a decoded file adds its quantisation (8-bit ≈ 0.0011) and H.264's
         quantiser error, and more when the data show more (`svi noise IN` prints each part;
         --noise-sigma sets it). Float .npy measurements are taken as the spec states.
-        --paper runs the paper's own.
+        Where that noise is a file's rounding (σ < 0.005), or noise meets a spatial part, svi
+        refines the ADMM-TV estimate by plug-and-play instead (--sampler pnp: the network as
+        the denoiser at 8 falling noise levels, each followed by the proximal solve; no noise
+        drawn). --paper runs the paper's own.
         """)
 
     @Argument(help: "Measurement: a video file (e.g. the .mkv `svi degrade` wrote) or a float32 .npy [T][C][h][w].")
@@ -114,13 +117,13 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "With a warm start: where the reverse process starts, as a fraction of the schedule (0 < F < 1); about F × NFE network evaluations. Defaults, chosen on tuning clips (EVALUATION.md): noise for noiseless temporal-only degradations; admm-tv at 0.02 for temporal-only ones whose noise is a file's rounding alone (σ < 0.005: one network evaluation), at 0.05 for temporal-only ones up to σ 0.01, at 0.1 otherwise.")
     var start: Double?
 
-    @Option(name: .long, help: "How the network refines: dds (the paper's reverse process: Tweedie, CG, a DDIM step with shared noise) or pnp (plug-and-play: the warm start's estimate denoised in place by the network at falling noise levels, each followed by the proximal solve (I + γ_k AᵀA)u = z + γ_k Aᵀy with γ_k = w·σ_k²/σ_y²; no noise drawn; --nfe levels, --cg-steps per solve). Default: dds.")
+    @Option(name: .long, help: "How the network refines: dds (the paper's reverse process: Tweedie, CG, a DDIM step with shared noise) or pnp (plug-and-play: the warm start's estimate denoised in place by the network at falling noise levels, each followed by the proximal solve (I + γ_k AᵀA)u = z + γ_k Aᵀy with γ_k = w·σ_k²/σ_y²; no noise drawn; --nfe levels (default 8), --cg-steps per solve (default 30)). Default, chosen on tuning clips: pnp from the ADMM-TV estimate when the measurement's noise is a file's rounding alone (0 < σ < 0.005, e.g. 8-bit files) or it has noise and a spatial part (blur, sr, inpaint); dds otherwise (noiseless measurements, temporal-only ones with more noise). DDS-only options (--eta, --gamma, --start, --init noise, --batch-independent, --paper) ask for dds.")
     var sampler: SamplerKind?
 
-    @Option(name: .long, help: "--sampler pnp: the noise levels FROM:TO (pixel units) the network is run at, spaced geometrically (default 0.03:0.004).")
+    @Option(name: .long, help: "--sampler pnp (implied): the noise levels FROM:TO (pixel units) the network is run at, spaced geometrically (default 0.03:0.004; 0.01:0.004 for a temporal-only measurement whose noise is a file's rounding).")
     var pnpLevels: String?
 
-    @Option(name: .long, help: "--sampler pnp: the weight w of the prior's estimate in γ_k = w·σ_k²/σ_y² (default 1).")
+    @Option(name: .long, help: "--sampler pnp (implied): the weight w of the prior's estimate in γ_k = w·σ_k²/σ_y² (default 1).")
     var pnpWeight: Double?
 
     @Option(name: .long, help: "CG iterations of the last step, whose estimate is the output (default: --cg-steps, as the paper; CG stops early once converged).")
@@ -193,8 +196,8 @@ struct RestoreCommand: ParsableCommand {
             if initEstimate == .noise { throw ValidationError("--start is for a warm start (--init cg or admm-tv); from noise the process starts at the top") }
         }
         if (sampler != nil || pnpLevels != nil || pnpWeight != nil) && method != .dds { throw ValidationError("--sampler is for --method dds (the network's refinement)") }
-        if (pnpLevels != nil || pnpWeight != nil) && sampler != .pnp { throw ValidationError("--pnp-levels and --pnp-weight are for --sampler pnp") }
-        if sampler == .pnp {
+        if (pnpLevels != nil || pnpWeight != nil) && sampler == .dds { throw ValidationError("--pnp-levels and --pnp-weight are for --sampler pnp") }
+        if wantsPlugAndPlay {
             if initEstimate == .noise { throw ValidationError("--sampler pnp refines an estimate: --init cg or admm-tv (default admm-tv)") }
             if start != nil || eta != nil || gamma != nil || batchIndependent || noiseDir != nil || paper {
                 throw ValidationError("--sampler pnp draws no noise and sets γ per level: --start, --eta, --gamma, --batch-independent, --noise-dir and --paper are for --sampler dds")
@@ -325,7 +328,21 @@ struct RestoreCommand: ParsableCommand {
     /// The sampler's settings: the defaults for this degradation and the measurement's noise,
     /// then the options given.
     func samplerSettings(for spec: DegradationSpec, seed: UInt64, noise: NoiseLevel?) -> SamplerSettings {
-        var settings = paper ? SamplerSettings.paper(for: spec, seed: seed) : SamplerSettings.defaults(for: spec, seed: seed)
+        // Options of DDS's reverse process alone ask for DDS where the task's default is pnp.
+        let impliesDDS = eta != nil || gamma != nil || start != nil || batchIndependent || noiseDir != nil || initEstimate == .noise
+        let plugAndPlay = wantsPlugAndPlay ? true : sampler == .dds || impliesDDS ? false : nil
+        var settings = paper ? SamplerSettings.paper(for: spec, seed: seed) : SamplerSettings.defaults(for: spec, seed: seed, plugAndPlay: plugAndPlay)
+        if var p = settings.pnp {
+            if let l = pnpLevels.flatMap(Self.pnpLevels) { p.from = l.from; p.to = l.to }
+            if let w = pnpWeight { p.weight = w }
+            settings.pnp = p
+            if let n = nfe { settings.nfe = n }
+            if let m = cgSteps { settings.cgSteps = m }
+            if let i = initEstimate { settings.startFrom = i }
+            settings.finalCGSteps = finalCgSteps
+            settings.batch = batch
+            return settings
+        }
         if let n = nfe { settings.nfe = n }
         if let m = cgSteps { settings.cgSteps = m }
         if let e = eta { settings.eta = e }
@@ -341,17 +358,11 @@ struct RestoreCommand: ParsableCommand {
             settings.discrepancySigma = n.discrepancySigma
         }
         settings.batch = batch
-        if sampler == .pnp {
-            let levels = pnpLevels.flatMap(Self.pnpLevels) ?? (PnPSchedule.defaultFrom, PnPSchedule.defaultTo)
-            settings.pnp = PnPSchedule(from: levels.from, to: levels.to, weight: pnpWeight ?? 1)
-            if initEstimate == nil { settings.startFrom = .admmTV }
-            settings.nfe = nfe ?? PnPSchedule.defaultLevels
-            settings.cgSteps = cgSteps ?? PnPSchedule.defaultCGSteps
-            settings.finalCGSteps = finalCgSteps
-            settings.gamma = nil; settings.eta = 0; settings.start = 1; settings.discrepancyStop = false; settings.discrepancySigma = nil
-        }
         return settings
     }
+
+    /// --sampler pnp, or its own options given (which imply it).
+    var wantsPlugAndPlay: Bool { sampler == .pnp || (sampler == nil && (pnpLevels != nil || pnpWeight != nil)) }
 
     /// "FROM:TO" of --pnp-levels, nil unless 0 < TO ≤ FROM ≤ 0.5.
     static func pnpLevels(_ text: String) -> (from: Double, to: Double)? {

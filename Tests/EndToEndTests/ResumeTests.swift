@@ -68,11 +68,14 @@ import SVIFormats
     }
 
     /// Plug-and-play refinement checkpoints its estimate as DDS does x_t: killed after level 5
-    /// of 10, the same command continues and ends bit-equal to an uninterrupted run; a DDS
+    /// of 40, the same command continues and ends bit-equal to an uninterrupted run; a DDS
     /// command does not continue its checkpoint.
     @Test func plugAndPlayKilledThenResumed() throws {
-        let d = try setUp()
-        let args = { (out: String) in ["restore", d + "/y.npy", "-o", d + "/" + out, "--model", self.model, "--sampler", "pnp", "--nfe", "10", "--quiet"] }
+        // Frames large enough and levels many enough that the kill lands mid-run.
+        let d = CLI.tempDir()
+        try NPY.write(CLI.clip(frames: 9, height: 64, width: 64), to: d + "/x.npy")
+        #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3,sr=2", "--quiet"]).status == 0)
+        let args = { (out: String) in ["restore", d + "/y.npy", "-o", d + "/" + out, "--prior", "gaussian", "--sampler", "pnp", "--nfe", "40", "--threads", "1", "--quiet"] }
         #expect(try CLI.run(args("full.npy")).status == 0)
         let ck = d + "/ck"
         let p = process(CLI.binary, args("killed.npy") + ["--checkpoint-dir", ck])

@@ -55,7 +55,8 @@ import SVIFormats
         (["--sampler", "pnp", "--gamma", "3"], "--sampler pnp draws no noise"),
         (["--sampler", "pnp", "--init", "noise"], "--sampler pnp refines an estimate"),
         (["--sampler", "pnp", "--pnp-levels", "0.001:0.01"], "--pnp-levels must be FROM:TO"),
-        (["--pnp-weight", "2"], "--pnp-levels and --pnp-weight are for --sampler pnp"),
+        (["--sampler", "dds", "--pnp-weight", "2"], "--pnp-levels and --pnp-weight are for --sampler pnp"),
+        (["--pnp-weight", "2", "--eta", "0.3"], "--sampler pnp draws no noise"),
         (["--method", "cg", "--sampler", "pnp"], "--sampler is for --method dds"),
     ])
     func plugAndPlayOptionsOutsideItsSamplerAreRefused(extra: [String], says: String) throws {

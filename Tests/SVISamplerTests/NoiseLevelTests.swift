@@ -191,7 +191,9 @@ import SVIOperators
         var spec = try DegradationSpec.parse("temporal=uniform:7")
         #expect(!SamplerSettings.defaults(for: spec, seed: 0).discrepancyStop)
         spec.noiseSigma = NoiseLevel.quantization(bits: 8)
-        let s = SamplerSettings.defaults(for: spec, seed: 0)
+        // DDS's rules (the default at a file's rounding is plug-and-play, SamplerTests).
+        #expect(SamplerSettings.defaults(for: spec, seed: 0).pnp != nil)
+        let s = SamplerSettings.defaults(for: spec, seed: 0, plugAndPlay: false)
         #expect(s.discrepancyStop && s.startFrom == .admmTV && s.start == 0.02)
         var codec = spec
         codec.noiseSigma = 0.007     // a light codec: noised more than rounding alone
