@@ -43,6 +43,10 @@ public struct SamplerSettings: Sendable, Equatable {
         return Schedule().steps(nfe: nfe, start: start, paper: paperSchedule)
     }
 
+    /// Network evaluations per segment: the visited steps, plus plug-and-play's pass for the
+    /// prior's test on its start.
+    public var networkEvaluations: Int { visitedSteps.count + (pnp != nil && startFrom != .noise ? 1 : 0) }
+
     /// γ of the proximal solve after step `step` (nil: plain CG): the settings' γ, or with
     /// plug-and-play refinement half-quadratic splitting's weight · σ_k²/σ_y² for the step's
     /// level σ_k and the measurement's σ_y (capped at 1e6 as the default γ is).
@@ -283,19 +287,13 @@ public final class DDSSampler {
             if try testPriorOnNoisedStart(start) { return }
         }
 
-        // ε batch by batch; x̂0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t and u = (x̂0 + 1)/2, fused; then ε
-        // replaces the batch's x_t.
-        let sa = s.alphaBar.squareRoot(), s1a = (1 - s.alphaBar).squareRoot()
-        let a = 0.5 / sa, b = -0.5 * s1a / sa
+        // ε batch by batch, Tweedie's u from it; then ε replaces the batch's x_t.
         let t0 = Date()
         var f = 0
         while f < frames {
             let nb = min(settings.batch, frames - f)
-            try denoiser.predictNoise(x.frame(f), count: nb, channels: frame.channels, height: frame.height,
-                                      width: frame.width, timestep: s.t, into: epsBatch.data)
-            let up = u.frame(f), xp = x.frame(f), ep = epsBatch.data
-            Parallel.forEachChunk(nb * fs) { s, e in for i in s..<e { up[i] = a * Double(xp[i]) + b * Double(ep[i]) + 0.5 } }
-            xp.update(from: ep, count: nb * fs)
+            try tweedie(of: x.frame(f), frames: f..<f + nb, step: s)
+            x.frame(f).update(from: epsBatch.data, count: nb * fs)
             f += nb
         }
         let t1 = Date()
@@ -363,7 +361,6 @@ public final class DDSSampler {
         let noised = Tensor(shape: epsBatch.shape)
         let stream = RandomStream(seed: settings.seed, purpose: .initial, step: 0)
         let sa = s.alphaBar.squareRoot(), s1a = (1 - s.alphaBar).squareRoot()
-        let a = 0.5 / sa, b = -0.5 * s1a / sa
         let t0 = Date()
         var f = 0
         while f < frames {
@@ -376,14 +373,23 @@ public final class DDSSampler {
             Parallel.forEachChunk(nb * fs) { lo, hi in
                 for i in lo..<hi { np[i] = Float(sa * (2 * min(max(cp[i], 0), 1) - 1)) + Float(s1a) * np[i] }
             }
-            try denoiser.predictNoise(np, count: nb, channels: frame.channels, height: frame.height,
-                                      width: frame.width, timestep: s.t, into: epsBatch.data)
-            let up = u.frame(f), ep = epsBatch.data
-            Parallel.forEachChunk(nb * fs) { lo, hi in for i in lo..<hi { up[i] = a * Double(np[i]) + b * Double(ep[i]) + 0.5 } }
+            try tweedie(of: np, frames: f..<f + nb, step: s)
             f += nb
         }
         denoiseSeconds += Date().timeIntervalSince(t0)
         return testPrior(on: start, alphaBar: s.alphaBar)
+    }
+
+    /// ε of `input` (x_t of `frames`, one batch) into `epsBatch`, and Tweedie's estimate in
+    /// pixel units into u of those frames: x̂0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, u = (x̂0 + 1)/2, fused.
+    private func tweedie(of input: UnsafeMutablePointer<Float>, frames: Range<Int>, step s: Schedule.Step) throws {
+        let n = frames.count * x.frameSize
+        try denoiser.predictNoise(input, count: frames.count, channels: frame.channels, height: frame.height,
+                                  width: frame.width, timestep: s.t, into: epsBatch.data)
+        let sa = s.alphaBar.squareRoot(), s1a = (1 - s.alphaBar).squareRoot()
+        let a = 0.5 / sa, b = -0.5 * s1a / sa
+        let up = u.frame(frames.lowerBound), ep = epsBatch.data
+        Parallel.forEachChunk(n) { lo, hi in for i in lo..<hi { up[i] = a * Double(input[i]) + b * Double(ep[i]) + 0.5 } }
     }
 
     /// Tests the first step's Tweedie estimate (in `u`) against the warm start (`priorCheck`);

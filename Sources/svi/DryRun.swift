@@ -106,7 +106,7 @@ extension RestoreCommand {
         if memTotal > 0 && Int(peak0) * ranksPerNode > memTotal {
             warnings.append(String(format: "%d rank(s) per node need %.1f GB; this node has %.1f GB", ranksPerNode, peak0 * Double(ranksPerNode) / 1e9, Double(memTotal) / 1e9))
         }
-        let jobSeconds = perStep * Double(settings.visitedSteps.count) * Double(segments.count)
+        let jobSeconds = perStep * Double(settings.networkEvaluations) * Double(segments.count)
         let plan = DryRunPlan(ranks: ranks, frames: frames, framesPerRankMax: most, framesPerRankMin: least, halo: halo,
                               frameShape: [frame.channels, frame.height, frame.width], steps: settings.visitedSteps.count, cgSteps: settings.cgSteps, batch: batch,
                               model: modelName, parameters: parameters, weightsMB: mb(weightsBytes), winogradCacheMB: mb(cacheBytes),

@@ -583,7 +583,7 @@ struct RestoreReport: Encodable {
             cgStopSigma = s.discrepancyStop ? s.discrepancySigma : nil
             nfe = s.nfe; cgSteps = s.cgSteps; eta = s.eta; gamma = s.gamma
             batchIndependent = s.batchIndependent; seed = s.seed; batch = s.batch
-            evaluations = s.visitedSteps.count; start = s.start; finalCGSteps = s.finalCGSteps ?? s.cgSteps
+            evaluations = s.networkEvaluations; start = s.start; finalCGSteps = s.finalCGSteps ?? s.cgSteps
             initEstimate = s.startFrom == .noise ? nil : s.startFrom.rawValue
         }
         enum CodingKeys: String, CodingKey {

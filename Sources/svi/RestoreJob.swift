@@ -419,11 +419,20 @@ final class RestoreJob {
                        decision: decision, identity: identity)
     }
 
+    /// "20 steps", "5 steps from admm-tv at t=80", "plug-and-play, 8 levels σ 0.01 → 0.004 from admm-tv".
+    private func samplerSummary(_ settings: SamplerSettings) -> String {
+        let steps = settings.visitedSteps
+        if let p = settings.pnp {
+            return "plug-and-play, \(steps.count) levels σ \(p.from) → \(p.to) (t \(steps[0].t) → \(steps[steps.count - 1].t)) from \(settings.startFrom.rawValue)"
+        }
+        return "\(steps.count) steps" + (settings.startFrom != .noise ? " from \(settings.startFrom.rawValue) at t=\(steps[0].t)" : "")
+    }
+
     /// The start line: what is restored, how, on how many ranks; and the noise the solver assumes.
     private func announce(_ job: Settled) {
         let settings = job.settings
         progress.note("svi restore: \(job.plan.frames) frames \(job.frame) on \(comm.size) rank(s), \(job.spec.canonical)" +
-                      (cmd.method == .dds ? ", \(settings.visitedSteps.count) steps" + (settings.startFrom != .noise ? " from \(settings.startFrom.rawValue) at t=\(settings.visitedSteps[0].t)" : "") + ", \(job.denoiser!.name), seed \(job.plan.seed)" : ", \(cmd.method.rawValue)") +
+                      (cmd.method == .dds ? ", " + samplerSummary(settings) + ", \(job.denoiser!.name), seed \(job.plan.seed)" : ", \(cmd.method.rawValue)") +
                       (job.multi ? "; \(job.segments.summary) (\(job.decision.reason))" : ""))
         if let n = job.plan.noise { progress.note(n.summary + (settings.discrepancyStop ? "; CG stops at ‖Au − y‖ ≈ σ·√m" + (settings.discrepancySigma.map { String(format: ", σ %.4g (white part)", $0) } ?? "") : "")) }
     }

@@ -8,12 +8,13 @@ import SVIOperators
 
 /// `--sampler pnp` (issue 27): half-quadratic splitting with the network as the denoiser.
 @Suite struct PlugAndPlayTests {
-    func smoothVideo(frames: Int, h: Int = 8, w: Int = 8) -> Tensor {
-        let v = Tensor(shape: [frames, 3, h, w])
-        for f in 0..<frames { for c in 0..<3 { for y in 0..<h { for x in 0..<w {
-            v[((f * 3 + c) * h + y) * w + x] = 0.5 + 0.3 * Float(sin(Double(x + 2 * y + c) * 0.4 + Double(f) * 0.3))
-        } } } }
-        return v
+
+    /// A smooth video of `frames` 8×8 frames measured by `spec` (noise seed `noiseSeed`).
+    func problem(_ spec: String, frames: Int, noiseSeed: UInt64) throws -> (video: Tensor, op: DegradationOperator, y: Tensor, dist: Distribution) {
+        let v = smoothVideo(frames: frames)
+        let d = Distribution.local(totalFrames: frames)
+        let op = try DegradationOperator(spec: .parse(spec), frame: FrameShape(channels: 3, height: 8, width: 8), totalFrames: frames)
+        return (v, op, op.measure(v, d, noiseSeed: noiseSeed), d)
     }
 
     func settings(levels: Int, from: Double = 0.03, to: Double = 0.004, weight: Double = 1, seed: UInt64 = 3) -> SamplerSettings {
@@ -55,11 +56,7 @@ import SVIOperators
     /// One level from a start u0 (no noise added): u1 solves (I + γAᵀA)u1 = u0 + γAᵀy with
     /// γ = w·σ_0²/σ_y² — the weight, the level's σ and the measurement's σ as documented.
     @Test func oneLevelIsTheProximalStepWithGammaFromTheLevelAndTheNoise() throws {
-        let frames = 6, shape = FrameShape(channels: 3, height: 8, width: 8)
-        let v = smoothVideo(frames: frames)
-        let d = Distribution.local(totalFrames: frames)
-        let op = try DegradationOperator(spec: .parse("temporal=uniform:3,noise=0.01"), frame: shape, totalFrames: frames)
-        let y = op.measure(v, d, noiseSeed: 2)
+        let (v, op, y, d) = try problem("temporal=uniform:3,noise=0.01", frames: 6, noiseSeed: 2)
         let s = settings(levels: 1, from: 0.05, to: 0.05, weight: 0.7)
         let sampler = DDSSampler(op: op, measurement: y, denoiser: FindsNoNoise(), settings: s, dist: d)
         let start = Tensor64(shape: v.shape)
@@ -85,11 +82,7 @@ import SVIOperators
 
     /// No noise is drawn: the seed changes nothing, and the result is the same at any batch.
     @Test func theResultDoesNotDependOnTheSeedOrTheBatch() throws {
-        let frames = 7, shape = FrameShape(channels: 3, height: 8, width: 8)
-        let v = smoothVideo(frames: frames)
-        let d = Distribution.local(totalFrames: frames)
-        let op = try DegradationOperator(spec: .parse("temporal=uniform:3,noise=0.005"), frame: shape, totalFrames: frames)
-        let y = op.measure(v, d, noiseSeed: 1)
+        let (_, op, y, d) = try problem("temporal=uniform:3,noise=0.005", frames: 7, noiseSeed: 1)
         func restore(seed: UInt64, batch: Int) throws -> [Float] {
             var s = settings(levels: 4, seed: seed)
             s.batch = batch

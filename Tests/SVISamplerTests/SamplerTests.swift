@@ -22,14 +22,6 @@ import SVIOperators
         SamplerSettings(nfe: nfe, cgSteps: cg, eta: 0.15, gamma: nil, batchIndependent: independent, seed: seed, batch: 3)
     }
 
-    func smoothVideo(frames: Int, h: Int = 8, w: Int = 8) -> Tensor {
-        let v = Tensor(shape: [frames, 3, h, w])
-        for f in 0..<frames { for c in 0..<3 { for y in 0..<h { for x in 0..<w {
-            let phase: Double = Double(x + 2 * y + c) * 0.4 + Double(f) * 0.3
-            v[((f * 3 + c) * h + y) * w + x] = 0.5 + 0.3 * Float(sin(phase))
-        } } } }
-        return v
-    }
 
     @Test func outputIsDataConsistent() throws {
         let s = try run("temporal=uniform:5", video: smoothVideo(frames: 10), settings: settings(cg: 20))
@@ -193,13 +185,6 @@ import SVIOperators
 
 /// The warm start (`--init`, `--start`) and the last step's CG budget (`--final-cg-steps`).
 @Suite struct WarmStartTests {
-    func smoothVideo(frames: Int, h: Int = 8, w: Int = 8) -> Tensor {
-        let v = Tensor(shape: [frames, 3, h, w])
-        for f in 0..<frames { for c in 0..<3 { for y in 0..<h { for x in 0..<w {
-            v[((f * 3 + c) * h + y) * w + x] = 0.5 + 0.3 * Float(sin(Double(x + 2 * y + c) * 0.4 + Double(f) * 0.3))
-        } } } }
-        return v
-    }
 
     @Test func aLaterStartVisitsOnlyTheLastStepsOfTheSchedule() {
         let all = Schedule().steps(nfe: 20)
