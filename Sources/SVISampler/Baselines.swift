@@ -81,12 +81,22 @@ public enum Baselines {
         /// "The warm start's budget"; `Scripts/warm-start-check`. `--method admm-tv` keeps plain
         /// ADMM and 60: EVALUATION's baseline column was made with it.
         public static let warmStartIterationsTemporalOnly = 100, warmStartIterationsSpatial = 40
+        public static let pnpStartIterationsDeblur = 20
 
         /// The defaults of ADMM-TV as the diffusion's warm start: `defaults(for:)`,
         /// accelerated, with the iterations above.
-        public static func warmStartDefaults(for spec: DegradationSpec) -> TVSettings {
+        /// `plugAndPlay`: the start of plug-and-play refinement, whose first level (σ 0.03)
+        /// smooths what more ADMM iterations would settle for a blur alone:
+        /// `pnpStartIterationsDeblur` (8-bit, against 40: tuning clips −0.03 / −0.02 dB,
+        /// evaluation clips −0.01 to −0.03). Not for SR: 10 iterations looked free on the tuning
+        /// clips (−0.01 to +0.21 dB) but cost bikes 0.6–1.2 dB; inpainting and temporal-only
+        /// lost 0.14–0.37 dB at 20 on the tuning clips (evaluation/TUNING.md).
+        public static func warmStartDefaults(for spec: DegradationSpec, plugAndPlay: Bool = false) -> TVSettings {
             var s = defaults(for: spec)
             s.iterations = spec.hasSpatialPart ? warmStartIterationsSpatial : warmStartIterationsTemporalOnly
+            if plugAndPlay && spec.inpaintKeep == nil && (spec.srFactor ?? 1) <= 1 && spec.blurSigma != nil {
+                s.iterations = pnpStartIterationsDeblur
+            }
             s.accelerated = true
             return s
         }

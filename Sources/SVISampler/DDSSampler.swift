@@ -278,7 +278,7 @@ public final class DDSSampler {
         if stepIndex == 0 && settings.startFrom != .noise && !warmStarted {
             // Nobody gave the estimate: the classical method's own defaults (the CLI passes its options).
             warmStart(from: Baselines.estimate(settings.startFrom, op: dc.op, measurement: dc.y, dist: dist,
-                                               tv: .warmStartDefaults(for: dc.op.spec)))
+                                               tv: .warmStartDefaults(for: dc.op.spec, plugAndPlay: settings.pnp != nil)))
         }
         let s = steps[stepIndex]
         let frames = x.frames, fs = x.frameSize

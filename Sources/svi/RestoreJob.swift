@@ -412,7 +412,7 @@ final class RestoreJob {
                                          model: denoiser?.name ?? "")
         if let t = rep.tiles, t.tile > 0 { identity.tiles = [t.tile, t.overlap] }
         if settings.startFrom != .noise {
-            identity.warmStart = settings.startFrom.rawValue + " " + classicalSettings(settings.startFrom, spec: spec).named
+            identity.warmStart = settings.startFrom.rawValue + " " + classicalSettings(settings.startFrom, spec: spec, plugAndPlay: settings.pnp != nil).named
                 .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
         return Settled(plan: plan, spec: spec, frame: frame, settings: settings, denoiser: denoiser, segments: segments,
@@ -473,7 +473,8 @@ final class RestoreJob {
             if sampler.stepIndex > 0 { rep.resumedFromStep = k * job.stepsPerSegment + sampler.stepIndex }
             if sampler.stepIndex == 0, settings.startFrom != .noise {
                 let t0 = Date()
-                sampler.warmStart(from: classicalEstimate(settings.startFrom, op: op, y: y, dist: dist, spec: job.spec, rep: &rep))
+                sampler.warmStart(from: classicalEstimate(settings.startFrom, op: op, y: y, dist: dist, spec: job.spec,
+                                                          plugAndPlay: settings.pnp != nil, rep: &rep))
                 totals.warmStart += seconds(since: t0)
             }
             StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil)
@@ -576,9 +577,9 @@ final class RestoreJob {
 
     /// The settings of the classical method `method` from the command and the spec: CG's
     /// iterations, ADMM-TV's λ, ρ, iterations and inner CG — and the same as named numbers.
-    private func classicalSettings(_ method: StartPoint, spec: DegradationSpec) -> (iterations: Int, tv: Baselines.TVSettings, named: [String: Double]) {
+    private func classicalSettings(_ method: StartPoint, spec: DegradationSpec, plugAndPlay: Bool = false) -> (iterations: Int, tv: Baselines.TVSettings, named: [String: Double]) {
         let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? Baselines.defaultCGIterations
-        var tv = cmd.method == .admmTV ? Baselines.TVSettings.defaults(for: spec) : .warmStartDefaults(for: spec)
+        var tv = cmd.method == .admmTV ? Baselines.TVSettings.defaults(for: spec) : .warmStartDefaults(for: spec, plugAndPlay: plugAndPlay)
         if let l = cmd.tvLambda { tv.lambda = l }
         if let r = cmd.tvRho { tv.rho = r }
         if let i = cmd.tvIterations { tv.iterations = i }
@@ -593,8 +594,8 @@ final class RestoreJob {
     /// CG alone (from Aᵀy) or ADMM-TV with the command's options: the classical methods, and
     /// the estimate a warm start begins from.
     private func classicalEstimate(_ method: StartPoint, op: DegradationOperator, y: Tensor, dist: Distribution,
-                                   spec: DegradationSpec, rep: inout RestoreReport) -> Tensor64 {
-        let s = classicalSettings(method, spec: spec)
+                                   spec: DegradationSpec, plugAndPlay: Bool = false, rep: inout RestoreReport) -> Tensor64 {
+        let s = classicalSettings(method, spec: spec, plugAndPlay: plugAndPlay)
         rep.baseline = s.named
         // ADMM-TV on large frames takes minutes: its own progress line (elapsed and ETA from
         // its start, not the job's).

@@ -8,7 +8,7 @@ import SVITestSupport
 /// pixel format and codec, the restore uses it, and exact float measurements are untouched.
 @Suite struct NoiseLevelCLITests {
     struct Noise: Decodable { let quantization: Double; let stated: Double; let format: String; let codec: Double?; let data_estimate: Double? }
-    struct Settings: Decodable { let cg_stop: String; let cg_stop_sigma: Double?; let gamma: Double?; let `init`: String? }
+    struct Settings: Decodable { let cg_stop: String; let cg_stop_sigma: Double?; let gamma: Double?; let `init`: String?; let sampler: String? }
     struct Report: Decodable { let noise: Noise; let noise_sigma: Double; let degradation: String; let settings: Settings? }
 
     func report(_ path: String) throws -> Report {
@@ -16,7 +16,8 @@ import SVITestSupport
     }
 
     /// An 8-bit FFV1 measurement of a noiseless spec: σ is at least the rounding (from the
-    /// decoded pixel format), the restore says so, stops CG by the discrepancy principle and
+    /// decoded pixel format), the restore says so, refines by plug-and-play (svi's default at a
+    /// file's rounding) or, with `--sampler dds`, stops CG by the discrepancy principle, and
     /// keeps the spec as given in the report. A 16-bit file of the same clip rounds ~257× less.
     @Test func eightBitFileCarriesItsRounding() throws {
         let d = CLI.tempDir()
@@ -32,9 +33,13 @@ import SVITestSupport
         #expect(rep.noise.format.hasPrefix("8-bit ffv1"), "\(rep.noise.format)")
         #expect(rep.noise_sigma >= q && rep.noise_sigma < 0.01)
         #expect(rep.degradation == "temporal=uniform:3")
-        #expect(rep.settings?.cg_stop == "discrepancy")
-        #expect(rep.settings?.cg_stop_sigma == nil, "no codec: the stop is at the whole σ")
-        #expect(rep.settings?.`init` == "admm-tv")
+        #expect(rep.settings?.sampler == "pnp" && rep.settings?.`init` == "admm-tv")
+        r = try CLI.run(["restore", d + "/y8.mkv", "-o", d + "/dds.npy", "--prior", "gaussian", "--report", d + "/dds.json", "--seed", "1", "--sampler", "dds", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let dds = try report(d + "/dds.json")
+        #expect(dds.settings?.sampler == "dds" && dds.settings?.cg_stop == "discrepancy")
+        #expect(dds.settings?.cg_stop_sigma == nil, "no codec: the stop is at the whole σ")
+        #expect(dds.settings?.`init` == "admm-tv")
 
         r = try CLI.run(["degrade", src, "--frames", "0:6", "--size", "64x48", "-o", d + "/y16.mkv", "--codec", "ffv1-16", "--degradation", "temporal=uniform:3", "--quiet"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -113,6 +113,13 @@ import SVIOperators
         #expect(abs(Baselines.TVSettings.defaults(for: try .parse("temporal=uniform:7,inpaint=0.5,noise=0.02")).lambda - 0.15 * 0.02 * 0.5) < 1e-15)
         #expect(abs(Baselines.TVSettings.defaults(for: try .parse("temporal=uniform:7,blur=2,noise=0.04")).lambda - 0.15 * 0.04 / 4) < 1e-15)
         #expect(Baselines.TVSettings.defaults(for: try .parse("temporal=uniform:7,blur=2,sr=4")).lambda == 0.0001)
+        // Plug-and-play's start: fewer ADMM iterations for a blur alone; the others, and
+        // DDS's start, keep theirs.
+        func iterations(_ spec: String, _ pnp: Bool) throws -> Int { Baselines.TVSettings.warmStartDefaults(for: try .parse(spec), plugAndPlay: pnp).iterations }
+        #expect(try iterations("temporal=uniform:7,sr=4", true) == 40 && iterations("temporal=gaussian:1,sr=2", true) == 40)
+        #expect(try iterations("temporal=uniform:7,blur=2", true) == 20 && iterations("temporal=uniform:7,blur=2", false) == 40)
+        #expect(try iterations("temporal=uniform:7,sr=4", false) == 40 && iterations("temporal=uniform:7,blur=2,sr=4", true) == 40)
+        #expect(try iterations("temporal=uniform:7,inpaint=0.5", true) == 40 && iterations("temporal=uniform:7", true) == 100)
     }
 }
 
