@@ -84,7 +84,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Use a classical prior instead of a network: 'gaussian' (i.i.d. Gaussian pixels; for tests and comparisons).")
     var prior: String?
 
-    @Option(name: .long, help: "Diffusion steps N (NFE). Default 20, or 100 with a spatial part.")
+    @Option(name: .long, help: "Diffusion steps N (NFE) of DDS's schedule (default 20 from noise; 50 with a warm start, which visits those below --start; --paper: 20, or 100 with a spatial part); with --sampler pnp the number of levels (default 8).")
     var nfe: Int?
 
     @Option(name: .long, help: "CG iterations per diffusion step (default 5).")
