@@ -164,7 +164,9 @@ public struct SamplerSettings: Sendable, Equatable {
 /// buffer. The data-consistency solve adds the measurement and CG's vectors.
 public final class DDSSampler {
     public let settings: SamplerSettings
-    public let steps: [Schedule.Step]
+    /// The steps this run visits (plug-and-play with its first level from the prior's test:
+    /// replaced once the test has chosen it, `pnpFirstLevel`).
+    public private(set) var steps: [Schedule.Step]
     public let dist: Distribution
     public let frame: FrameShape
     /// Global index of this problem's first frame in the video (a segment's start): batch-
@@ -199,11 +201,16 @@ public final class DDSSampler {
     /// Whether the prior failed that test: the run then ends at once with the start as its
     /// output — never below the classical estimate it began from.
     public private(set) var priorRejected = false
+    /// Plug-and-play's first level as chosen by the prior's test (`PnPSchedule.firstLevel`),
+    /// or as a resumed checkpoint recorded it; nil where the schedule gives it.
+    public private(set) var pnpFirstLevel: Double?
     /// The ratio at or above which the prior is rejected: no better than removing nothing.
     public static let priorRejectRatio = 1.0
     /// The step of the prior's test under plug-and-play: t = 80, where DDS's default warm start
     /// (start 0.1 of 50 steps) begins.
     public static let pnpPriorTestStep = 80
+    /// The seed of that test's noise (fixed: plug-and-play draws nothing from --seed).
+    static let pnpPriorTestSeed: UInt64 = 0
 
     /// Noise images read from files instead of drawn (a test hook: the paper-parity test feeds
     /// svi and the Python reference the same noise). nil: the counter-based generator.
@@ -230,12 +237,26 @@ public final class DDSSampler {
 
     public var isFinished: Bool { stepIndex >= steps.count }
 
-    /// Continues a run from a snapshot: x_t of this rank's frames after `stepsDone` steps.
-    public func resume(x state: Tensor, stepsDone: Int) {
+    /// Continues a run from a snapshot: x_t of this rank's frames after `stepsDone` steps, with
+    /// the first level the snapshot's run chose (plug-and-play with `firstLevelFromPriorTest`).
+    public func resume(x state: Tensor, stepsDone: Int, pnpFirstLevel: Double? = nil) throws {
         precondition(state.count == x.count && stepsDone < steps.count)
+        if let p = settings.pnp, p.firstLevelFromPriorTest {
+            guard let level = pnpFirstLevel else {
+                throw SVIError("the checkpoint does not record plug-and-play's first level (pnp_first_level), which this run chooses from the prior's test")
+            }
+            useFirstLevel(level)
+        }
         x.copy(from: state)
         stepIndex = stepsDone
         warmStarted = true
+    }
+
+    /// Plug-and-play's levels from `level` down to the schedule's last.
+    private func useFirstLevel(_ level: Double) {
+        guard let p = settings.pnp else { return }
+        pnpFirstLevel = level
+        steps = Schedule().pnpSteps(count: steps.count, from: max(level, p.to), to: p.to)
     }
 
     /// x_T: one C×H×W image shared by every frame (batch-consistent), or a different image per
@@ -280,12 +301,18 @@ public final class DDSSampler {
             warmStart(from: Baselines.estimate(settings.startFrom, op: dc.op, measurement: dc.y, dist: dist,
                                                tv: .warmStartDefaults(for: dc.op.spec, plugAndPlay: settings.pnp != nil)))
         }
+        if stepIndex == 0, settings.pnp != nil, let start = startEstimate {
+            if try testPriorOnNoisedStart(start) { startEstimate = nil; return }
+            if let p = settings.pnp, p.firstLevelFromPriorTest, let r = priorCheck {
+                // The levels change, so x (the start at the first level's scale) is redone.
+                useFirstLevel(PnPSchedule.firstLevel(priorTest: r))
+                warmStarted = false
+                warmStart(from: start)
+            }
+            startEstimate = nil
+        }
         let s = steps[stepIndex]
         let frames = x.frames, fs = x.frameSize
-        if stepIndex == 0, settings.pnp != nil, let start = startEstimate {
-            startEstimate = nil
-            if try testPriorOnNoisedStart(start) { return }
-        }
 
         // ε batch by batch, Tweedie's u from it; then ε replaces the batch's x_t.
         let t0 = Date()
@@ -359,7 +386,9 @@ public final class DDSSampler {
         let s = Schedule.Step(t: t, tNext: t, alphaBar: ab, alphaBarNext: ab)
         let frames = x.frames, fs = x.frameSize
         let noised = Tensor(shape: epsBatch.shape)
-        let stream = RandomStream(seed: settings.seed, purpose: .initial, step: 0)
+        // Noise of a fixed seed: the test may choose the levels (`firstLevelFromPriorTest`), and
+        // plug-and-play's result is not to depend on --seed.
+        let stream = RandomStream(seed: Self.pnpPriorTestSeed, purpose: .initial, step: 0)
         let sa = s.alphaBar.squareRoot(), s1a = (1 - s.alphaBar).squareRoot()
         let t0 = Date()
         var f = 0
@@ -462,11 +491,17 @@ public final class DDSSampler {
 /// 44.7; PnP with BM3D 44.9). In SamplerSettings it reuses DDS's fields: `nfe` is the
 /// number of levels K, `cgSteps` every solve's CG budget, the warm start the first u.
 public struct PnPSchedule: Sendable, Equatable {
-    /// The first and last noise level σ_k, pixel units ([0,1]).
+    /// The first and last noise level σ_k, pixel units ([0,1]). With `firstLevelFromPriorTest`
+    /// `from` is the highest first level the test can pick, until the test has picked one.
     public var from: Double, to: Double
     /// HQS's weight on the prior's estimate (γ_k = weight·σ_k²/σ_y²).
     public var weight: Double
-    public init(from: Double, to: Double, weight: Double) { self.from = from; self.to = to; self.weight = weight }
+    /// The first level is chosen by the prior's test on the start (`firstLevel(priorTest:)`),
+    /// not given (`--pnp-levels auto:TO`).
+    public var firstLevelFromPriorTest = false
+    public init(from: Double, to: Double, weight: Double, firstLevelFromPriorTest: Bool = false) {
+        self.from = from; self.to = to; self.weight = weight; self.firstLevelFromPriorTest = firstLevelFromPriorTest
+    }
 
     /// Defaults of `--sampler pnp` (tuning clips, evaluation/TUNING.md).
     public static let defaultFrom = 0.03, defaultTo = 0.004, defaultLevels = 8, defaultCGSteps = 30
@@ -475,6 +510,22 @@ public struct PnPSchedule: Sendable, Equatable {
     /// above its error lets the network smooth what the start had right (bbb k=7: 0.03 lost
     /// 1.4 dB to DDS, 0.01 lost 0.25; carphone and bikes gained 0.7–1.8 dB with 0.01).
     public static let temporalOnlyFrom = 0.01
+
+    /// The first level from the prior's test on the start (r, `DDSSampler.priorCheck` at
+    /// t = 80: what is left of the noise the network was asked to remove, 0 perfect, 1 none
+    /// removed). Where the network knows the footage well (r ≤ `priorFitGood`) its first level
+    /// is `firstLevelHigh`; where it fits the footage poorly (r ≥ `priorFitPoor`) it refines
+    /// only at `firstLevelLow`, just above its last level, and leaves the start's structure
+    /// alone; geometric in between. Tuning clips, 8-bit, temporal-only (evaluation/TUNING.md,
+    /// "The first level from the data"): on the photographed clips (r 0.031–0.067) 0.03 beat
+    /// 0.01 by up to 3.1 dB; on both animation clips (r 0.094) every level above 0.01 lost to
+    /// the start itself, 0.006 held it.
+    public static func firstLevel(priorTest r: Double) -> Double {
+        let f = min(max((r - priorFitGood) / (priorFitPoor - priorFitGood), 0), 1)
+        return firstLevelHigh * pow(firstLevelLow / firstLevelHigh, f)
+    }
+    public static let firstLevelHigh = 0.03, firstLevelLow = 0.006
+    public static let priorFitGood = 0.07, priorFitPoor = 0.09
 
     /// svi's sampler by task (tuning clips; evaluation/TUNING.md, "Plug-and-play"): plug-and-play
     /// where the measurement is a file's rounding (0 < σ < `SamplerSettings.roundingOnlyBelow`)
@@ -486,11 +537,13 @@ public struct PnPSchedule: Sendable, Equatable {
     public static func defaults(for spec: DegradationSpec) -> PnPSchedule? {
         let sigma = spec.noiseSigma
         guard sigma > 0, sigma < SamplerSettings.roundingOnlyBelow || spec.hasSpatialPart else { return nil }
-        return PnPSchedule(from: spec.hasSpatialPart ? defaultFrom : temporalOnlyFrom, to: defaultTo, weight: 1)
+        if spec.hasSpatialPart { return PnPSchedule(from: defaultFrom, to: defaultTo, weight: 1) }
+        return PnPSchedule(from: firstLevelHigh, to: defaultTo, weight: 1, firstLevelFromPriorTest: true)
     }
 
-    /// "from:to:weight", as checkpoints and the report record it.
-    public var description: String { "\(from):\(to):\(weight)" }
+    /// "from:to:weight" ("auto:to:weight" when the prior's test picks the first level), as
+    /// checkpoints and the report record it.
+    public var description: String { "\(firstLevelFromPriorTest ? "auto" : "\(from)"):\(to):\(weight)" }
 }
 
 /// What the reverse process starts from (`--init`).

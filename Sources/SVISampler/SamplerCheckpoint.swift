@@ -49,6 +49,9 @@ public struct SamplerCheckpoint: Codable, Equatable {
     public var warmStart: String?
     /// Plug-and-play refinement's "from:to:weight" (nil: DDS, as before it existed).
     public var pnp: String?
+    /// The first level plug-and-play's run chose from the prior's test ("auto" levels): an
+    /// outcome of this segment's run, not a setting, so it is not compared, it is resumed with.
+    public var pnpFirstLevel: Double?
     public var stepsPerSegment: Int { paperSchedule == true ? Schedule().paperSteps(nfe: nfe).count : nfe }
 
     /// The job's step count at this snapshot: steps of finished segments plus this one's.
@@ -58,7 +61,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case format, nfe, eta, gamma, seed, degradation, model, segment, start
         case initMethod = "init", finalCGSteps = "final_cg_steps", discrepancyStop = "discrepancy_stop", discrepancySigma = "discrepancy_sigma", paperSchedule = "paper_schedule"
-        case segmentPlan = "segment_plan", tiles, warmStart = "warm_start", pnp
+        case segmentPlan = "segment_plan", tiles, warmStart = "warm_start", pnp, pnpFirstLevel = "pnp_first_level"
         case stepsDone = "steps_done", cgSteps = "cg_steps", batchIndependent = "batch_independent", maskSeed = "mask_seed"
         case measurementShape = "measurement_shape", measurementHash = "measurement_hash", stateHash = "state_hash"
     }
@@ -146,6 +149,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
         if let n = finalCGSteps { guard (0...100_000).contains(n) else { throw bad("final_cg_steps", "must be between 0 and 100000, got \(n)") } }
         guard eta.isFinite, (0...1).contains(eta) else { throw bad("eta", "must be in [0, 1], got \(eta)") }
         if let g = gamma { guard g.isFinite, g > 0 else { throw bad("gamma", "must be a finite number > 0, got \(g)") } }
+        if let l = pnpFirstLevel { guard l.isFinite, l > 0, l <= 0.5 else { throw bad("pnp_first_level", "must be in (0, 0.5], got \(l)") } }
         guard measurementShape.count == 4, FormatLimits.elementCount(measurementShape) != nil,
               (1...FormatLimits.maxFrames).contains(measurementShape[0]), measurementShape.dropFirst().allSatisfy({ (1...FormatLimits.maxSide).contains($0) }) else {
             throw bad("measurement_shape", "must be [T, C, H, W] of positive sizes, got \(measurementShape)")

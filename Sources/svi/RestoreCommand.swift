@@ -120,7 +120,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "How the network refines: dds (the paper's reverse process: Tweedie, CG, a DDIM step with shared noise) or pnp (plug-and-play: the warm start's estimate denoised in place by the network at falling noise levels, each followed by the proximal solve (I + γ_k AᵀA)u = z + γ_k Aᵀy with γ_k = w·σ_k²/σ_y²; no noise drawn; --nfe levels (default 8), --cg-steps per solve (default 30)). Default, chosen on tuning clips: pnp from the ADMM-TV estimate when the measurement's noise is a file's rounding alone (0 < σ < 0.005, e.g. 8-bit files) or it has noise and a spatial part (blur, sr, inpaint); dds otherwise (noiseless measurements, temporal-only ones with more noise). DDS-only options (--eta, --gamma, --start, --init noise, --batch-independent, --paper) ask for dds.")
     var sampler: SamplerKind?
 
-    @Option(name: .long, help: "--sampler pnp (implied): the noise levels FROM:TO (pixel units) the network is run at, spaced geometrically (default 0.03:0.004; 0.01:0.004 for a temporal-only measurement whose noise is a file's rounding).")
+    @Option(name: .long, help: "--sampler pnp (implied): the noise levels FROM:TO (pixel units) the network is run at, spaced geometrically (default 0.03:0.004). FROM 'auto': the first level is chosen from the prior's test on the start — 0.03 where the network removes noise from this footage well (test ≤ 0.07), 0.006 where it fits the footage poorly (≥ 0.09, e.g. animation), geometric between; the default for a temporal-only measurement whose noise is a file's rounding (auto:0.004).")
     var pnpLevels: String?
 
     @Option(name: .long, help: "--sampler pnp (implied): the weight w of the prior's estimate in γ_k = w·σ_k²/σ_y² (default 1).")
@@ -202,7 +202,7 @@ struct RestoreCommand: ParsableCommand {
             if start != nil || eta != nil || gamma != nil || batchIndependent || noiseDir != nil || paper {
                 throw ValidationError("--sampler pnp draws no noise and sets γ per level: --start, --eta, --gamma, --batch-independent, --noise-dir and --paper are for --sampler dds")
             }
-            if let l = pnpLevels, Self.pnpLevels(l) == nil { throw ValidationError("--pnp-levels must be FROM:TO with 0 < TO ≤ FROM ≤ 0.5, got '\(l)'") }
+            if let l = pnpLevels, Self.pnpLevels(l) == nil { throw ValidationError("--pnp-levels must be FROM:TO with 0 < TO ≤ FROM ≤ 0.5, or auto:TO with 0 < TO ≤ \(PnPSchedule.firstLevelLow), got '\(l)'") }
         }
         if noiseDir != nil && (method != .dds || batchIndependent) { throw ValidationError("--noise-dir is for batch-consistent --method dds") }
         if let p = prior, p != "gaussian" { throw ValidationError("--prior must be 'gaussian'") }
@@ -267,7 +267,7 @@ struct RestoreCommand: ParsableCommand {
     var failAtStep: Int = 1
 
     /// Rank 0's answer about a checkpoint to resume from, sent to every rank.
-    struct ResumeDecision: Codable { var stepsDone: Int?; var folder: String?; var error: String? }
+    struct ResumeDecision: Codable { var stepsDone: Int?; var folder: String?; var error: String?; var pnpFirstLevel: Double? }
 
     /// Seconds to write one checkpoint: rank 0 gathers every frame's x_t (float32) and writes
     /// it, at 100 MB/s for a shared file system, plus 5 s of slack.
@@ -333,7 +333,10 @@ struct RestoreCommand: ParsableCommand {
         let plugAndPlay = wantsPlugAndPlay ? true : sampler == .dds || impliesDDS ? false : nil
         var settings = paper ? SamplerSettings.paper(for: spec, seed: seed) : SamplerSettings.defaults(for: spec, seed: seed, plugAndPlay: plugAndPlay)
         if var p = settings.pnp {
-            if let l = pnpLevels.flatMap(Self.pnpLevels) { p.from = l.from; p.to = l.to }
+            if let l = pnpLevels.flatMap(Self.pnpLevels) {
+                p.firstLevelFromPriorTest = l.from == nil
+                p.from = l.from ?? PnPSchedule.firstLevelHigh; p.to = l.to
+            }
             if let w = pnpWeight { p.weight = w }
             settings.pnp = p
             if let n = nfe { settings.nfe = n }
@@ -364,10 +367,13 @@ struct RestoreCommand: ParsableCommand {
     /// --sampler pnp, or its own options given (which imply it).
     var wantsPlugAndPlay: Bool { sampler == .pnp || (sampler == nil && (pnpLevels != nil || pnpWeight != nil)) }
 
-    /// "FROM:TO" of --pnp-levels, nil unless 0 < TO ≤ FROM ≤ 0.5.
-    static func pnpLevels(_ text: String) -> (from: Double, to: Double)? {
+    /// "FROM:TO" of --pnp-levels, nil unless 0 < TO ≤ FROM ≤ 0.5; FROM "auto" (from nil): the
+    /// prior's test picks it, 0 < TO ≤ the lowest first level it picks.
+    static func pnpLevels(_ text: String) -> (from: Double?, to: Double)? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), a.isFinite, b.isFinite, b > 0, b <= a, a <= 0.5 else { return nil }
+        guard parts.count == 2, let b = Double(parts[1]), b.isFinite, b > 0 else { return nil }
+        if parts[0] == "auto" { return b <= PnPSchedule.firstLevelLow ? (nil, b) : nil }
+        guard let a = Double(parts[0]), a.isFinite, b <= a, a <= 0.5 else { return nil }
         return (a, b)
     }
 
@@ -475,7 +481,7 @@ struct RestoreCommand: ParsableCommand {
                         throw SVIError.file(folder + "/x.npy", "checkpoint state has shape \(x.shape), this run needs \([identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()))")
                     }
                     state = x
-                    decision = ResumeDecision(stepsDone: meta.stepsDone, folder: folder, error: nil)
+                    decision = ResumeDecision(stepsDone: meta.stepsDone, folder: folder, error: nil, pnpFirstLevel: meta.pnpFirstLevel)
                     found = true
                     break
                 }
@@ -501,7 +507,10 @@ struct RestoreCommand: ParsableCommand {
         }
         guard let done = decision.stepsDone else { return }
         let block = comm.scatter(state, partition: dist.partition, frameShape: Array(sampler.x.shape.dropFirst()))
-        sampler.resume(x: block, stepsDone: done)
+        do { try sampler.resume(x: block, stepsDone: done, pnpFirstLevel: decision.pnpFirstLevel) } catch {
+            if comm.rank == 0 { throw SVIError.file(decision.folder ?? dir, "\(error)") }
+            throw SilentFailure(code: 1)
+        }
         progress.note("resuming from \(decision.folder ?? dir) after step \(done)")
     }
 
@@ -622,6 +631,8 @@ struct RestoreReport: Encodable {
     /// The prior's test on the warm start (`DDSSampler.priorCheck`, the largest over segments)
     /// and the segments whose output is the start because the prior failed it.
     var priorCheck: Double?
+    /// Plug-and-play's first level per segment where the prior's test chose it ("auto" levels).
+    var pnpFirstLevels: [Double]?
     var priorRejectedSegments: [Int]?
     /// Tiles of the network (nil: whole frames), and why.
     var tiles: TilePolicy?
@@ -634,7 +645,7 @@ struct RestoreReport: Encodable {
         case sviVersion = "svi_version", frameShape = "frame_shape", peakMemoryMB = "peak_memory_mb", perRank = "per_rank", ranks, mpiChunkBytes = "mpi_chunk_bytes", resumedFromStep = "resumed_from_step", quality
         case resumedFromSegment = "resumed_from_segment", clip, segments
         case input, output, method, degradation, frames, threads, model, settings, baseline, tiles, timings, residual, machine, noise
-        case noiseSigma = "noise_sigma", priorCheck = "prior_check", priorRejectedSegments = "prior_rejected_segments"
+        case noiseSigma = "noise_sigma", priorCheck = "prior_check", priorRejectedSegments = "prior_rejected_segments", pnpFirstLevels = "pnp_first_levels"
         case rankHosts = "rank_hosts", stallBoundSeconds = "stall_bound_seconds"
     }
 }

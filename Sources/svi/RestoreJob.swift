@@ -423,6 +423,9 @@ final class RestoreJob {
     private func samplerSummary(_ settings: SamplerSettings) -> String {
         let steps = settings.visitedSteps
         if let p = settings.pnp {
+            if p.firstLevelFromPriorTest {
+                return "plug-and-play, \(steps.count) levels σ (\(PnPSchedule.firstLevelLow)–\(PnPSchedule.firstLevelHigh) by the prior's test) → \(p.to) from \(settings.startFrom.rawValue)"
+            }
             return "plug-and-play, \(steps.count) levels σ \(p.from) → \(p.to) (t \(steps[0].t) → \(steps[steps.count - 1].t)) from \(settings.startFrom.rawValue)"
         }
         return "\(steps.count) steps" + (settings.startFrom != .noise ? " from \(settings.startFrom.rawValue) at t=\(steps[0].t)" : "")
@@ -482,6 +485,13 @@ final class RestoreJob {
             totals.denoise += sampler.denoiseSeconds
             totals.dataConsistency += sampler.dataConsistencySeconds
             if let c = sampler.priorCheck { rep.priorCheck = max(rep.priorCheck ?? 0, c) }
+            if let l = sampler.pnpFirstLevel {
+                rep.pnpFirstLevels = (rep.pnpFirstLevels ?? []) + [l]
+                if sampler.priorCheck != nil {
+                    progress.note(String(format: "plug-and-play's first level σ %.4g (the prior's test on the start: %.3f)", l, sampler.priorCheck!)
+                                  + (job.multi ? " in segment \(k + 1)" : ""))
+                }
+            }
             if sampler.priorRejected {
                 rep.priorRejectedSegments = (rep.priorRejectedSegments ?? []) + [k]
                 let test = String(format: "%.2f", sampler.priorCheck ?? 0)
@@ -643,6 +653,7 @@ final class RestoreJob {
             if let dir = cmd.checkpointFolder, stop || sampler.stepIndex % cmd.checkpointEvery == 0 {
                 var meta = identity
                 meta.stepsDone = sampler.stepIndex
+                meta.pnpFirstLevel = sampler.pnpFirstLevel
                 try meta.write(x: sampler.x, dist: dist, to: dir)
             }
             if stop {

@@ -68,14 +68,15 @@ import SVIFormats
     }
 
     /// Plug-and-play refinement checkpoints its estimate as DDS does x_t: killed after level 5
-    /// of 40, the same command continues and ends bit-equal to an uninterrupted run; a DDS
-    /// command does not continue its checkpoint.
+    /// of 40, the same command continues and ends bit-equal to an uninterrupted run (its first
+    /// level, chosen by the prior's test, comes back from the checkpoint); a DDS command does
+    /// not continue its checkpoint.
     @Test func plugAndPlayKilledThenResumed() throws {
         // Frames large enough and levels many enough that the kill lands mid-run.
         let d = CLI.tempDir()
         try NPY.write(CLI.clip(frames: 9, height: 64, width: 64), to: d + "/x.npy")
         #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3,sr=2", "--quiet"]).status == 0)
-        let args = { (out: String) in ["restore", d + "/y.npy", "-o", d + "/" + out, "--prior", "gaussian", "--sampler", "pnp", "--nfe", "40", "--threads", "1", "--quiet"] }
+        let args = { (out: String) in ["restore", d + "/y.npy", "-o", d + "/" + out, "--prior", "gaussian", "--sampler", "pnp", "--pnp-levels", "auto:0.004", "--nfe", "40", "--threads", "1", "--quiet"] }
         #expect(try CLI.run(args("full.npy")).status == 0)
         let ck = d + "/ck"
         let p = process(CLI.binary, args("killed.npy") + ["--checkpoint-dir", ck])
@@ -87,6 +88,8 @@ import SVIFormats
         let rep = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/rep.json"))) as! [String: Any]
         #expect((rep["resumed_from_step"] as? Int ?? 0) >= 5)
         #expect((rep["settings"] as? [String: Any])?["sampler"] as? String == "pnp")
+        // The first level the killed run's prior test chose came back from its checkpoint.
+        #expect((rep["pnp_first_levels"] as? [Double])?.count == 1, "\(rep["pnp_first_levels"] ?? "none")")
         #expect(try maxDifference(d + "/killed.npy", d + "/full.npy") == 0)
     }
 

@@ -95,8 +95,9 @@ import SVIOperators
         // Plug-and-play by default where σ is a file's rounding, or noise meets a spatial part;
         // DDS for noiseless measurements and temporal-only ones with more noise.
         let rounding = SamplerSettings.defaults(for: try .parse("temporal=uniform:7,noise=0.0016"), seed: 0)
-        #expect(rounding.pnp == PnPSchedule(from: 0.01, to: 0.004, weight: 1) && rounding.startFrom == .admmTV && rounding.nfe == 8)
-        #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,sr=4,noise=0.02"), seed: 0).pnp?.from == 0.03)
+        // Temporal-only: the first level from the prior's test on the start.
+        #expect(rounding.pnp == PnPSchedule(from: 0.03, to: 0.004, weight: 1, firstLevelFromPriorTest: true) && rounding.startFrom == .admmTV && rounding.nfe == 8)
+        #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,sr=4,noise=0.02"), seed: 0).pnp == PnPSchedule(from: 0.03, to: 0.004, weight: 1))
         #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,blur=2,noise=0.0011"), seed: 0).pnp?.from == 0.03)
         #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,noise=0.01"), seed: 0).pnp == nil)
         #expect(SamplerSettings.defaults(for: try .parse("temporal=uniform:7,sr=4"), seed: 0).pnp == nil)
