@@ -15,6 +15,13 @@ public final class MPICommunicator: Communicator {
     /// Reductions (allreduce / frame-ordered sums) this rank took part in.
     public private(set) var reductions = 0
 
+    /// The pause after MPI_Init before the first message (init): 1 s; `SVI_MPI_START_PAUSE_MS`
+    /// sets it (0 to 60000).
+    static let startPauseMicroseconds: UInt32 = {
+        if let e = ProcessInfo.processInfo.environment["SVI_MPI_START_PAUSE_MS"], let v = UInt32(e), v <= 60000 { return v * 1000 }
+        return 1_000_000
+    }()
+
     /// True when this process was started by an MPI launcher (OpenMPI, PMIx, Slurm's PMI).
     public static var launchedByMPI: Bool { launchedByMPI(ProcessInfo.processInfo.environment) }
 
@@ -32,6 +39,16 @@ public final class MPICommunicator: Communicator {
         MPI_Comm_rank(comm, &r)
         MPI_Comm_size(comm, &s)
         rank = Int(r); size = Int(s)
+        // A pause before the first MPI message. Open MPI 4.1.4 (Debian 12) under srun
+        // --mpi=pmix lets ranks leave MPI_Init while another is still inside it (Slurm's PMIx
+        // fences, MPI_Init's own and one of ours, completed without that rank); the first
+        // message reaching it goes to a receive handler not yet installed and it dies (SIGSEGV
+        // at address 0 in the TCP transport). Seen in CI; reproduced without svi: a C program
+        // doing MPI_Init + MPI_Allgather on 3 emulated Slurm nodes crashed in 3–9 % of jobs,
+        // always inside MPI_Init; with a 0.3 s pause after MPI_Init, in 0 of 120. No barrier can
+        // replace the pause (MPI's needs messages, PMIx's did not hold), so it is a margin, 1 s,
+        // once per job (ARCHITECTURE.md, "MPI start-up").
+        if size > 1 { usleep(MPICommunicator.startPauseMicroseconds) }
         // Every rank's host name, for messages that name a rank (64 bytes each).
         var mine = [CChar](repeating: 0, count: 64)
         _ = gethostname(&mine, 63)
@@ -140,58 +157,79 @@ public final class MPICommunicator: Communicator {
 
     public func barrier() {
         enter()
-        var req: MPI_Request? = svi_mpi_request_null()
-        MPI_Ibarrier(comm, &req)
-        wait(&req)
+        startAndWait { MPI_Ibarrier(comm, &$0) }
     }
 
     public func allreduceSum(_ values: [Double]) -> [Double] {
         let t0 = Date()
-        var out = [Double](repeating: 0, count: values.count)
-        var input = values
-        enter()
-        var req: MPI_Request? = svi_mpi_request_null()
-        MPI_Iallreduce(&input, &out, Int32(values.count), svi_mpi_double(), svi_mpi_sum(), comm, &req)
-        wait(&req)
+        let out = allreduce(values, svi_mpi_sum())
         reduceSeconds += Date().timeIntervalSince(t0)
         reductions += 1
         return out
     }
 
-    public func allreduceMax(_ values: [Double]) -> [Double] {
-        var out = [Double](repeating: 0, count: values.count)
-        var input = values
-        enter()
+    public func allreduceMax(_ values: [Double]) -> [Double] { allreduce(values, svi_mpi_max()) }
+
+    /// A non-blocking MPI call and its wait, on buffers that stay where they are until the
+    /// request completes. MPI reads and writes them in `wait`, after the call that started it
+    /// returned; a pointer Swift makes from `&array` or `&scalar` for a call is valid only
+    /// during that call (the optimiser may free the array after its last use, or put a scalar
+    /// back in a register and reuse its stack slot: a receive landing there later corrupts the
+    /// stack). So every buffer here is allocated for the span of the wait.
+    private func startAndWait(_ start: (inout MPI_Request?) -> Void) {
         var req: MPI_Request? = svi_mpi_request_null()
-        MPI_Iallreduce(&input, &out, Int32(values.count), svi_mpi_double(), svi_mpi_max(), comm, &req)
+        start(&req)
         wait(&req)
-        return out
+    }
+
+    private func allreduce(_ values: [Double], _ op: MPI_Op) -> [Double] {
+        enter()
+        return collective(values, outputCount: values.count) { input, out in
+            startAndWait { MPI_Iallreduce(input, out, Int32(values.count), svi_mpi_double(), op, comm, &$0) }
+        }
+    }
+
+    /// `values` copied into a buffer of their own, and `outputCount` zeros as the result's,
+    /// both alive for the whole of `body` (which starts an operation and waits for it).
+    private func collective(_ values: [Double], outputCount: Int, _ body: (UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+        let input = UnsafeMutablePointer<Double>.allocate(capacity: max(values.count, 1))
+        let out = UnsafeMutablePointer<Double>.allocate(capacity: max(outputCount, 1))
+        defer { input.deallocate(); out.deallocate() }
+        input.update(from: values, count: values.count)
+        out.initialize(repeating: 0, count: max(outputCount, 1))
+        body(input, out)
+        return Array(UnsafeBufferPointer(start: out, count: outputCount))
     }
 
     /// Gathers every rank's per-frame partials (MPI_Allgatherv) and adds them in global frame
     /// order: the same bits at any rank count.
     public func sumInFrameOrder(_ localPartials: [Double], partition: FramePartition) -> Double {
         let t0 = Date()
-        var counts = (0..<size).map { Int32(partition.range(of: $0).count) }
-        var displs = (0..<size).map { Int32(partition.range(of: $0).lowerBound) }
-        var all = [Double](repeating: 0, count: partition.totalFrames)
-        var input = localPartials
+        // Counts and displacements that outlive the request (`startAndWait`), like the data.
+        let counts = UnsafeMutablePointer<Int32>.allocate(capacity: size)
+        let displs = UnsafeMutablePointer<Int32>.allocate(capacity: size)
+        defer { counts.deallocate(); displs.deallocate() }
+        for r in 0..<size {
+            counts[r] = Int32(partition.range(of: r).count)
+            displs[r] = Int32(partition.range(of: r).lowerBound)
+        }
+        let n = Int32(localPartials.count)
         enter()
-        var req: MPI_Request? = svi_mpi_request_null()
-        MPI_Iallgatherv(&input, Int32(localPartials.count), svi_mpi_double(), &all, &counts, &displs, svi_mpi_double(), comm, &req)
-        wait(&req)
+        let all = collective(localPartials, outputCount: partition.totalFrames) { input, all in
+            startAndWait { MPI_Iallgatherv(input, n, svi_mpi_double(), all, counts, displs, svi_mpi_double(), comm, &$0) }
+        }
         reduceSeconds += Date().timeIntervalSince(t0)
         reductions += 1
         return all.reduce(0, +)
     }
 
     public func broadcast(_ value: UInt64) -> UInt64 {
-        var v = value
+        let v = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { v.deallocate() }
+        v.initialize(to: value)
         enter()
-        var req: MPI_Request? = svi_mpi_request_null()
-        MPI_Ibcast(&v, 1, svi_mpi_uint64(), 0, comm, &req)
-        wait(&req)
-        return v
+        startAndWait { MPI_Ibcast(v, 1, svi_mpi_uint64(), 0, comm, &$0) }
+        return v.pointee
     }
 
     /// The largest message svi hands MPI: counts are Int32, so a block of more than 2 GiB (about
@@ -282,12 +320,13 @@ public final class MPICommunicator: Communicator {
             sends.append(buf)
             bytesSent += frames.count * bytesPerFrame
         }
-        waitAll(&requests)
+        // The send buffers must live until their sends complete (`_ = sends` after the wait
+        // would not keep them: the optimiser may free an array after its last real use).
+        withExtendedLifetime(sends) { waitAll(&requests) }
         for (buf, frames) in receives {
             table.keep(buf)
             for (i, f) in frames.enumerated() { table.set(f, UnsafePointer(buf.frame(i))) }
         }
-        _ = sends
         haloSeconds += Date().timeIntervalSince(t0)
         return table
     }
@@ -362,13 +401,11 @@ public final class MPICommunicator: Communicator {
 
     /// Every rank's values, concatenated in rank order, on rank 0 (others get []).
     public func gatherToRoot(_ values: [Double]) -> [Double] {
-        var all = [Double](repeating: 0, count: rank == 0 ? values.count * size : 0)
-        var input = values
+        let n = Int32(values.count)
         enter()
-        var req: MPI_Request? = svi_mpi_request_null()
-        MPI_Igather(&input, Int32(values.count), svi_mpi_double(), &all, Int32(values.count), svi_mpi_double(), 0, comm, &req)
-        wait(&req)
-        return all
+        return collective(values, outputCount: rank == 0 ? values.count * size : 0) { input, all in
+            startAndWait { MPI_Igather(input, n, svi_mpi_double(), all, n, svi_mpi_double(), 0, comm, &$0) }
+        }
     }
 }
 
