@@ -170,12 +170,8 @@ public final class MPICommunicator: Communicator {
 
     public func allreduceMax(_ values: [Double]) -> [Double] { allreduce(values, svi_mpi_max()) }
 
-    /// A non-blocking MPI call and its wait, on buffers that stay where they are until the
-    /// request completes. MPI reads and writes them in `wait`, after the call that started it
-    /// returned; a pointer Swift makes from `&array` or `&scalar` for a call is valid only
-    /// during that call (the optimiser may free the array after its last use, or put a scalar
-    /// back in a register and reuse its stack slot: a receive landing there later corrupts the
-    /// stack). So every buffer here is allocated for the span of the wait.
+    /// A non-blocking MPI call and its polling wait. The buffers the call names must stay
+    /// valid until the wait returns (`collective`).
     private func startAndWait(_ start: (inout MPI_Request?) -> Void) {
         var req: MPI_Request? = svi_mpi_request_null()
         start(&req)
@@ -190,7 +186,11 @@ public final class MPICommunicator: Communicator {
     }
 
     /// `values` copied into a buffer of their own, and `outputCount` zeros as the result's,
-    /// both alive for the whole of `body` (which starts an operation and waits for it).
+    /// both alive for the whole of `body` (which starts an operation and waits for it). MPI
+    /// reads and writes them in the wait, after the starting call returned, while a pointer
+    /// Swift makes from `&array` or `&scalar` is valid only during that call (the optimiser may
+    /// free the array after its last use, or keep a scalar in a register and reuse its stack
+    /// slot: a receive landing there later corrupts the stack).
     private func collective(_ values: [Double], outputCount: Int, _ body: (UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
         let input = UnsafeMutablePointer<Double>.allocate(capacity: max(values.count, 1))
         let out = UnsafeMutablePointer<Double>.allocate(capacity: max(outputCount, 1))
