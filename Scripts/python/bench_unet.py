@@ -220,6 +220,8 @@ def main():
     ap.add_argument("--peers", default="torch,torch_cl,openvino,onnxruntime,torch_bf16,openvino_bf16",
                     help="bf16 peers are left out on CPUs without bf16 arithmetic")
     ap.add_argument("--json-out")
+    ap.add_argument("--svi-bf16", action="store_true",
+                    help="also time svi with --precision bf16 (right after each fp32 run of svi; CPUs with AVX-512 BF16)")
     ap.add_argument("--svi-args", default="", help="extra arguments for svi bench unet (e.g. --reference-kernels)")
     ap.add_argument("--emulate-avx2", action="store_true",
                     help="on an AVX-512 machine, run every engine on its AVX2 code where it has a switch: svi's kernels "
@@ -283,11 +285,16 @@ def main():
         yout = os.path.join(work, f"y{batch}.npy")
         times = {"svi": []}
         row = {"batch": batch}
+        svi_bf16 = args.svi_bf16 and has_bf16()
+        if svi_bf16:
+            times["svi_bf16"] = []
+        ybf16 = os.path.join(work, f"y{batch}-svi_bf16.npy")
 
-        def run_svi():
+        def run_svi(bf16=False):
             arch = ["--config", weights + ".json"] if args.model else ["--preset", args.preset]
-            cmd = [args.svi, "bench", "unet", "--model", weights, *arch, "--input", xin, "--output", yout, "--overwrite",
-                   "--repeats", "1", "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split()
+            cmd = [args.svi, "bench", "unet", "--model", weights, *arch, "--input", xin, "--output", ybf16 if bf16 else yout, "--overwrite",
+                   "--repeats", "1", "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split() \
+                + (["--precision", "bf16"] if bf16 else [])
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit("svi failed: " + out.stderr.strip())
@@ -308,11 +315,14 @@ def main():
                 j = run_svi()
                 core_name = j.get("openblas_core"); svi_isa = j.get("kernels_isa", "?")
                 row["svi_peak_rss_mb"] = max(row.get("svi_peak_rss_mb", 0), j.get("peak_rss_mb", 0))
+                jb = run_svi(bf16=True) if svi_bf16 else None
+                if jb: row["svi_bf16_peak_rss_mb"] = max(row.get("svi_bf16_peak_rss_mb", 0), jb.get("peak_rss_mb", 0))
                 if r > 0:
                     times["svi"].append(j["seconds_per_frame"] * batch)
+                    if jb: times["svi_bf16"].append(jb["seconds_per_frame"] * batch)
                     if wk: times[name].append(dt)
                     print(f"  {name or 'svi'} round {r}: " + (f"{name} {dt:.2f} s, " if wk else "") +
-                          f"svi {j['seconds_per_frame'] * batch:.2f} s", flush=True)
+                          f"svi {j['seconds_per_frame'] * batch:.2f} s" + (f", svi bf16 {jb['seconds_per_frame'] * batch:.2f} s" if jb else ""), flush=True)
             if wk:
                 ypath = os.path.join(work, f"y{batch}-{name}.npy")
                 row[name + "_peak_rss_mb"] = wk.save(ypath)
@@ -321,6 +331,8 @@ def main():
         for name, ts in times.items():
             row[name + "_s_per_frame"] = float(np.median(ts)) / batch
             row[name + "_runs_s"] = ts
+        if svi_bf16:
+            row["svi_bf16_rel_l2_vs_svi"] = rel_l2(np.load(ybf16), np.load(yout))
         results[batch] = row
         print(f"\nbatch {batch}: seconds per frame (median of {args.repeats} per peer, svi of all its runs; alternating)")
         svi_rss = row["svi_peak_rss_mb"]
@@ -334,6 +346,9 @@ def main():
         bf = [p for p in peers if p in BF16_PEERS]
         if bf:
             print(f"  ratio svi (fp32) / fastest bf16 peer: {row['svi_s_per_frame'] / min(row[p + '_s_per_frame'] for p in bf):.3f}")
+        if svi_bf16:
+            print(f"  ratio svi bf16 / svi fp32: {row['svi_bf16_s_per_frame'] / row['svi_s_per_frame']:.3f}" +
+                  (f";  svi bf16 / fastest bf16 peer: {row['svi_bf16_s_per_frame'] / min(row[p + '_s_per_frame'] for p in bf):.3f}" if bf else ""))
     print(f"\nsvi: kernels ISA {svi_isa} (machine {isa}), OpenBLAS core {core_name}, {args.threads} threads")
     if len(results) > 1:
         bs = sorted(results)
@@ -347,6 +362,10 @@ def main():
         summary["ratio_vs_fastest"] = b1["svi_s_per_frame"] / min(b1[p + "_s_per_frame"] for p in fp32)
     if len(fp32) < len(peers):
         summary["ratio_vs_fastest_bf16"] = b1["svi_s_per_frame"] / min(b1[p + "_s_per_frame"] for p in peers if p in BF16_PEERS)
+    if "svi_bf16_s_per_frame" in b1:
+        summary["svi_bf16_s"] = b1["svi_bf16_s_per_frame"]
+        if len(fp32) < len(peers):
+            summary["ratio_bf16_vs_fastest_bf16"] = b1["svi_bf16_s_per_frame"] / min(b1[p + "_s_per_frame"] for p in peers if p in BF16_PEERS)
     if peers:
         summary["ratio_vs_torch"] = b1["svi_s_per_frame"] / b1.get("torch_s_per_frame", float("nan"))
     summary["batches"] = results

@@ -58,8 +58,9 @@ final class ResBlock {
 /// Self-attention over all positions of a frame (guided-diffusion's AttentionBlock), with
 /// the legacy (heads, then q/k/v) or new (q/k/v, then heads) channel order.
 final class AttentionBlock {
-    /// Elements of the attention matrix computed at once (rows × L): 64 MB.
-    nonisolated(unsafe) static var blockElements = 16 << 20
+    /// Elements of the attention matrix one thread computes at once (rows × L): 512 KB, within
+    /// the L2 cache of every CPU svi runs on.
+    nonisolated(unsafe) static var blockElements = 128 << 10
 
     let channels: Int, heads: Int, newOrder: Bool
     let norm: GroupNorm
@@ -84,12 +85,14 @@ final class AttentionBlock {
 
     private func attend(_ q3: Tensor, b: Int, c: Int, l: Int, ch: Int, h: Int, w: Int) -> Tensor {
         let a = Tensor(shape: [b, c, h, w], zeroed: false)
-        // Query rows in blocks, so the attention matrix held at once is rows×L, not L×L (large
-        // frames: 640×272 at ds 2 has L = 43,520, a 7.6 GB matrix).
+        // Query rows in blocks small enough that a block's weights (rows × L) stay in the
+        // core's L2 cache through the GEMM that makes them, the softmax and the GEMM that uses
+        // them: the whole L×L matrix went to memory and back four times (at 256×256, L = 4096:
+        // 64 MB per head and frame). Each thread takes a contiguous run of blocks with its own
+        // buffer; a block's values do not depend on which thread runs it, nor on the batch.
+        _ = GEMMThreading.configured
         let rows = max(1, min(l, AttentionBlock.blockElements / max(l, 1)))
-        let weightBytes = rows * l * 4
-        let weights = BufferPool.take(bytes: weightBytes).bindMemory(to: Float.self, capacity: rows * l)
-        defer { BufferPool.give(UnsafeMutableRawPointer(weights), bytes: weightBytes) }
+        let blocks = (l + rows - 1) / rows
         let alpha = Float(1 / Double(ch).squareRoot())             // (q·s)ᵀ(k·s) with s = ch^(-1/4)
         for i in 0..<b {
             let base = UnsafePointer(q3.frame(i))
@@ -100,30 +103,41 @@ final class AttentionBlock {
                 } else {
                     q = base + (hd * 3 * ch) * l; k = q + ch * l; v = q + 2 * ch * l
                 }
-                var t0 = 0
-                while t0 < l {
-                    let n = min(rows, l - t0)
-                    // W[t][s] = Σ_c q[c][t] k[c][s] / √ch for t in the block, softmax over s,
-                    // a[c][t] = Σ_s W[t][s] v[c][s].
-                    sgemm(transA: true, m: n, n: l, k: ch, alpha: alpha, a: q + t0, lda: l, b: k, ldb: l, beta: 0, c: weights, ldc: l)
-                    Parallel.forEach(n) { t in
-                        let row = weights + t * l
-                        var mx = -Float.infinity
-                        for s in 0..<l { mx = max(mx, row[s]) }
-                        var sum: Float = 0, s = 0
-                        let m8 = F8(repeating: mx)
-                        var acc = F8()
-                        while s + 8 <= l { let e = fastExp(F8.load(row + s) - m8); e.store(row + s); acc += e; s += 8 }
-                        sum = acc.sum()
-                        while s < l { let e = fastExp(row[s] - mx); row[s] = e; sum += e; s += 1 }
-                        let inv = 1 / sum
-                        for s in 0..<l { row[s] *= inv }
+                let out = a.frame(i) + hd * ch * l
+                let run = { (first: Int, end: Int) in
+                    let weightBytes = rows * l * 4
+                    let weights = BufferPool.take(bytes: weightBytes).bindMemory(to: Float.self, capacity: rows * l)
+                    defer { BufferPool.give(UnsafeMutableRawPointer(weights), bytes: weightBytes) }
+                    var inverse = [Float](repeating: 0, count: rows)
+                    for blk in first..<end {
+                        let t0 = blk * rows, n = min(rows, l - t0)
+                        // W[t][s] = Σ_c q[c][t] k[c][s] / √ch for t in the block, exp(W − max)
+                        // over s; a[c][t] = Σ_s W[t][s] v[c][s] / Σ_s W[t][s].
+                        sgemmSerial(transA: true, m: n, n: l, k: ch, alpha: alpha, a: q + t0, lda: l, b: k, ldb: l, beta: 0, c: weights, ldc: l)
+                        for t in 0..<n { inverse[t] = 1 / AttentionBlock.softmaxNumerators(weights + t * l, l) }
+                        sgemmSerial(transB: true, m: ch, n: n, k: l, a: v, lda: l, b: weights, ldb: l, beta: 0, c: out + t0, ldc: l)
+                        for cc in 0..<ch {
+                            let row = out + cc * l + t0
+                            for t in 0..<n { row[t] *= inverse[t] }
+                        }
                     }
-                    sgemm(transB: true, m: ch, n: n, k: l, a: v, lda: l, b: weights, ldb: l, beta: 0, c: a.frame(i) + hd * ch * l + t0, ldc: l)
-                    t0 += n
                 }
+                // With OpenBLAS's own threading (SVI_GEMM_THREADS=openblas) its calls run one at a time.
+                if GEMMThreading.ownThreads { Parallel.forEachChunk(blocks, grain: 1, run) } else { run(0, blocks) }
             }
         }
         return a
+    }
+
+    /// row[s] ← exp(row[s] − max row); returns Σ_s row[s].
+    static func softmaxNumerators(_ row: UnsafeMutablePointer<Float>, _ l: Int) -> Float {
+        var mx = -Float.infinity
+        for s in 0..<l { mx = max(mx, row[s]) }
+        let m8 = F8(repeating: mx)
+        var acc = F8(), s = 0
+        while s + 8 <= l { let e = fastExp(F8.load(row + s) - m8); e.store(row + s); acc += e; s += 8 }
+        var sum = acc.sum()
+        while s < l { let e = fastExp(row[s] - mx); row[s] = e; sum += e; s += 1 }
+        return sum
     }
 }

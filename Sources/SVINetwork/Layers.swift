@@ -79,11 +79,16 @@ final class Conv2d {
     let bias: Tensor
     /// The fast path for stride-1 3×3 layers, made on first use.
     private var winograd: Winograd43?
+    /// The network's settings (precision).
+    private let options: NetworkOptions
+    /// The weights in bf16, packed for the bf16 GEMM, made on first use in bf16.
+    private var packedBF16: PackedBF16?
 
     /// `conv1d`: the checkpoint stores a 1-D convolution ([cout, cin, 1]), as attention's qkv
     /// and proj_out are.
     init(_ p: ParameterSource, _ name: String, cin: Int, cout: Int, k: Int, stride: Int = 1, conv1d: Bool = false) {
         self.cin = cin; self.cout = cout; self.k = k; self.stride = stride; self.pad = k / 2
+        options = p.options
         weight = p.take(name + ".weight", conv1d ? [cout, cin, 1] : [cout, cin, k, k])
         bias = p.take(name + ".bias", [cout])
     }
@@ -104,11 +109,13 @@ final class Conv2d {
     private func gemmForward(_ x: Tensor, into out: Tensor?, accumulate: Bool, b: Int, h: Int, w: Int, ho: Int, wo: Int) -> Tensor {
         let y = out ?? Tensor(shape: [b, cout, ho, wo], zeroed: false)
         let plane = ho * wo
+        let bf16 = options.precision == .bf16
         if k == 3 && stride == 1 && !ConvolutionKernels.reference && ((h + 3) / 4) * ((w + 3) / 4) >= Winograd43.minimumTiles {
             if winograd == nil { winograd = Winograd43(weight: weight, cin: cin, cout: cout) }
-            winograd!.forward(x.data, frames: b, h: h, w: w, bias: bias.data, into: y.data, accumulate: accumulate)
+            winograd!.forward(x.data, frames: b, h: h, w: w, bias: bias.data, into: y.data, accumulate: accumulate, precision: options.precision)
             return y
         }
+        if bf16 && packedBF16 == nil { packedBF16 = PackedBF16(weight.data, m: cout, k: cin * k * k, lda: cin * k * k) }
         for i in 0..<b {
             let xi = UnsafePointer(x.frame(i)), yi = y.frame(i)
             if accumulate {
@@ -117,7 +124,11 @@ final class Conv2d {
                 fillRows(yi, bias: bias.data, rows: cout, n: plane, ldc: plane)
             }
             if k == 1 && stride == 1 {
-                sgemm(m: cout, n: plane, k: cin, a: weight.data, lda: cin, b: xi, ldb: plane, beta: 1, c: yi, ldc: plane)
+                if let a = packedBF16, bf16 {
+                    bf16gemm(a, n: plane, b: xi, ldb: plane, c: yi, ldc: plane, accumulate: true)
+                } else {
+                    sgemm(m: cout, n: plane, k: cin, a: weight.data, lda: cin, b: xi, ldb: plane, beta: 1, c: yi, ldc: plane)
+                }
                 continue
             }
             let kk = cin * k * k
@@ -129,7 +140,11 @@ final class Conv2d {
             while y0 < ho {
                 let rows = min(band, ho - y0), n = rows * wo
                 im2col(xi, h: h, w: w, y0: y0, rows: rows, wo: wo, col: col)
-                sgemm(m: cout, n: n, k: kk, a: weight.data, lda: kk, b: col, ldb: n, beta: 1, c: yi + y0 * wo, ldc: plane)
+                if let a = packedBF16, bf16 {
+                    bf16gemm(a, n: n, b: col, ldb: n, c: yi + y0 * wo, ldc: plane, accumulate: true)
+                } else {
+                    sgemm(m: cout, n: n, k: kk, a: weight.data, lda: kk, b: col, ldb: n, beta: 1, c: yi + y0 * wo, ldc: plane)
+                }
                 y0 += rows
             }
         }

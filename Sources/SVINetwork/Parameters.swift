@@ -7,6 +7,8 @@ final class ParameterSource {
     let tensors: [String: Tensor]
     let source: String
     private(set) var declared: [String: [Int]] = [:]
+    /// Run-time settings of the network being built, shared by its layers.
+    let options = NetworkOptions()
 
     /// When set, every parameter is drawn at random instead (benchmarks without a checkpoint).
     private let randomSeed: UInt64?

@@ -20,6 +20,14 @@ public final class UNet {
     let middleBlock: [Layer]
     let outputBlocks: [[Layer]]
     let outNorm: GroupNorm, outConv: Conv2d
+    private let options: NetworkOptions
+
+    /// The convolutions' arithmetic (fp32 by default). Set `bf16` only where
+    /// `Precision.bf16Available` (`Precision.checkAvailable` says why not in one line).
+    public var precision: Precision {
+        get { options.precision }
+        set { options.precision = newValue }
+    }
 
     /// Builds the network and takes every parameter from `tensors`; any missing, unexpected or
     /// mis-shaped tensor is an error naming them.
@@ -96,6 +104,7 @@ public final class UNet {
             }
         }
         config = c
+        options = p.options
         let mc = c.modelChannels, embDim = 4 * mc
         timeEmbed0 = Linear(p, "time_embed.0", in: mc, out: embDim)
         timeEmbed2 = Linear(p, "time_embed.2", in: embDim, out: embDim)

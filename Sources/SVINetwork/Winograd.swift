@@ -34,8 +34,12 @@ final class Winograd43 {
     /// Below this many 4×4 tiles per image the GEMMs are too thin (N = tiles) to pay for the
     /// 4× larger transformed weights: such layers (≤ 16×16 frames) use im2col + GEMM.
     static let minimumTiles = 64
-    /// Bound on V and M per block, in floats (32 MB); tests lower it to cut frames into several blocks.
-    nonisolated(unsafe) static var blockFloats = 8 << 20
+    /// Bound on V and M per block, in floats (4 MB each, in the last-level cache with room to
+    /// spare; it was 32 MB, and the embedded prior's pass was ~7 % slower); tests lower it to cut
+    /// frames into several blocks.
+    nonisolated(unsafe) static var blockFloats = 1 << 20
+    /// The fewest GEMM columns (tiles) a block may have when the bound above would allow fewer.
+    nonisolated(unsafe) static var minimumColumns = 512
 
     init(weight: Tensor, cin: Int, cout: Int) {
         self.cin = cin; self.cout = cout; self.weight = weight
@@ -47,6 +51,18 @@ final class Winograd43 {
     }
 
     deinit { cached?.deallocate() }
+
+    /// U[ξ] in bf16 for `--precision bf16`, kept under the same size bound as `cached`.
+    private var cachedBF16: [PackedBF16]?
+
+    /// U[ξ] packed in bf16, one matrix [cout][cin] per ξ: the kept copy, or fresh ones.
+    private func transformedBF16() -> [PackedBF16] {
+        if let c = cachedBF16 { return c }
+        let u = transformed(), cout = self.cout, cin = self.cin
+        let packed = (0..<36).map { xi in PackedBF16(u + xi * cout * cin, m: cout, k: cin, lda: cin) }
+        if 36 * cout * cin * 2 <= Winograd43.cacheLimitBytes { cachedBF16 = packed }
+        return packed
+    }
 
     /// U = G g Gᵀ for every (co, ci), computed in float64.
     private func transformWeights(into uu: UnsafeMutablePointer<Float>) {
@@ -82,14 +98,20 @@ final class Winograd43 {
     /// blocks as when it comes alone: GEMM shapes (and so every rounding) never depend on the
     /// batch, which keeps restorations identical at any MPI rank count (frames per rank vary).
     func forward(_ x: UnsafePointer<Float>, frames: Int, h: Int, w: Int, bias: UnsafePointer<Float>,
-                 into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                 into y: UnsafeMutablePointer<Float>, accumulate: Bool, precision: Precision = .fp32) {
         // The scratch buffers are shared: one Winograd convolution at a time per process
         // (each one already uses every core).
         WinogradScratch.lock.lock()
         defer { WinogradScratch.lock.unlock() }
         let th = (h + 3) / 4, tw = (w + 3) / 4, tw8 = (tw + 7) / 8 * 8
-        let u = transformed()
-        let rowsPerBlock = max(1, min(th, Winograd43.blockFloats / (36 * max(cin, cout) * tw8)))
+        let bf16 = precision == .bf16
+        let ub = bf16 ? transformedBF16() : []
+        let u = bf16 ? nil : transformed()
+        // Blocks small enough that V and M stay in cache between the transforms and the GEMMs
+        // (few channels), but never GEMMs thinner than `minimumColumns` (wide layers: ADM-256
+        // ran 1.2× slower with 48-column GEMMs).
+        let rowsPerBlock = max(1, min(th, max(Winograd43.blockFloats / (36 * max(cin, cout) * tw8),
+                                              (Winograd43.minimumColumns + tw8 - 1) / tw8)))
         let v = WinogradScratch.v(36 * cin * rowsPerBlock * tw8)
         let m = WinogradScratch.m(36 * cout * rowsPerBlock * tw8)
         for f in 0..<frames {
@@ -104,8 +126,12 @@ final class Winograd43 {
                 // OpenBLAS's threading, one after the other, each on its threads.
                 _ = GEMMThreading.configured
                 let gemm = { [cout = self.cout, cin = self.cin] (xi: Int) in
-                    sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
-                                beta: 0, c: m + xi * cout * n, ldc: n)
+                    if let u {
+                        sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
+                                    beta: 0, c: m + xi * cout * n, ldc: n)
+                    } else {
+                        bf16gemmSerial(ub[xi], n: n, b: v + xi * cin * n, ldb: n, c: m + xi * cout * n, ldc: n, accumulate: false)
+                    }
                 }
                 if GEMMThreading.ownThreads { Parallel.forEach(36, gemm) } else { (0..<36).forEach(gemm) }
                 Profiler.measure(.winogradTransforms, flops: 0) {

@@ -80,6 +80,7 @@ struct BenchCommand: ParsableCommand {
             guard let (w, h) = FrameSelection.parseSize(size), w * h <= 1 << 24 else { throw ValidationError("--size must be WxH of at most 16.7 M pixels (4096x4096), e.g. 256x256") }
             let tile = tiles.tile ?? 0, overlap = tiles.tileOverlap ?? tile / 4
             let (net, label) = try network()
+            try kernels.apply(to: net)
             let x: Tensor
             if let i = input {
                 x = try NPY.readFloat32(i)
@@ -117,7 +118,7 @@ struct BenchCommand: ParsableCommand {
                 let g = d.grid(height: x.shape[2], width: x.shape[3])
                 return ", tiles \(g.tileWidth)x\(g.tileHeight) overlap \(overlap) (\(g.xs.count)x\(g.ys.count) per frame, \(tileBatch) per call)"
             } ?? ""
-            print("svi bench unet: \(label), \(net.parameterCount) parameters (weights \(net.parameterCount * 4 / 1_000_000) MB), input \(x.shape)\(tiling)")
+            print("svi bench unet: \(label), \(net.parameterCount) parameters (weights \(net.parameterCount * 4 / 1_000_000) MB), input \(x.shape)\(tiling), precision \(net.precision.rawValue)")
             print("machine: \(m.cpu), \(m.cores) cores, ISA \(m.isa), svi kernels \(m.kernelsISA), OpenBLAS core \(m.openblasCore)\(m.openblasDetected.map { " (OpenBLAS detected \($0); svi chose this, see BLASCore)" } ?? ""), threads \(Parallel.threads)")
             print(String(format: "median %.3f s per pass, %.3f s per frame, %.1f GFLOP per frame, %.1f GFLOP/s, peak RSS %.0f MB",
                          median, median / Double(frames), flopsPerRun / 1e9 / Double(frames), flopsPerRun / 1e9 / median, peakResidentMB() ?? -1))
@@ -130,7 +131,7 @@ struct BenchCommand: ParsableCommand {
                 let obj: [String: Any] = ["seconds_per_frame": median / Double(frames), "batch": frames, "gflops": flopsPerRun / 1e9 / median,
                                           "runs": times, "peak_rss_mb": peakResidentMB() ?? -1, "threads": Parallel.threads,
                                           "weights_mb": Double(net.parameterCount * 4) / 1e6, "tile": tile, "tile_overlap": tile > 0 ? overlap : 0, "tile_batch": tileBatch,
-                                          "width": x.shape[3], "height": x.shape[2],
+                                          "width": x.shape[3], "height": x.shape[2], "precision": net.precision.rawValue,
                                           "cpu": m.cpu, "isa": m.isa, "kernels_isa": m.kernelsISA, "openblas_core": m.openblasCore,
                                           "openblas_detected": m.openblasDetected ?? m.openblasCore]
                 print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)

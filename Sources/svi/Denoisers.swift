@@ -89,17 +89,21 @@ struct TilePolicy: Codable, Equatable {
 /// `workingBytes`: what one call needs beside the loaded weights (activations of a batch and
 /// the Winograd cache), for planning segments.
 func makeDenoiser(model: String?, preset: String?, config: String?, prior: String?, batch: Int, tile: Int?, tileOverlap: Int?,
-                  height: Int, width: Int, progress: Progress) throws -> (denoiser: Denoiser, tiles: TilePolicy?, workingBytes: Double) {
+                  height: Int, width: Int, precision: Precision = .fp32, progress: Progress) throws -> (denoiser: Denoiser, tiles: TilePolicy?, workingBytes: Double) {
     var net: UNet?
     let inner: Denoiser
     if prior == "gaussian" {
         inner = GaussianPriorDenoiser()
     } else {
         let weights = try model ?? EmbeddedPrior.locate()
+        try precision.checkAvailable(cpu: MachineInfo.current.cpu)
         let (loaded, ckpt, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)
         for n in notes where model != nil { progress.note("note: \(n)") }
+        loaded.precision = precision
         let label = model == nil ? "embedded prior \(EmbeddedPrior.fileName)" : URL(fileURLWithPath: weights).lastPathComponent
-        inner = UNetDenoiser(net: loaded, name: "\(label) (\(loaded.parameterCount) parameters, \(ckpt.fingerprint))", batch: batch)
+        // The name is the checkpoint's model identity: bf16 is a different network's output.
+        let arithmetic = precision == .fp32 ? "" : ", \(precision.rawValue)"
+        inner = UNetDenoiser(net: loaded, name: "\(label) (\(loaded.parameterCount) parameters, \(ckpt.fingerprint)\(arithmetic))", batch: batch)
         net = loaded
     }
     let policy = TilePolicy.choose(requested: tile, overlap: tileOverlap, net: net, batch: batch, height: height, width: width)

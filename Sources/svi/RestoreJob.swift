@@ -382,7 +382,8 @@ final class RestoreJob {
             var loadError: Error?
             do {
                 let made = try makeDenoiser(model: cmd.model, preset: cmd.preset, config: cmd.config, prior: cmd.prior, batch: cmd.batch,
-                                            tile: cmd.tiles.tile, tileOverlap: cmd.tiles.tileOverlap, height: frame.height, width: frame.width, progress: progress)
+                                            tile: cmd.tiles.tile, tileOverlap: cmd.tiles.tileOverlap, height: frame.height, width: frame.width,
+                                            precision: cmd.kernels.precision, progress: progress)
                 denoiser = made.denoiser; rep.tiles = made.tiles; fixedBytes = made.workingBytes
             } catch { loadError = error }
             if comm.size > 1, comm.allreduceMax([loadError == nil ? 0 : 1])[0] > 0 {

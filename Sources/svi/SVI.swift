@@ -109,8 +109,19 @@ struct KernelOptions: ParsableArguments {
     @Flag(name: .long, help: "Run the plain convolution kernels (im2col + GEMM) instead of the fast path (Winograd), for comparison.")
     var referenceKernels = false
 
+    @Option(name: .long, help: ArgumentHelp("Arithmetic of the network's convolutions: fp32 (default), or bf16 — weights and activations rounded to bfloat16, products summed in float32 (AVX-512 BF16, about twice the multiply rate; needs a CPU with avx512_bf16). GroupNorm, attention's softmax and everything outside the network stay float32.", valueName: "fp32|bf16"))
+    var precision: Precision = .fp32
+
     func apply() { ConvolutionKernels.reference = referenceKernels }
+
+    /// Sets the network's precision, refusing bf16 on a CPU without it (one line).
+    func apply(to net: UNet) throws {
+        try precision.checkAvailable(cpu: MachineInfo.current.cpu)
+        net.precision = precision
+    }
 }
+
+extension Precision: ExpressibleByArgument {}
 
 extension RuntimeOptions {
     /// Threads per process when --threads is not given. A rank the launcher bound to cores

@@ -79,13 +79,40 @@ import SVIFormats
     /// each (GEMMs split for one core instead of two); one more run is pinned to one core.
     @Test(arguments: environments)
     func restorationIsBitIdenticalAcrossBatchesRanksAndCores(environment: [String: String]) throws {
-        let label = environment.isEmpty ? "machine's own kernels" : environment.map { "\($0)=\($1)" }.joined()
+        try checkBitIdentical(environment: environment, extra: [])
+    }
+
+    /// The contract holds within `--precision bf16` too (on CPUs with AVX-512 BF16; SVI_ISA=avx2
+    /// turns bf16 off, so the environments are the machine's own and the other OpenBLAS family,
+    /// which still runs attention's GEMMs).
+    @Test(.enabled(if: bf16Available), arguments: environments.filter { $0["SVI_ISA"] == nil })
+    func bf16RestorationIsBitIdenticalAcrossBatchesRanksAndCores(environment: [String: String]) throws {
+        try checkBitIdentical(environment: environment, extra: ["--precision", "bf16"])
+    }
+
+    static var bf16Available: Bool {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        return info.contains(" avx512_bf16") && ProcessInfo.processInfo.environment["SVI_ISA"] != "avx2"
+    }
+
+    /// Where the CPU has no bf16 arithmetic (or SVI_ISA=avx2 turns it off), `--precision bf16`
+    /// is refused in one line, before any work.
+    @Test func bf16IsRefusedWhereTheCPUHasNone() throws {
+        let r = try CLI.run(["bench", "unet", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--size", "32x32", "--repeats", "1",
+                             "--precision", "bf16"], environment: ["SVI_ISA": "avx2"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--precision bf16 needs a CPU with AVX-512 BF16"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+    }
+
+    private func checkBitIdentical(environment: [String: String], extra: [String]) throws {
+        let label = (environment.isEmpty ? "machine's own kernels" : environment.map { "\($0)=\($1)" }.joined()) + extra.map { " " + $0 }.joined()
         let d = CLI.tempDir()
         defer { try? FileManager.default.removeItem(atPath: d) }
         try NPY.write(CLI.clip(frames: 23, height: 32, width: 32), to: d + "/x.npy")
         let g = try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:9,sr=2", "--quiet", "--seed", "3"])
         #expect(g.status == 0, "\(g.stderr)")
-        let common = ["restore", d + "/y.npy", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--nfe", "4", "--init", "noise", "--seed", "5", "--quiet"]
+        let common = ["restore", d + "/y.npy", "--model", CLI.fixtures + "/adm-tiny/weights.safetensors", "--nfe", "4", "--init", "noise", "--seed", "5", "--quiet"] + extra
 
         var runs: [(name: String, file: String)] = []
         for b in 1...5 {
@@ -112,6 +139,7 @@ import SVIFormats
         let machine = report?["machine"] as? [String: Any]
         if let core = environment["OPENBLAS_CORETYPE"] { #expect((machine?["openblas_core"] as? String)?.lowercased() == core.lowercased(), "\(machine ?? [:])") }
         if environment["SVI_ISA"] != nil { #expect(machine?["kernels_isa"] as? String == "avx2", "\(machine ?? [:])") }
+        if extra.contains("bf16") { #expect((report?["model"] as? String)?.hasSuffix(", bf16)") == true, "\(report?["model"] ?? "no model")") }
 
         let reference = try NPY.readFloat32(runs[3].file)      // --batch 4, the default
         for run in runs {

@@ -25,4 +25,23 @@ void svi_winograd_input(const float *x, long cin, long ci, long h, long w, long 
 void svi_winograd_output(const float *m, long cout, long co, long h, long w, long tw8,
                          long first_row, long rows, float bias, float *y, int accumulate);
 
+/* ---- bfloat16 GEMM (bf16gemm.c), for --precision bf16 ---------------------------------- */
+
+/* 1 when this CPU has AVX-512 BF16 (vdpbf16ps) and SVI_ISA does not force avx2. */
+int svi_bf16_available(void);
+
+/* bf16 values svi_bf16_pack_a writes for an m×k matrix (rows padded to 8, k to even). */
+long svi_bf16_packed_a_count(long m, long k);
+
+/* A [m][k] (row stride lda, float32) rounded to bf16 (nearest even) into the kernel's panel
+ * layout; done once per weight matrix. */
+void svi_bf16_pack_a(const float *a, long m, long k, long lda, unsigned short *ap);
+
+/* C[m][n] = A·B, or C += A·B when accumulate != 0: A packed by svi_bf16_pack_a, B [k][n] float32
+ * (row stride ldb) rounded to bf16, products summed in float32 in order of k. Serial (the
+ * caller splits columns over threads). Returns 1, or 0 when bf16 is not available (nothing
+ * done), -1 when scratch memory could not be allocated. */
+int svi_bf16_gemm(long m, long n, long k, const unsigned short *ap, const float *b, long ldb,
+                  float *c, long ldc, int accumulate);
+
 #endif
