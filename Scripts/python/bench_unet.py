@@ -196,8 +196,11 @@ class Worker:
     def send(self, line):
         self.proc.stdin.write(line + "\n"); self.proc.stdin.flush()
 
-    def run(self):
-        self.send("run"); return float(self.expect("time"))
+    def run(self, passes=1):
+        times = []
+        for _ in range(passes):
+            self.send("run"); times.append(float(self.expect("time")))
+        return float(np.median(times))
 
     def save(self, path):
         self.send(f"save {path}"); return float(self.expect("saved"))
@@ -216,6 +219,9 @@ def main():
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--passes", type=int, default=1,
+                    help="passes per turn: each engine's turn times this many passes in its own process and counts their "
+                         "median (a shared VM's stalls hit single passes; svi and the peers are treated alike)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--peers", default="torch,torch_cl,openvino,onnxruntime,torch_bf16,openvino_bf16",
                     help="bf16 peers are left out on CPUs without bf16 arithmetic")
@@ -293,7 +299,7 @@ def main():
         def run_svi(bf16=False):
             arch = ["--config", weights + ".json"] if args.model else ["--preset", args.preset]
             cmd = [args.svi, "bench", "unet", "--model", weights, *arch, "--input", xin, "--output", ybf16 if bf16 else yout, "--overwrite",
-                   "--repeats", "1", "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split() \
+                   "--repeats", str(args.passes), "--threads", str(args.threads), "--json", "--timestep", "500"] + args.svi_args.split() \
                 + (["--precision", "bf16"] if bf16 else [])
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
@@ -311,7 +317,7 @@ def main():
                 print(f"  prepared {name} for batch {batch} in {wk.prep:.1f} s (own process)", flush=True)
                 times[name] = []
             for r in range(args.repeats + 1):
-                dt = wk.run() if wk else None
+                dt = wk.run(args.passes) if wk else None
                 j = run_svi()
                 core_name = j.get("openblas_core"); svi_isa = j.get("kernels_isa", "?")
                 row["svi_peak_rss_mb"] = max(row.get("svi_peak_rss_mb", 0), j.get("peak_rss_mb", 0))
@@ -334,7 +340,8 @@ def main():
         if svi_bf16:
             row["svi_bf16_rel_l2_vs_svi"] = rel_l2(np.load(ybf16), np.load(yout))
         results[batch] = row
-        print(f"\nbatch {batch}: seconds per frame (median of {args.repeats} per peer, svi of all its runs; alternating)")
+        print(f"\nbatch {batch}: seconds per frame (median of {args.repeats} turns per peer, svi of all its turns; alternating"
+              + (f"; each turn the median of {args.passes} passes)" if args.passes > 1 else ")"))
         svi_rss = row["svi_peak_rss_mb"]
         for name in times:
             err = f"   rel. L2 vs svi {row[name + '_rel_l2_vs_svi']:.1e}" if name != "svi" else \

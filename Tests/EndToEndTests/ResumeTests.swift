@@ -253,6 +253,22 @@ import SVIFormats
         #expect(other.status != 0 && other.stderr.contains("the warm start's settings"), "\(other.stderr)")
         #expect(!FileManager.default.fileExists(atPath: d + "/b.npy") && !FileManager.default.fileExists(atPath: d + "/e.npy"))
     }
+
+    /// bf16 and fp32 make different x_t: a checkpoint of one is not continued in the other
+    /// (where the CPU has no bf16, the option is refused before the checkpoint is read).
+    @Test func checkpointsRefuseAnotherPrecision() throws {
+        let d = try setUp()
+        let run = ["restore", d + "/y.npy", "-o", d + "/a.npy", "--model", model, "--nfe", "4", "--init", "noise", "--seed", "1", "--quiet", "--checkpoint-dir", d + "/ck"]
+        #expect(try CLI.run(run).status == 0)
+        let bf16 = try CLI.run(run.map { $0 == d + "/a.npy" ? d + "/b.npy" : $0 } + ["--precision", "bf16"])
+        #expect(bf16.status != 0)
+        if DeterminismTests.bf16Available {
+            #expect(bf16.stderr.contains("the model") && bf16.stderr.contains("bf16"), "\(bf16.stderr)")
+        } else {
+            #expect(bf16.stderr.contains("--precision bf16 needs a CPU with AVX-512 BF16"), "\(bf16.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: d + "/b.npy"))
+    }
 }
 
 /// `--dry-run` plans without running or writing.
