@@ -29,19 +29,29 @@ def main():
     ap.add_argument("--svi-only", action="store_true",
                     help="rerun svi's column alone (after a change of its defaults): CG, both ADMM-TV columns and PnP-BM3D "
                          "come from the record in --json, whose measurements are the same files (same seed); rows it lacks are run in full")
+    ap.add_argument("--pnp-only", action="store_true",
+                    help="add the PnP-BM3D column alone to rows of the record in --json (implies --pnp): every other column, svi's "
+                         "included, comes from the record; the measurement file is made again (same seed) and checked by its σ")
     ap.add_argument("--json", default="evaluation/realistic.json")
     ap.add_argument("--report", default="evaluation/REALISTIC.md")
     args = ap.parse_args()
+    if args.pnp_only:
+        args.pnp = True
     svi = args.svi
     os.makedirs(args.work, exist_ok=True)
     log = open(os.path.join(args.work, "commands.log"), "a")
     results = {"machine": machine(svi), "seed": args.seed, "rows": {}}
-    recorded, recorded_seed, reused = {}, None, []
+    recorded, recorded_seed, reused, pnp_only_rows = {}, None, [], []
     if os.path.exists(args.json):
         old = json.load(open(args.json))
         if old.get("seed") == args.seed:
             results["rows"] = old.get("rows", {})
-        if args.svi_only:
+        if args.pnp_only:
+            # Every other column is the record's: so is the machine they were run on.
+            results["machine"] = old.get("machine", results["machine"])
+            for k in ("svi_only_rows", "baselines_from", "pnp_only_rows", "pnp_machine"):
+                if k in old: results[k] = old[k]
+        if args.svi_only or args.pnp_only:
             recorded, recorded_seed = dict(old.get("rows", {})), old.get("seed")
             results["baselines_from"] = old.get("baselines_from") or old.get("machine", {}).get("cpu")
     for kind in args.kinds.split(","):
@@ -71,7 +81,24 @@ def main():
                 cache = os.path.join(w, "baselines.json")
                 cached = json.load(open(cache)) if os.path.exists(cache) else {}
                 prior = recorded.get(f"{clip}/{task}/{kind}", {})
-                if prior.get("spec") == spec and recorded_seed == args.seed and "admm-tv-default" in prior.get("methods", {}):
+                if args.pnp_only and not (prior.get("spec") == spec and recorded_seed == args.seed and "svi" in prior.get("methods", {})):
+                    sys.exit(f"evaluate: {clip}/{task}/{kind}: --pnp-only needs the row in {args.json}; run it without --pnp-only first")
+                if args.pnp_only:
+                    best = prior["tv_lambda"]
+                    for k, v in prior["methods"].items():
+                        ms[k] = {"mean_psnr": v["psnr"], "mean_ssim": v["ssim"], "frame_difference_error": v["frame_diff_err"]}
+                        times[k] = v["seconds"]
+                    # σ of the file as made now: it must be the record's, or the file is another one.
+                    sigma = json.loads(run([svi, "noise", y, "--json"], log)[0].stdout)["effective"]
+                    if abs(sigma - prior.get("noise_sigma", -2)) > 1e-6:
+                        sys.exit(f"evaluate: {clip}/{task}/{kind}: the measurement's σ {sigma} differs from the record's "
+                                 f"{prior.get('noise_sigma')}: not the same file; run without --pnp-only")
+                    rep = {k: prior.get(k) for k in ("noise", "noise_sigma")}
+                    rep["settings"] = prior.get("svi_settings")
+                    # A row the record already scores with PnP-BM3D keeps that score (same file, same σ).
+                    if "pnp-bm3d" not in ms:
+                        pnp_only_rows.append(f"{clip}/{task}/{kind}")
+                elif prior.get("spec") == spec and recorded_seed == args.seed and "admm-tv-default" in prior.get("methods", {}):
                     best = prior["tv_lambda"]
                     for k, v in prior["methods"].items():
                         if k == "svi": continue
@@ -100,7 +127,7 @@ def main():
                     with open(cache, "w") as f:
                         json.dump({"spec": spec, "seed": args.seed, "tv_lambda": best, "scores": {k: ms[k] for k in ("cg", "admm-tv")},
                                    "seconds": {k: times[k] for k in ("cg", "admm-tv")}}, f)
-                if f"{clip}/{task}/{kind}" not in reused:
+                if f"{clip}/{task}/{kind}" not in reused + pnp_only_rows:
                     restore("admm-tv-default", "--method", "admm-tv")
                     restore("svi", "--seed", str(args.seed))
                     rep = json.load(open(os.path.join(w, "svi.npy.json")))
@@ -125,7 +152,7 @@ def main():
                         json.dump({"key": key, "score": ms["pnp-bm3d"], "seconds": times["pnp-bm3d"]}, f)
                 row = {"clip": clip, "task": task, "kind": kind, "spec": spec, "label": label, "tv_lambda": best,
                        "noise": rep.get("noise"), "noise_sigma": rep.get("noise_sigma"), "svi_settings": rep.get("settings"),
-                       "default_tv_lambda": prior.get("default_tv_lambda") if f"{clip}/{task}/{kind}" in reused
+                       "default_tv_lambda": prior.get("default_tv_lambda") if f"{clip}/{task}/{kind}" in reused + pnp_only_rows
                        else json.load(open(os.path.join(w, "admm-tv-default.npy.json"))).get("baseline", {}).get("lambda"),
                        "methods": {k: {"psnr": round(v["mean_psnr"], 3), "ssim": round(v["mean_ssim"], 4),
                                        "frame_diff_err": round(v["frame_difference_error"], 5),
@@ -139,6 +166,12 @@ def main():
                 with open(args.json + ".partial", "w") as f:
                     json.dump(results, f, indent=1, ensure_ascii=False)
                 os.replace(args.json + ".partial", args.json)
+    if pnp_only_rows:
+        results["pnp_only_rows"] = sorted(set(results.get("pnp_only_rows", [])) | set(pnp_only_rows))
+        results["pnp_machine"] = f"{machine(svi)['cpu']} ({machine(svi)['cores']} cores)"
+        with open(args.json + ".partial", "w") as f:
+            json.dump(results, f, indent=1, ensure_ascii=False)
+        os.replace(args.json + ".partial", args.json)
     if reused:
         results["svi_only_rows"] = sorted(set(results.get("svi_only_rows", [])) | set(reused))
         with open(args.json + ".partial", "w") as f:
@@ -164,7 +197,10 @@ def write_report(results, args):
              + (f" **svi's column was rerun alone** (`--svi-only`, after a change of its defaults) on {len(results['svi_only_rows'])} rows; "
                 f"their other columns come from the run before on {results.get('baselines_from')} — they do not depend on svi's sampler, "
                 "and the measurement files are the same (same seed); wall times are not comparable across the two machines."
-                if results.get("svi_only_rows") else ""), ""]
+                if results.get("svi_only_rows") else "")
+             + (f" **PnP-BM3D was added alone** (`--pnp-only`) on {len(results['pnp_only_rows'])} rows, on {results.get('pnp_machine')}: "
+                "every other column of those rows is the record's, from the same measurement files (checked by σ)."
+                if results.get("pnp_only_rows") else ""), ""]
     for kind, kname in KINDS.items():
         sub = [r for r in rows.values() if r["kind"] == kind]
         if not sub:

@@ -33,7 +33,7 @@ public final class MPICommunicator: Communicator {
     public init() throws {
         var provided: Int32 = 0
         let rc = MPI_Init_thread(nil, nil, svi_mpi_thread_funneled(), &provided)
-        guard rc == svi_mpi_success() else { throw SVIError("MPI_Init_thread failed (code \(rc))") }
+        guard rc == svi_mpi_success() else { throw SVIError.cluster("MPI_Init_thread failed (code \(rc))") }
         comm = svi_mpi_comm_world()
         var r: Int32 = 0, s: Int32 = 0
         MPI_Comm_rank(comm, &r)

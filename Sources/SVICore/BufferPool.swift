@@ -87,13 +87,13 @@ public enum BufferPool {
         return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
     }
 
-    /// No memory left for a block: one line and exit 1 (issue 30), not a trap. What the
+    /// No memory left for a block: one line and exit 71 (SVIError.Kind.outOfMemory; issue 30), not a trap. What the
     /// command had written so far sits under a temporary name, which the next run of the same
     /// command removes (`TemporaryName.removeStale`).
     static func outOfMemory(_ bytes: Int) -> Never {
         let text = "Error: out of memory: could not allocate \(bytes >> 20) MB (the limit is the machine's memory, `ulimit -v` or the job's memory limit); use smaller frames, fewer frames per segment (--segment-frames) or tiles (--tile)\n"
         _ = text.withCString { write(2, $0, strlen($0)) }
-        exit(1)
+        exit(SVIError.Kind.outOfMemory.exitStatus)
     }
 
     private static func release(_ p: UnsafeMutableRawPointer, _ bytes: Int) {

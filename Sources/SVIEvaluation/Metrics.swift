@@ -90,7 +90,7 @@ public enum Metrics {
     /// +∞ frames are capped at 100 dB so the mean stays finite).
     public static func score(restored: Tensor, reference: Tensor) throws -> VideoScores {
         guard restored.shape == reference.shape, restored.shape.count == 4 else {
-            throw SVIError("restored video has shape \(restored.shape) but the reference has \(reference.shape)")
+            throw SVIError("restored video has shape \(restored.shape) but the reference has \(reference.shape)", kind: .badInput)
         }
         let c = restored.shape[1], h = restored.shape[2], w = restored.shape[3]
         var p = [Double](repeating: 0, count: restored.frames), s = p

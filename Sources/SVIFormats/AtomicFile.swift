@@ -15,10 +15,10 @@ public enum AtomicFile {
             throw SVIError.file(path, "output folder \(dir) does not exist")
         }
         guard FileManager.default.isWritableFile(atPath: dir) else {
-            throw SVIError.file(path, "output folder \(dir) is not writable")
+            throw SVIError.io(path, "output folder \(dir) is not writable")
         }
         if !overwrite && FileManager.default.fileExists(atPath: path) {
-            throw SVIError.file(path, "output exists (pass --overwrite to replace it)")
+            throw SVIError(kind: .badOption, file: path, field: "--overwrite", "output exists (pass --overwrite to replace it)")
         }
     }
 
@@ -29,7 +29,7 @@ public enum AtomicFile {
         if let e = failed {
             close(fd)
             unlink(tmp)
-            throw SVIError.file(path, "cannot write: \(String(cString: strerror(e)))")
+            throw SVIError.io(path, "cannot write: \(String(cString: strerror(e)))")
         }
         try TemporaryName.moveIntoPlace(tmp, path, overwrite: overwrite)
     }
@@ -92,9 +92,9 @@ public enum TemporaryName {
             let tmp = dir + "/." + url.lastPathComponent + ".partial-" + owner + randomSuffix() + (ext.map { "." + $0 } ?? "")
             let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
             if fd >= 0 { return (tmp, fd) }
-            if errno != EEXIST { throw SVIError.file(path, "cannot create a temporary file in \(dir): \(String(cString: strerror(errno)))") }
+            if errno != EEXIST { throw SVIError.io(path, "cannot create a temporary file in \(dir): \(String(cString: strerror(errno)))") }
         }
-        throw SVIError.file(path, "cannot create a temporary file in \(dir)")
+        throw SVIError.io(path, "cannot create a temporary file in \(dir)")
     }
 
     /// A new, empty folder in `dir` named `prefix` + HOST~PID~ + random characters (mkdtemp),
@@ -103,7 +103,7 @@ public enum TemporaryName {
         removeStale(in: dir, prefix: prefix)
         var template = Array((dir + "/" + prefix + owner + "XXXXXXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw SVIError.file(dir, "cannot create a temporary folder: \(String(cString: strerror(errno)))")
+            throw SVIError.io(dir, "cannot create a temporary folder: \(String(cString: strerror(errno)))")
         }
         return String(cString: made)
     }
@@ -115,14 +115,14 @@ public enum TemporaryName {
             if rename(tmp, path) != 0 {
                 let err = String(cString: strerror(errno))
                 unlink(tmp)
-                throw SVIError.file(path, "cannot move the finished file into place: \(err)")
+                throw SVIError.io(path, "cannot move the finished file into place: \(err)")
             }
             return
         }
         if link(tmp, path) != 0 {
             let err = errno
             unlink(tmp)
-            throw SVIError.file(path, err == EEXIST ? "output appeared while svi was writing it (pass --overwrite to replace it)" : "cannot move the finished file into place: \(String(cString: strerror(err)))")
+            throw SVIError(kind: err == EEXIST ? .badOption : .io, file: path, err == EEXIST ? "output appeared while svi was writing it (pass --overwrite to replace it)" : "cannot move the finished file into place: \(String(cString: strerror(err)))")
         }
         unlink(tmp)
     }
@@ -167,13 +167,13 @@ public enum OutputGuard {
     public static func check(outputs: [(path: String, option: String)], inputs: [String], overwrite: Bool) throws {
         for (i, o) in outputs.enumerated() {
             for input in inputs where clash(o.path, input) {
-                throw SVIError.file(o.path, "\(o.option) names the input \(input): svi never writes over what it reads (choose another name)")
+                throw SVIError(kind: .badOption, file: o.path, field: o.option, "\(o.option) names the input \(input): svi never writes over what it reads (choose another name)")
             }
             for other in outputs[..<i] where clash(o.path, other.path) {
-                throw SVIError.file(o.path, "\(o.option) and \(other.option) name the same file: give each output its own name")
+                throw SVIError(kind: .badOption, file: o.path, field: o.option, "\(o.option) and \(other.option) name the same file: give each output its own name")
             }
             if !overwrite && !PNGPattern.isSequence(o.path) && FileManager.default.fileExists(atPath: o.path) {
-                throw SVIError.file(o.path, "\(o.option) names a file that exists (pass --overwrite to replace it)")
+                throw SVIError(kind: .badOption, file: o.path, field: o.option, "\(o.option) names a file that exists (pass --overwrite to replace it)")
             }
         }
     }

@@ -34,60 +34,60 @@ public struct DegradationSpec: Equatable, Sendable {
     public static func parse(_ text: String) throws -> DegradationSpec {
         var spec = DegradationSpec()
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw SVIError("empty degradation spec") }
-        guard text.utf8.count <= 1000 else { throw SVIError("degradation spec of \(text.utf8.count) characters: a spec is a few key=value pairs") }
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw SVIError.option("--degradation", "empty degradation spec") }
+        guard text.utf8.count <= 1000 else { throw SVIError.option("--degradation", "degradation spec of \(text.utf8.count) characters: a spec is a few key=value pairs") }
         var seen = Set<String>()
         for item in items {
             let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2, !kv[1].isEmpty else {
-                throw SVIError("degradation spec '\(text)': '\(item)' is not key=value (keys: \(keys.joined(separator: ", ")))")
+                throw SVIError.option("--degradation", "degradation spec '\(text)': '\(item)' is not key=value (keys: \(keys.joined(separator: ", ")))")
             }
             let key = kv[0], value = kv[1]
             guard keys.contains(key) else {
-                throw SVIError("degradation spec '\(text)': unknown key '\(key)' (keys: \(keys.joined(separator: ", ")))")
+                throw SVIError.option("--degradation", "degradation spec '\(text)': unknown key '\(key)' (keys: \(keys.joined(separator: ", ")))")
             }
-            guard seen.insert(key).inserted else { throw SVIError("degradation spec '\(text)': '\(key)' given twice") }
+            guard seen.insert(key).inserted else { throw SVIError.option("--degradation", "degradation spec '\(text)': '\(key)' given twice") }
             func number(_ s: String) throws -> Double {
-                guard let v = Double(s), v.isFinite else { throw SVIError("degradation spec '\(text)': '\(s)' is not a number in '\(item)'") }
+                guard let v = Double(s), v.isFinite else { throw SVIError.option("--degradation", "degradation spec '\(text)': '\(s)' is not a number in '\(item)'") }
                 return v
             }
             switch key {
             case "temporal":
                 let parts = value.split(separator: ":", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw SVIError("degradation spec '\(text)': temporal must be uniform:K or gaussian:SIGMA, got '\(value)'") }
+                guard parts.count == 2 else { throw SVIError.option("--degradation", "degradation spec '\(text)': temporal must be uniform:K or gaussian:SIGMA, got '\(value)'") }
                 switch parts[0] {
                 case "uniform":
-                    guard let k = Int(parts[1]) else { throw SVIError("degradation spec '\(text)': temporal uniform width '\(parts[1])' is not an integer") }
-                    guard k >= 1, k % 2 == 1, k <= maxTemporalWidth else { throw SVIError("degradation spec '\(text)': temporal uniform width must be odd, between 1 and \(maxTemporalWidth), got \(k)") }
+                    guard let k = Int(parts[1]) else { throw SVIError.option("--degradation", "degradation spec '\(text)': temporal uniform width '\(parts[1])' is not an integer") }
+                    guard k >= 1, k % 2 == 1, k <= maxTemporalWidth else { throw SVIError.option("--degradation", "degradation spec '\(text)': temporal uniform width must be odd, between 1 and \(maxTemporalWidth), got \(k)") }
                     spec.temporal = .uniform(k)
                 case "gaussian":
                     let s = try number(parts[1])
-                    guard s > 0, s <= maxTemporalSigma else { throw SVIError("degradation spec '\(text)': temporal gaussian σ must be in (0, \(Int(maxTemporalSigma))] frames, got \(parts[1])") }
+                    guard s > 0, s <= maxTemporalSigma else { throw SVIError.option("--degradation", "degradation spec '\(text)': temporal gaussian σ must be in (0, \(Int(maxTemporalSigma))] frames, got \(parts[1])") }
                     spec.temporal = .gaussian(s)
                 default:
-                    throw SVIError("degradation spec '\(text)': unknown temporal kernel '\(parts[0])' (uniform or gaussian)")
+                    throw SVIError.option("--degradation", "degradation spec '\(text)': unknown temporal kernel '\(parts[0])' (uniform or gaussian)")
                 }
             case "boundary":
                 guard let b = TemporalBoundary(rawValue: value) else {
-                    throw SVIError("degradation spec '\(text)': boundary must be circular or replicate, got '\(value)'")
+                    throw SVIError.option("--degradation", "degradation spec '\(text)': boundary must be circular or replicate, got '\(value)'")
                 }
                 spec.boundary = b
             case "blur":
                 let s = try number(value)
-                guard s > 0, s <= maxBlurSigma else { throw SVIError("degradation spec '\(text)': blur σ must be in (0, \(Int(maxBlurSigma))] pixels, got \(value)") }
+                guard s > 0, s <= maxBlurSigma else { throw SVIError.option("--degradation", "degradation spec '\(text)': blur σ must be in (0, \(Int(maxBlurSigma))] pixels, got \(value)") }
                 spec.blurSigma = s
             case "sr":
-                guard let f = Int(value), f >= 2, f <= maxSRFactor else { throw SVIError("degradation spec '\(text)': sr factor must be an integer from 2 to \(maxSRFactor), got '\(value)'") }
+                guard let f = Int(value), f >= 2, f <= maxSRFactor else { throw SVIError.option("--degradation", "degradation spec '\(text)': sr factor must be an integer from 2 to \(maxSRFactor), got '\(value)'") }
                 spec.srFactor = f
             case "inpaint":
                 let r = try number(value)
                 // Below 1 % kept there is nothing to restore from (1e-300 kept no pixel at all
                 // and gave a black video without a word).
-                guard r >= 0.01, r <= 1 else { throw SVIError("degradation spec '\(text)': inpaint keep fraction must be between 0.01 and 1, got \(value)") }
+                guard r >= 0.01, r <= 1 else { throw SVIError.option("--degradation", "degradation spec '\(text)': inpaint keep fraction must be between 0.01 and 1, got \(value)") }
                 spec.inpaintKeep = r
             case "noise":
                 let s = try number(value)
-                guard s >= 0, s <= 1 else { throw SVIError("degradation spec '\(text)': noise σ must be in [0, 1] (pixel values are in [0, 1]), got \(value)") }
+                guard s >= 0, s <= 1 else { throw SVIError.option("--degradation", "degradation spec '\(text)': noise σ must be in [0, 1] (pixel values are in [0, 1]), got \(value)") }
                 spec.noiseSigma = s
             default: break
             }

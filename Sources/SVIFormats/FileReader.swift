@@ -18,7 +18,7 @@ public final class FileReader {
             throw SVIError.file(path, FileManager.default.fileExists(atPath: path) ? "cannot open: \(String(cString: strerror(errno)))" : "no such file")
         }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { close(fd); throw SVIError.file(path, "cannot stat") }
+        guard fstat(fd, &st) == 0 else { close(fd); throw SVIError.io(path, "cannot stat") }
         guard (st.st_mode & S_IFMT) == S_IFREG else { close(fd); throw SVIError.file(path, "not a regular file") }
         size = Int(st.st_size)
     }

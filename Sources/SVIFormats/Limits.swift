@@ -33,7 +33,7 @@ public enum FormatLimits {
     public static func requireMemory(_ bytes: Double, for what: String) throws {
         let (available, source) = availableMemory()
         guard bytes <= available else {
-            throw SVIError(String(format: "%@ needs about %.1f GB; %@ allows %.1f GB", what, bytes / 1e9, source, available / 1e9))
+            throw SVIError.outOfMemory(nil, String(format: "%@ needs about %.1f GB; %@ allows %.1f GB", what, bytes / 1e9, source, available / 1e9))
         }
     }
 

@@ -12,7 +12,7 @@ public enum ModelSource {
         let ckpt = try Checkpoint.load(weights)
         if let p = preset {
             guard let c = UNetConfig.presets[p] else {
-                throw SVIError("unknown preset '\(p)' (known: \(UNetConfig.presets.keys.sorted().joined(separator: ", ")))")
+                throw SVIError.option("--preset", "unknown preset '\(p)' (known: \(UNetConfig.presets.keys.sorted().joined(separator: ", ")))")
             }
             return (ckpt, c, [])
         }

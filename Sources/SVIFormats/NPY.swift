@@ -89,7 +89,7 @@ public enum NPY {
         guard !h.fortranOrder else { throw SVIError.file(path, "Fortran-order array: svi needs C order (np.ascontiguousarray)") }
         let n = try checkedSize(h, elementBytes: 4, offset: off, fileSize: file.size, path: path)
         // A sparse file can be as long as its header claims without holding the bytes.
-        do { try FormatLimits.requireMemory(Double(n) * 4, for: "reading shape \(h.shape)") } catch let e as SVIError { throw SVIError.file(path, e.message) }
+        do { try FormatLimits.requireMemory(Double(n) * 4, for: "reading shape \(h.shape)") } catch let e as SVIError { throw e.about(path) }
         let t = Tensor(shape: h.shape, zeroed: false)
         try file.read(into: t.data, offset: off, count: n * 4)
         if !allowNonFinite, let bad = FiniteCheck.firstNonFinite(t.data, n) {
@@ -159,13 +159,13 @@ public final class NPYStreamWriter {
         if let e = header.withUnsafeBytes({ AtomicFile.writeAll(fd, $0.baseAddress, $0.count) }) {
             close(fd); self.fd = -1
             unlink(tmp)
-            throw SVIError.file(path, "cannot write: \(String(cString: strerror(e)))")
+            throw SVIError.io(path, "cannot write: \(String(cString: strerror(e)))")
         }
     }
 
     public func append(_ data: UnsafePointer<Float>, count: Int) throws {
         if let e = AtomicFile.writeAll(fd, UnsafeRawPointer(data), count * 4) {
-            throw SVIError.file(path, "cannot write: \(String(cString: strerror(e)))")
+            throw SVIError.io(path, "cannot write: \(String(cString: strerror(e)))")
         }
         written += count
     }
@@ -175,7 +175,7 @@ public final class NPYStreamWriter {
         fd = -1
         if let e = closed {
             unlink(temporary)
-            throw SVIError.file(path, "cannot write: \(String(cString: strerror(e)))")
+            throw SVIError.io(path, "cannot write: \(String(cString: strerror(e)))")
         }
         guard written == expectedFloats else {
             unlink(temporary)

@@ -36,7 +36,7 @@ public enum SafeTensors {
                   FormatLimits.end(offset: base, count: offsets[1], within: file.size) != nil else {
                 throw SVIError.file(path, "truncated or corrupt: tensor '\(name)' (\(dtype) \(shape)) lies outside the file or disagrees with its offsets")
             }
-            do { try FormatLimits.requireMemory(Double(count) * 4, for: "tensor '\(name)'") } catch let e as SVIError { throw SVIError.file(path, e.message) }
+            do { try FormatLimits.requireMemory(Double(count) * 4, for: "tensor '\(name)'") } catch let e as SVIError { throw e.about(path) }
             let t = Tensor(shape: shape, zeroed: false)
             try file.readElements(dtype: dtype, offset: base + offsets[0], count: count, into: t.data)
             try FiniteCheck.require(t, name: name, path: path)

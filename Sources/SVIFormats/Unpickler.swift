@@ -244,7 +244,7 @@ final class Unpickler {
             maxIndex = sum
         }
         guard maxIndex < available else { throw corrupt }
-        do { try FormatLimits.requireMemory(Double(count) * 4, for: "tensor '\(s.key)'") } catch let e as SVIError { throw SVIError.file(path, e.message) }
+        do { try FormatLimits.requireMemory(Double(count) * 4, for: "tensor '\(s.key)'") } catch let e as SVIError { throw e.about(path) }
         let t = Tensor(shape: size, zeroed: false)
         let contiguous: Bool = {
             var expect = 1

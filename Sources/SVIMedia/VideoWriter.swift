@@ -65,10 +65,10 @@ public final class VideoWriter {
             let pattern = try PNGPattern(path, single: singleImage)
             let dir = pattern.folder
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else { throw SVIError.file(path, "output folder \(dir) does not exist") }
-            guard FileManager.default.isWritableFile(atPath: dir) else { throw SVIError.file(path, "output folder \(dir) is not writable") }
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else { throw SVIError(kind: .badOption, file: path, field: "-o", "output folder \(dir) does not exist") }
+            guard FileManager.default.isWritableFile(atPath: dir) else { throw SVIError.io(path, "output folder \(dir) is not writable") }
             if !overwrite, let existing = pattern.existingFrame() {
-                throw SVIError.file(path, "frames of this sequence exist (\(existing)); pass --overwrite to replace them")
+                throw SVIError(kind: .badOption, file: path, field: "--overwrite", "frames of this sequence exist (\(existing)); pass --overwrite to replace them")
             }
             png = pattern
             pngFolder = try TemporaryName.folder(in: dir, prefix: ".svi-png-")
@@ -109,7 +109,7 @@ public final class VideoWriter {
             stream = avformat_new_stream(fmt, nil)
         }
         enc = avcodec_alloc_context3(codec)
-        guard let e = enc else { throw SVIError.file(path, "out of memory") }
+        guard let e = enc else { throw SVIError.outOfMemory(path, "out of memory") }
         e.pointee.width = Int32(width); e.pointee.height = Int32(height)
         e.pointee.pix_fmt = pix
         e.pointee.time_base = AVRational(num: rate.den, den: rate.num)
@@ -222,7 +222,7 @@ public final class VideoWriter {
         let name = png!.name(index)
         guard !pngFrames.contains(name) else { throw SVIError.file(png!.path(index), "a single-image PNG output takes one frame") }
         let data = Data(bytes: pkt!.pointee.data, count: Int(pkt!.pointee.size))
-        guard FileManager.default.createFile(atPath: pngFolder! + "/" + name, contents: data) else { throw SVIError.file(png!.path(index), "cannot write") }
+        guard FileManager.default.createFile(atPath: pngFolder! + "/" + name, contents: data) else { throw SVIError.io(png!.path(index), "cannot write") }
         pngFrames.append(name)
     }
 

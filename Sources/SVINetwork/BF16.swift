@@ -16,15 +16,28 @@ public enum Precision: String, CaseIterable, Codable, Sendable {
     /// Refuses a precision this CPU cannot run, in one line.
     public func checkAvailable(cpu: String) throws {
         if self == .bf16 && !Precision.bf16Available {
-            throw SVIError("--precision bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps) and this one (\(cpu)) has none\(ProcessInfo.processInfo.environment["SVI_ISA"] == "avx2" ? " or SVI_ISA=avx2 turned it off" : ""): use --precision fp32")
+            throw SVIError.option("--precision", "--precision bf16 needs a CPU with AVX-512 BF16 (vdpbf16ps) and this one (\(cpu)) has none\(ProcessInfo.processInfo.environment["SVI_ISA"] == "avx2" ? " or SVI_ISA=avx2 turned it off" : ""): use --precision fp32")
         }
     }
 }
 
 /// Settings every layer of one network reads at run time: set on the `UNet`, shared by its
-/// layers (per network, not per process: two networks in one process can differ).
+/// layers — per network, not per process, so two networks in one process (or two tests run in
+/// parallel) never change each other's kernels or block sizes, and so each other's bits.
 final class NetworkOptions: @unchecked Sendable {
     var precision = Precision.fp32
+    /// `--reference-kernels`: im2col + GEMM for every convolution instead of Winograd.
+    var referenceKernels = false
+    /// Bound on Winograd's V and M per block, in floats (4 MB each, in the last-level cache
+    /// with room to spare; at 32 MB the embedded prior's pass was ~7 % slower). Tests lower it
+    /// to cut frames into several blocks.
+    var winogradBlockFloats = 1 << 20
+    /// The fewest GEMM columns (tiles) a Winograd block may have when the bound above would
+    /// allow fewer (wide layers: ADM-256 ran 1.2× slower with 48-column GEMMs).
+    var winogradMinimumColumns = 512
+    /// Elements of the attention matrix one thread computes at once (rows × L): 512 KB, within
+    /// the L2 cache of every CPU svi runs on.
+    var attentionBlockElements = 128 << 10
 }
 
 /// A weight matrix A [m][k] rounded to bf16 and packed for `svi_bf16_gemm` (done once).

@@ -58,14 +58,10 @@ final class ResBlock {
 /// Self-attention over all positions of a frame (guided-diffusion's AttentionBlock), with
 /// the legacy (heads, then q/k/v) or new (q/k/v, then heads) channel order.
 final class AttentionBlock {
-    /// Elements of the attention matrix one thread computes at once (rows × L): 512 KB, within
-    /// the L2 cache of every CPU svi runs on.
-    nonisolated(unsafe) static var blockElements = 128 << 10
-
     let channels: Int, heads: Int, newOrder: Bool
     let norm: GroupNorm
     let qkv: Conv2d, proj: Conv2d
-    private let options: NetworkOptions
+    let options: NetworkOptions
 
     init(_ p: ParameterSource, _ name: String, channels: Int, heads: Int, newOrder: Bool) {
         self.channels = channels; self.heads = heads; self.newOrder = newOrder
@@ -93,7 +89,7 @@ final class AttentionBlock {
         // 64 MB per head and frame). Each thread takes a contiguous run of blocks with its own
         // buffer; a block's values do not depend on which thread runs it, nor on the batch.
         _ = GEMMThreading.configured
-        let rows = max(1, min(l, AttentionBlock.blockElements / max(l, 1)))
+        let rows = max(1, min(l, options.attentionBlockElements / max(l, 1)))
         let blocks = (l + rows - 1) / rows
         let alpha = Float(1 / Double(ch).squareRoot())             // (q·s)ᵀ(k·s) with s = ch^(-1/4)
         for i in 0..<b {
@@ -167,9 +163,15 @@ final class AttentionBlock {
 
     /// row[s] ← exp(scale·(row[s] − max row)) (scale > 0); returns Σ_s row[s].
     static func softmaxNumerators(_ row: UnsafeMutablePointer<Float>, _ l: Int, scale: Float = 1) -> Float {
-        var mx = -Float.infinity
-        for s in 0..<l { mx = max(mx, row[s]) }
-        let m8 = F8(repeating: mx), a8 = F8(repeating: scale)
+        // The row's maximum 8 lanes at a time (a scalar `max` loop does not vectorise: it was
+        // as slow as the exponentials after it). Scores are finite, so lane order is immaterial.
+        var m8 = F8(repeating: -.infinity)
+        var s0 = 0
+        while s0 + 8 <= l { m8 = pointwiseMax(m8, F8.load(row + s0)); s0 += 8 }
+        var mx = m8.max()
+        while s0 < l { mx = max(mx, row[s0]); s0 += 1 }
+        m8 = F8(repeating: mx)
+        let a8 = F8(repeating: scale)
         var acc = F8(), s = 0
         while s + 8 <= l { let e = fastExp((F8.load(row + s) - m8) * a8); e.store(row + s); acc += e; s += 8 }
         var sum = acc.sum()

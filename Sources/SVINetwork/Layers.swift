@@ -79,8 +79,8 @@ final class Conv2d {
     let bias: Tensor
     /// The fast path for stride-1 3×3 layers, made on first use.
     private var winograd: Winograd43?
-    /// The network's settings (precision).
-    private let options: NetworkOptions
+    /// The network's settings (precision, kernels, block sizes).
+    let options: NetworkOptions
     /// The weights in bf16, packed for the bf16 GEMM, made on first use in bf16.
     private var packedBF16: PackedBF16?
 
@@ -110,9 +110,9 @@ final class Conv2d {
         let y = out ?? Tensor(shape: [b, cout, ho, wo], zeroed: false)
         let plane = ho * wo
         let bf16 = options.precision == .bf16
-        if k == 3 && stride == 1 && !ConvolutionKernels.reference && ((h + 3) / 4) * ((w + 3) / 4) >= Winograd43.minimumTiles {
+        if k == 3 && stride == 1 && !options.referenceKernels && ((h + 3) / 4) * ((w + 3) / 4) >= Winograd43.minimumTiles {
             if winograd == nil { winograd = Winograd43(weight: weight, cin: cin, cout: cout) }
-            winograd!.forward(x.data, frames: b, h: h, w: w, bias: bias.data, into: y.data, accumulate: accumulate, precision: options.precision)
+            winograd!.forward(x.data, frames: b, h: h, w: w, bias: bias.data, into: y.data, accumulate: accumulate, options: options)
             return y
         }
         if bf16 && packedBF16 == nil { packedBF16 = PackedBF16(weight.data, m: cout, k: cin * k * k, lda: cin * k * k) }

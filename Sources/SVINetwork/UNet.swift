@@ -20,13 +20,20 @@ public final class UNet {
     let middleBlock: [Layer]
     let outputBlocks: [[Layer]]
     let outNorm: GroupNorm, outConv: Conv2d
-    private let options: NetworkOptions
+    let options: NetworkOptions
 
     /// The convolutions' arithmetic (fp32 by default). Set `bf16` only where
     /// `Precision.bf16Available` (`Precision.checkAvailable` says why not in one line).
     public var precision: Precision {
         get { options.precision }
         set { options.precision = newValue }
+    }
+
+    /// `--reference-kernels`: im2col + GEMM for every convolution (the plain path, for
+    /// comparisons and parity) instead of Winograd F(4×4, 3×3) for stride-1 3×3 layers.
+    public var referenceKernels: Bool {
+        get { options.referenceKernels }
+        set { options.referenceKernels = newValue }
     }
 
     /// Builds the network and takes every parameter from `tensors`; any missing, unexpected or

@@ -3,13 +3,6 @@ import SVICore
 import SVIFormats
 import CKernels
 
-/// Which convolution kernels run. The plain path (im2col + GEMM) is the reference; the fast
-/// path replaces stride-1 3×3 convolutions with Winograd F(4×4, 3×3).
-public enum ConvolutionKernels {
-    /// `--reference-kernels`: run the plain path everywhere (for comparisons and parity).
-    nonisolated(unsafe) public static var reference = false
-}
-
 /// Winograd F(4×4, 3×3) (Lavin & Gray, 2016) for stride-1, pad-1 3×3 convolutions:
 /// Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per 6×6 input tile / 4×4 output tile. The 36 element-wise
 /// products over channels become 36 GEMMs [Cout×Cin]·[Cin×tiles], a quarter of the direct
@@ -34,12 +27,6 @@ final class Winograd43 {
     /// Below this many 4×4 tiles per image the GEMMs are too thin (N = tiles) to pay for the
     /// 4× larger transformed weights: such layers (≤ 16×16 frames) use im2col + GEMM.
     static let minimumTiles = 64
-    /// Bound on V and M per block, in floats (4 MB each, in the last-level cache with room to
-    /// spare; it was 32 MB, and the embedded prior's pass was ~7 % slower); tests lower it to cut
-    /// frames into several blocks.
-    nonisolated(unsafe) static var blockFloats = 1 << 20
-    /// The fewest GEMM columns (tiles) a block may have when the bound above would allow fewer.
-    nonisolated(unsafe) static var minimumColumns = 512
 
     init(weight: Tensor, cin: Int, cout: Int) {
         self.cin = cin; self.cout = cout; self.weight = weight
@@ -98,20 +85,19 @@ final class Winograd43 {
     /// blocks as when it comes alone: GEMM shapes (and so every rounding) never depend on the
     /// batch, which keeps restorations identical at any MPI rank count (frames per rank vary).
     func forward(_ x: UnsafePointer<Float>, frames: Int, h: Int, w: Int, bias: UnsafePointer<Float>,
-                 into y: UnsafeMutablePointer<Float>, accumulate: Bool, precision: Precision = .fp32) {
+                 into y: UnsafeMutablePointer<Float>, accumulate: Bool, options: NetworkOptions) {
         // The scratch buffers are shared: one Winograd convolution at a time per process
         // (each one already uses every core).
         WinogradScratch.lock.lock()
         defer { WinogradScratch.lock.unlock() }
         let th = (h + 3) / 4, tw = (w + 3) / 4, tw8 = (tw + 7) / 8 * 8
-        let bf16 = precision == .bf16
+        let bf16 = options.precision == .bf16
         let ub = bf16 ? transformedBF16() : []
         let u = bf16 ? nil : transformed()
         // Blocks small enough that V and M stay in cache between the transforms and the GEMMs
-        // (few channels), but never GEMMs thinner than `minimumColumns` (wide layers: ADM-256
-        // ran 1.2× slower with 48-column GEMMs).
-        let rowsPerBlock = max(1, min(th, max(Winograd43.blockFloats / (36 * max(cin, cout) * tw8),
-                                              (Winograd43.minimumColumns + tw8 - 1) / tw8)))
+        // (few channels), but never GEMMs thinner than the network's minimum (wide layers).
+        let rowsPerBlock = max(1, min(th, max(options.winogradBlockFloats / (36 * max(cin, cout) * tw8),
+                                              (options.winogradMinimumColumns + tw8 - 1) / tw8)))
         let v = WinogradScratch.v(36 * cin * rowsPerBlock * tw8)
         let m = WinogradScratch.m(36 * cout * rowsPerBlock * tw8)
         for f in 0..<frames {

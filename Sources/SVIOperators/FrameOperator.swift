@@ -105,7 +105,7 @@ public struct BlockAverage: FrameOperator {
 
     public func outputShape(for input: FrameShape) throws -> FrameShape {
         guard input.height % factor == 0, input.width % factor == 0 else {
-            throw SVIError("super-resolution factor \(factor) does not divide the frame size \(input.width)×\(input.height)")
+            throw SVIError("super-resolution factor \(factor) does not divide the frame size \(input.width)×\(input.height)", kind: .badInput)
         }
         return FrameShape(channels: input.channels, height: input.height / factor, width: input.width / factor)
     }

@@ -243,7 +243,7 @@ public final class DDSSampler {
         precondition(state.count == x.count && stepsDone < steps.count)
         if let p = settings.pnp, p.firstLevelFromPriorTest {
             guard let level = pnpFirstLevel else {
-                throw SVIError("the checkpoint does not record plug-and-play's first level (pnp_first_level), which this run chooses from the prior's test")
+                throw SVIError("the checkpoint does not record plug-and-play's first level (pnp_first_level), which this run chooses from the prior's test", kind: .badInput)
             }
             useFirstLevel(level)
         }

@@ -235,7 +235,7 @@ public struct SamplerCheckpoint: Codable, Equatable {
             }
             try? FileManager.default.removeItem(atPath: final)
         }
-        guard rename(tmp, final) == 0 else { throw SVIError.file(final, "cannot move the checkpoint into place: \(String(cString: strerror(errno)))") }
+        guard rename(tmp, final) == 0 else { throw SVIError.io(final, "cannot move the checkpoint into place: \(String(cString: strerror(errno)))") }
         SamplerCheckpoint.prune(dir, keep: keep)
     }
 

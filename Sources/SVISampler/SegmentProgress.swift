@@ -135,6 +135,6 @@ public final class FinishedFramesWriter {
     public var hash: String { hasher.hex }
     func finish(to path: String) throws {
         try writer.finish()
-        guard rename(tmp, path) == 0 else { throw SVIError.file(path, "cannot move finished frames into place: \(String(cString: strerror(errno)))") }
+        guard rename(tmp, path) == 0 else { throw SVIError.io(path, "cannot move finished frames into place: \(String(cString: strerror(errno)))") }
     }
 }

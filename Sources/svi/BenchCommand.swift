@@ -71,7 +71,6 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             try runtime.apply()
-            kernels.apply()
             if let o = output {
                 guard input != nil else { throw ValidationError("--output is for --input (the output of that input)") }
                 try OutputGuard.check(outputs: [(o, "--output")], inputs: [input, model, weights, config].compactMap { $0 }, overwrite: overwrite)
@@ -178,10 +177,10 @@ extension BenchCommand {
             guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (8...(1 << 30)).contains($0!) }) else {
                 throw ValidationError("--bytes must be sizes from 8 to 1073741824, comma-separated, got '\(bytes)'")
             }
-            guard MPICommunicator.launchedByMPI else { throw SVIError("svi bench comm measures MPI between ranks: run it under mpirun (or srun --mpi=pmix) with 2 or more ranks") }
+            guard MPICommunicator.launchedByMPI else { throw SVIError.cluster("svi bench comm measures MPI between ranks: run it under mpirun (or srun --mpi=pmix) with 2 or more ranks") }
             let comm = try MPICommunicator()
             defer { comm.finalize() }
-            guard comm.size > 1 else { throw SVIError("svi bench comm needs 2 or more ranks (mpirun -np 2 …)") }
+            guard comm.size > 1 else { throw SVIError.cluster("svi bench comm needs 2 or more ranks (mpirun -np 2 …)") }
             let partition = FramePartition(totalFrames: comm.size, ranks: comm.size)
             let m = MachineInfo.current
             if comm.rank == 0 && !json {

@@ -64,7 +64,7 @@ struct DegradeCommand: ParsableCommand {
         // a clip that cannot fit before decoding a frame, instead of dying in the allocator.
         if !MediaIO.isNPY(input), let p = try? VideoStream.probe(input, selection: try selection.selection()) {
             do { try FormatLimits.requireMemory(3 * Double(p.frames) * Double(3 * p.width * p.height) * 4, for: "degrading \(p.frames) frames of \(p.width)x\(p.height)") }
-            catch let e as SVIError { throw SVIError.file(input, e.message + " (degrade holds the clip whole: cut it with --frames or --size)") }
+            catch let e as SVIError { throw SVIError(kind: e.kind, file: input, e.message + " (degrade holds the clip whole: cut it with --frames or --size)") }
         }
         let (x, info) = try MediaIO.read(input, selection: try selection.selection(), progress: progress)
         guard x.shape.count == 4, x.frames > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(x.shape)") }
@@ -72,7 +72,7 @@ struct DegradeCommand: ParsableCommand {
         let ms = maskSeed ?? seed
         let op: DegradationOperator
         do { op = try DegradationOperator(spec: spec, frame: frame, totalFrames: x.frames, maskSeed: ms) }
-        catch let e as SVIError { throw SVIError.file(input, e.message) }
+        catch let e as SVIError { throw e.about(input) }
         let y = op.measure(x, .local(totalFrames: x.frames), noiseSeed: seed)
         let audio = noAudio ? nil : info.map { (path: input, start: $0.startSeconds, duration: $0.durationSeconds) }
         let sink = try MediaIO.Sink(path: output, shape: y.shape, info: info, codec: codec, crf: crf, audioFrom: audio,

@@ -30,7 +30,7 @@ enum EmbeddedPrior {
             return env
         }
         guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw SVIError("the embedded prior is missing (looked in \(candidates.joined(separator: ", "))); pass --model WEIGHTS or set SVI_PRIOR")
+            throw SVIError("the embedded prior is missing (looked in \(candidates.joined(separator: ", "))); pass --model WEIGHTS or set SVI_PRIOR", kind: .badInput)
         }
         return found
     }
@@ -89,20 +89,21 @@ struct TilePolicy: Codable, Equatable {
 /// `workingBytes`: what one call needs beside the loaded weights (activations of a batch and
 /// the Winograd cache), for planning segments.
 func makeDenoiser(model: String?, preset: String?, config: String?, prior: String?, batch: Int, tile: Int?, tileOverlap: Int?,
-                  height: Int, width: Int, precision: Precision = .fp32, progress: Progress) throws -> (denoiser: Denoiser, tiles: TilePolicy?, workingBytes: Double) {
+                  height: Int, width: Int, kernels: KernelOptions, progress: Progress) throws -> (denoiser: Denoiser, tiles: TilePolicy?, workingBytes: Double) {
     var net: UNet?
     let inner: Denoiser
     if prior == "gaussian" {
         inner = GaussianPriorDenoiser()
     } else {
         let weights = try model ?? EmbeddedPrior.locate()
-        try precision.checkAvailable(cpu: MachineInfo.current.cpu)
+        try kernels.precision.checkAvailable(cpu: MachineInfo.current.cpu)
         let (loaded, ckpt, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)
         for n in notes where model != nil { progress.note("note: \(n)") }
-        loaded.precision = precision
+        try kernels.apply(to: loaded)
         let label = model == nil ? "embedded prior \(EmbeddedPrior.fileName)" : URL(fileURLWithPath: weights).lastPathComponent
-        // The name is the checkpoint's model identity: bf16 is a different network's output.
-        let arithmetic = precision == .fp32 ? "" : ", \(precision.rawValue)"
+        // The name is the checkpoint's model identity: bf16, or the plain kernels, give another
+        // network's bits, which a resumed run must not mix with these.
+        let arithmetic = (kernels.precision == .fp32 ? "" : ", \(kernels.precision.rawValue)") + (kernels.referenceKernels ? ", reference kernels" : "")
         inner = UNetDenoiser(net: loaded, name: "\(label) (\(loaded.parameterCount) parameters, \(ckpt.fingerprint)\(arithmetic))", batch: batch)
         net = loaded
     }

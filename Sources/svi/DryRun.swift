@@ -156,12 +156,12 @@ extension RestoreCommand {
             net = try ModelLoader.load(weights: weights, preset: preset, config: config).0
             cost.model = weights
         } else if let weights = model {
-            let cfg = try preset.map { p in guard let c = UNetConfig.presets[p] else { throw SVIError("unknown preset '\(p)'") }; return c }
+            let cfg = try preset.map { p in guard let c = UNetConfig.presets[p] else { throw SVIError.option("--preset", "unknown preset '\(p)'") }; return c }
                 ?? config.map { try UNetConfig.load($0) } ?? (try UNetConfig.infer(from: try Checkpoint.load(weights).tensors, source: weights).config)
             net = try UNet(shapesOf: cfg)
             cost.model = weights
         } else if let p = preset {
-            guard let cfg = UNetConfig.presets[p] else { throw SVIError("unknown preset '\(p)'") }
+            guard let cfg = UNetConfig.presets[p] else { throw SVIError.option("--preset", "unknown preset '\(p)'") }
             net = calibrated == nil ? try UNet(config: cfg, randomSeed: 1) : try UNet(shapesOf: cfg)
             cost.model = "\(p) (random weights for calibration)"
         } else {

@@ -92,11 +92,11 @@ struct ModelCommand: ParsableCommand {
 
         func run() throws {
             try runtime.apply()
-            kernels.apply()
             try OutputGuard.check(outputs: [(output, "-o")], inputs: [input, timesteps] + [model, weights, config].compactMap { $0 }, overwrite: overwrite)
             try AtomicFile.checkWritable(output, overwrite: overwrite)
             guard let weights = try modelOption(model: model, weights: self.weights) else { throw ValidationError("give the checkpoint with --model") }
             let (net, _, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)
+            try kernels.apply(to: net)
             let progress = Progress(quiet: runtime.quiet)
             for n in notes { progress.note("note: \(n)") }
             let x = try NPY.readFloat32(input)
@@ -104,7 +104,7 @@ struct ModelCommand: ParsableCommand {
             if t.count == 1 && x.shape.first ?? 0 > 1 { t = [Int](repeating: t[0], count: x.shape[0]) }
             guard t.allSatisfy({ (0..<1000).contains($0) }) else { throw SVIError.file(timesteps, "timesteps must be in 0…999") }
             let y: Tensor
-            do { y = try net.forward(x, timesteps: t) } catch let e as SVIError { throw SVIError.file(input, e.message) }
+            do { y = try net.forward(x, timesteps: t) } catch let e as SVIError { throw e.about(input) }
             try NPY.write(y, to: output, overwrite: overwrite)
         }
     }

@@ -267,7 +267,7 @@ struct RestoreCommand: ParsableCommand {
     var failAtStep: Int = 1
 
     /// Rank 0's answer about a checkpoint to resume from, sent to every rank.
-    struct ResumeDecision: Codable { var stepsDone: Int?; var folder: String?; var error: String?; var pnpFirstLevel: Double? }
+    struct ResumeDecision: Codable { var stepsDone: Int?; var folder: String?; var pnpFirstLevel: Double? }
 
     /// Seconds to write one checkpoint: rank 0 gathers every frame's x_t (float32) and writes
     /// it, at 100 MB/s for a shared file system, plus 5 s of slack.
@@ -285,7 +285,6 @@ struct RestoreCommand: ParsableCommand {
             log.warning("--resume DIR is the old spelling of --checkpoint-dir DIR, which continues from the newest checkpoint there and keeps writing them; it goes in the next release")
         }
         try runtime.apply()
-        kernels.apply()
         try SchedulerCheck.refuseTasksWithoutMPI()
         let comm: Communicator = MPICommunicator.launchedByMPI ? try MPICommunicator() : LocalCommunicator()
         let mpi = comm as? MPICommunicator
@@ -312,14 +311,11 @@ struct RestoreCommand: ParsableCommand {
             // whole job now, with this one line.
             if let m = mpi, m.size > 1 {
                 FileHandle.standardError.write("Error: rank \(m.rank): \(error)\n".data(using: .utf8)!)
-                m.abort(code: 1)
+                m.abort(code: SVIError(error).exitStatus)
             }
             throw error
         }
     }
-
-    /// Thrown on ranks that stop because rank 0 reported the problem.
-    struct SilentFailure: Error { let code: Int32 }
 
     func restore(_ comm: Communicator, started: Date) throws {
         try RestoreJob(self, comm: comm, started: started).run()
@@ -443,7 +439,7 @@ struct RestoreCommand: ParsableCommand {
             let blockFrames = (shortest + ranks - 1) / ranks
             let need = fixedBytes + stitch + RestoreCommand.memoryMargin + Double(blockFrames) * (perFrame + rootPerFrame)
             if need > budget.bytes {
-                throw SVIError.file(input, String(format: "restoring %d frames of %dx%d needs %.1f GB per rank even in segments of %d frames; %@ %.1f GB: use more ranks, give --memory-per-rank if this rank may use more, or restore smaller frames (--size, --crop)",
+                throw SVIError.outOfMemory(input, String(format: "restoring %d frames of %dx%d needs %.1f GB per rank even in segments of %d frames; %@ %.1f GB: use more ranks, give --memory-per-rank if this rank may use more, or restore smaller frames (--size, --crop)",
                                                   frames, original[2], original[1], need / 1e9, shortest, budget.source, budget.bytes / 1e9))
             }
         }
@@ -455,61 +451,48 @@ struct RestoreCommand: ParsableCommand {
     /// snapshot: rank 0 checks it against this run and scatters its x_t over the ranks.
     func resumeIfAsked(_ sampler: DDSSampler, identity: SamplerCheckpoint, comm: Communicator, dist: Distribution, progress: Progress) throws {
         guard let dir = checkpointFolder else { return }
-        var decision = ResumeDecision()
         var state: Tensor?
-        if comm.rank == 0 {
-            do {
-                if resume != nil && !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
-                // Newest first; a damaged snapshot (bad state, data not matching its hash) is
-                // skipped with a warning and the next older one is used.
-                var (snapshots, damaged) = SamplerCheckpoint.snapshots(in: dir)
-                var found = false
-                // Snapshots of another segment (an earlier one not yet pruned) are not this segment's.
-                snapshots = snapshots.filter { $0.0.segment == identity.segment }
-                for (meta, folder) in snapshots {
-                    let diff = meta.differences(from: identity)
-                    guard diff.isEmpty else {
-                        throw SVIError.file(folder, "checkpoint does not match this run: " + diff.joined(separator: "; "))
-                    }
-                    guard meta.stepsDone < identity.stepsPerSegment else { throw SVIError.file(folder, "checkpoint is past the last step") }
-                    let x: Tensor
-                    do { x = try meta.loadState(from: folder) } catch {
-                        damaged.append("\(error)")
-                        continue
-                    }
-                    guard x.shape == [identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()) else {
-                        throw SVIError.file(folder + "/x.npy", "checkpoint state has shape \(x.shape), this run needs \([identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()))")
-                    }
-                    state = x
-                    decision = ResumeDecision(stepsDone: meta.stepsDone, folder: folder, error: nil, pnpFirstLevel: meta.pnpFirstLevel)
-                    found = true
-                    break
+        let decision: ResumeDecision = try comm.agree {
+            if resume != nil && !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
+            // Newest first; a damaged snapshot (bad state, data not matching its hash) is
+            // skipped with a warning and the next older one is used.
+            var (snapshots, damaged) = SamplerCheckpoint.snapshots(in: dir)
+            // Snapshots of another segment (an earlier one not yet pruned) are not this segment's.
+            snapshots = snapshots.filter { $0.0.segment == identity.segment }
+            var found: ResumeDecision?
+            for (meta, folder) in snapshots {
+                let diff = meta.differences(from: identity)
+                guard diff.isEmpty else {
+                    throw SVIError.file(folder, "checkpoint does not match this run: " + diff.joined(separator: "; "))
                 }
-                if !found, let first = damaged.first {
-                    // Never start over silently over damaged snapshots: the user decides.
-                    throw SVIError("no usable checkpoint in \(dir) (every snapshot is damaged; move the folder away to start over): \(first)")
+                guard meta.stepsDone < identity.stepsPerSegment else { throw SVIError.file(folder, "checkpoint is past the last step") }
+                let x: Tensor
+                do { x = try meta.loadState(from: folder) } catch {
+                    damaged.append("\(error)")
+                    continue
                 }
-                for d in damaged { progress.warning("skipping a damaged checkpoint: \(d)") }
-                if !found && resume != nil {
-                    throw SVIError.file(dir, "no complete checkpoint in this folder")
+                guard x.shape == [identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()) else {
+                    throw SVIError.file(folder + "/x.npy", "checkpoint state has shape \(x.shape), this run needs \([identity.measurementShape[0]] + Array(sampler.x.shape.dropFirst()))")
                 }
-            } catch {
-                decision.error = "\(error)"
+                state = x
+                found = ResumeDecision(stepsDone: meta.stepsDone, folder: folder, pnpFirstLevel: meta.pnpFirstLevel)
+                break
             }
-        }
-        if comm.size > 1 {
-            let bytes = comm.broadcast(bytes: comm.rank == 0 ? Array(try JSONEncoder().encode(decision)) : [])
-            decision = try JSONDecoder().decode(ResumeDecision.self, from: Data(bytes))
-        }
-        if let e = decision.error {
-            if comm.rank == 0 { throw SVIError(e) }
-            throw SilentFailure(code: 1)
+            if found == nil, let first = damaged.first {
+                // Never start over silently over damaged snapshots: the user decides.
+                throw SVIError.file(dir, "no usable checkpoint (every snapshot is damaged; move the folder away to start over): \(first)")
+            }
+            for d in damaged { progress.warning("skipping a damaged checkpoint: \(d)") }
+            if found == nil && resume != nil {
+                throw SVIError.file(dir, "no complete checkpoint in this folder")
+            }
+            return found ?? ResumeDecision()
         }
         guard let done = decision.stepsDone else { return }
         let block = comm.scatter(state, partition: dist.partition, frameShape: Array(sampler.x.shape.dropFirst()))
         do { try sampler.resume(x: block, stepsDone: done, pnpFirstLevel: decision.pnpFirstLevel) } catch {
-            if comm.rank == 0 { throw SVIError.file(decision.folder ?? dir, "\(error)") }
-            throw SilentFailure(code: 1)
+            if comm.rank == 0 { throw SVIError(error).about(decision.folder ?? dir) }
+            throw SilentFailure(code: SVIError(error).exitStatus)
         }
         progress.note("resuming from \(decision.folder ?? dir) after step \(done)")
     }
@@ -544,8 +527,8 @@ struct RestoreCommand: ParsableCommand {
     /// The checkpoint folder exists (or can be made) and is writable.
     func checkCheckpointFolder(_ dir: String) throws {
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        catch { throw SVIError.file(dir, "cannot create the checkpoint folder") }
-        guard FileManager.default.isWritableFile(atPath: dir) else { throw SVIError.file(dir, "checkpoint folder is not writable") }
+        catch { throw SVIError.io(dir, "cannot create the checkpoint folder") }
+        guard FileManager.default.isWritableFile(atPath: dir) else { throw SVIError.io(dir, "checkpoint folder is not writable") }
     }
 
     /// Without `--seed`, a run that continues from a checkpoint takes the seed the checkpoint
@@ -561,7 +544,7 @@ struct RestoreCommand: ParsableCommand {
     func makeOperator(_ plan: RestorePlan, window: VideoWindow) throws -> DegradationOperator {
         let frame = FrameShape(channels: plan.original[0], height: plan.original[1], width: plan.original[2])
         do { return try DegradationOperator(spec: try DegradationSpec.parse(plan.spec), frame: frame, window: window, maskSeed: plan.maskSeed) }
-        catch let e as SVIError { throw SVIError.file(input, e.message) }
+        catch let e as SVIError { throw e.about(input) }
     }
 
     /// The clean frame shape: the sidecar's, or the measured frame's [c, h, w] scaled back by

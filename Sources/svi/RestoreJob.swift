@@ -27,7 +27,6 @@ struct RestorePlan: Codable {
     /// `FrameSource.fileFrames`) — the temporal operator's rows at the clip's ends.
     var clipStart = 0
     var fileFrames = 0
-    var error: String?
 }
 
 /// Rank 0's decision on segments and resuming, sent to every rank once the model is loaded.
@@ -35,7 +34,6 @@ struct SegmentDecision: Codable {
     var plan: SegmentPlan?
     var segmentsDone = 0
     var reason = ""
-    var error: String?
 }
 
 /// One `svi restore` run (issue 15): reads the measurement frame by frame on rank 0, restores
@@ -76,20 +74,6 @@ final class RestoreJob {
         progress = Progress(quiet: cmd.runtime.quiet || comm.rank != 0)
     }
 
-    /// Rank 0's errors reach every rank as one line; the others stop quietly.
-    private func share<T: Codable>(_ value: T, error: (T) -> String?) throws -> T {
-        var v = value
-        if comm.size > 1 {
-            let bytes = comm.broadcast(bytes: rank == 0 ? Array(try JSONEncoder().encode(v)) : [])
-            v = try JSONDecoder().decode(T.self, from: Data(bytes))
-        }
-        if let e = error(v) {
-            if rank == 0 { throw SVIError(e) }
-            throw RestoreCommand.SilentFailure(code: 1)
-        }
-        return v
-    }
-
     /// Issue 28: `--checkpoint-dir` and the output's folder must be one folder for every rank
     /// (a requeued job's rank 0 may start on another node and must find the checkpoints there).
     /// Rank 0 leaves a token in each, every rank looks for it, and a folder some rank cannot see
@@ -97,26 +81,22 @@ final class RestoreJob {
     private func checkFoldersAreShared() throws {
         var folders = [("the output's folder", URL(fileURLWithPath: cmd.output).deletingLastPathComponent().path)]
         if cmd.method == .dds, let d = cmd.checkpointFolder { folders.append(("--checkpoint-dir", d)) }
-        struct Tokens: Codable { var paths: [String] = []; var error: String? }
-        var tokens = Tokens()
         // The folders' times before the tokens, put back after (the check leaves no trace).
         var times: [String: stat] = [:]
-        if rank == 0 {
-            do {
-                for (_, dir) in folders {
-                    var st = stat()
-                    if stat(dir, &st) == 0 { times[dir] = st }
-                    let (path, fd) = try TemporaryName.file(for: dir + "/.svi-shared-folder-check")
-                    close(fd)
-                    tokens.paths.append(path)
-                }
-            } catch { tokens.error = "\(error)" }
+        let tokens: [String] = try comm.agree {
+            var paths: [String] = []
+            for (_, dir) in folders {
+                var st = stat()
+                if stat(dir, &st) == 0 { times[dir] = st }
+                let (path, fd) = try TemporaryName.file(for: dir + "/.svi-shared-folder-check")
+                close(fd)
+                paths.append(path)
+            }
+            return paths
         }
-        tokens = try share(tokens) { $0.error }
-        let seen = comm.gatherToRoot(tokens.paths.map { FileManager.default.fileExists(atPath: $0) ? 1 : 0 })
-        var outcome = Tokens()
-        if rank == 0 {
-            for p in tokens.paths { unlink(p) }
+        let seen = comm.gatherToRoot(tokens.map { FileManager.default.fileExists(atPath: $0) ? 1 : 0 })
+        _ = try comm.agree { () throws -> Bool in
+            for p in tokens { unlink(p) }
             for (dir, st) in times {
                 var t = [st.st_atim, st.st_mtim]
                 _ = utimensat(AT_FDCWD, dir, &t, 0)
@@ -126,11 +106,10 @@ final class RestoreJob {
                 let blind = (0..<comm.size).filter { seen[$0 * folders.count + i] == 0 }
                 guard !blind.isEmpty else { continue }
                 let names = blind.prefix(4).map { r in "rank \(r)" + (r < hosts.count ? " on \(hosts[r])" : "") }.joined(separator: ", ") + (blind.count > 4 ? " and \(blind.count - 4) more" : "")
-                outcome.error = "\(what) \(dir) is not one folder for every rank: \(names) cannot see what rank 0 writes there (a node-local disk?); give a folder on a file system every node mounts"
-                break
+                throw SVIError.cluster("\(what) \(dir) is not one folder for every rank: \(names) cannot see what rank 0 writes there (a node-local disk?); give a folder on a file system every node mounts")
             }
+            return true
         }
-        _ = try share(outcome) { $0.error }
     }
 
     // MARK: planning (rank 0)
@@ -162,7 +141,7 @@ final class RestoreJob {
                                maskSeed: cmd.maskSeed ?? sidecar?.maskSeed ?? 0, frames: src.frames,
                                original: [frame.channels, frame.height, frame.width], measured: src.frameShape,
                                seed: cmd.seed ?? cmd.checkpointSeed() ?? UInt64.random(in: 0...UInt64(UInt32.max)),
-                               clipStart: src.firstIndex, fileFrames: src.fileFrames, error: nil)
+                               clipStart: src.firstIndex, fileFrames: src.fileFrames)
         let op = try cmd.makeOperator(plan, window: VideoWindow(start: plan.clipStart, frames: 1, videoFrames: plan.fileFrames))
         let mshape = [op.outputShape.channels, op.outputShape.height, op.outputShape.width]
         guard src.frameShape == mshape else {
@@ -214,7 +193,7 @@ final class RestoreJob {
             if cmd.segmentFrames == nil && cmd.overlap == nil { segments = p; decision.reason = "the checkpoint's plan" }
         }
         guard comm.size <= segments.segmentFrames else {
-            throw SVIError("\(comm.size) ranks for segments of \(segments.segmentFrames) frames: use at most \(segments.segmentFrames) ranks (one frame per rank at least), or longer segments")
+            throw SVIError.option("--segment-frames", "\(comm.size) ranks for segments of \(segments.segmentFrames) frames: use at most \(segments.segmentFrames) ranks (one frame per rank at least), or longer segments")
         }
         decision.plan = segments
         return decision
@@ -325,10 +304,10 @@ final class RestoreJob {
                                      fixedBytes: fixedBytes, rep: &rep)
         let stitcher = rank == 0 ? SegmentStitcher(plan: job.segments, frameSize: frame.count, clips: !cmd.noClip) : nil
         if job.decision.segmentsDone > 0 {
-            if rank == 0 {
-                do { try replayFinished(job.decision, plan: plan, identity: job.identity, stitcher: stitcher!) } catch { job.decision.error = "\(error)" }
+            _ = try comm.agree { () throws -> Bool in
+                try replayFinished(job.decision, plan: plan, identity: job.identity, stitcher: stitcher!)
+                return true
             }
-            job.decision = try share(job.decision) { $0.error }
             rep.resumedFromSegment = job.decision.segmentsDone
             progress.note("resuming after segment \(job.decision.segmentsDone) of \(job.segments.count) (finished frames come from the checkpoint)")
         }
@@ -358,14 +337,10 @@ final class RestoreJob {
 
     /// Rank 0 opens everything and settles A; every rank learns the plan (or the error).
     private func agreeOnPlan() throws -> (RestorePlan, DegradationSpec, FrameShape) {
-        var plan = RestorePlan()
-        if rank == 0 {
-            do { plan = try openInputs() } catch { plan.error = "\(error)" }
-        }
-        plan = try share(plan) { $0.error }
+        let plan = try comm.agree { try openInputs() }
         if comm.size > 1 { try checkFoldersAreShared() }
         if let dir = cmd.traceDir {
-            guard comm.size == 1 else { throw SVIError("--trace-dir writes this process's frames: run it on one rank") }
+            guard comm.size == 1 else { throw SVIError.option("--trace-dir", "--trace-dir writes this process's frames: run it on one rank") }
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
         let spec = try DegradationSpec.parse(plan.spec)
@@ -383,14 +358,10 @@ final class RestoreJob {
             do {
                 let made = try makeDenoiser(model: cmd.model, preset: cmd.preset, config: cmd.config, prior: cmd.prior, batch: cmd.batch,
                                             tile: cmd.tiles.tile, tileOverlap: cmd.tiles.tileOverlap, height: frame.height, width: frame.width,
-                                            precision: cmd.kernels.precision, progress: progress)
+                                            kernels: cmd.kernels, progress: progress)
                 denoiser = made.denoiser; rep.tiles = made.tiles; fixedBytes = made.workingBytes
             } catch { loadError = error }
-            if comm.size > 1, comm.allreduceMax([loadError == nil ? 0 : 1])[0] > 0 {
-                if let e = loadError { if rank == 0 { throw e }; FileHandle.standardError.write("Error: rank \(rank): \(e)\n".data(using: .utf8)!) }
-                throw RestoreCommand.SilentFailure(code: 1)
-            }
-            if let e = loadError { throw e }
+            try comm.agreeNoneFailed(loadError)
             rep.model = denoiser!.name
             rep.settings = .init(settings)
         }
@@ -401,9 +372,7 @@ final class RestoreJob {
     /// rank learns); the checkpoint identity the segments share.
     private func settleSegments(plan: RestorePlan, spec: DegradationSpec, frame: FrameShape, settings: SamplerSettings,
                                 denoiser: Denoiser?, fixedBytes: Double, rep: inout RestoreReport) throws -> Settled {
-        var decision = SegmentDecision()
-        if rank == 0 { do { decision = try decideSegments(plan, fixedBytes: fixedBytes) } catch { decision.error = "\(error)" } }
-        decision = try share(decision) { $0.error }
+        let decision = try comm.agree { try decideSegments(plan, fixedBytes: fixedBytes) }
         let segments = decision.plan!
         rep.segments = .init(count: segments.count, segmentFrames: segments.segmentFrames, overlap: segments.overlap,
                              largestOverlap: segments.largestOverlap, reason: decision.reason)
@@ -451,9 +420,10 @@ final class RestoreJob {
             hasher.add(UnsafeRawBufferPointer(start: p, count: frames.count * source!.frameSize * 4))
         }
         if rank == 0 { rotateKept() }
-        var readState = SegmentDecision()
-        if rank == 0, let e = stagingError { readState.error = "\(e)" }
-        _ = try share(readState) { $0.error }
+        _ = try comm.agree { () throws -> Bool in
+            if let e = stagingError { throw e }
+            return true
+        }
         return (y, hasher.hex)
     }
 
@@ -550,7 +520,7 @@ final class RestoreJob {
             } else {
                 progress.note("stopped by a signal after segment \(k + 1)/\(count); no --checkpoint-dir, nothing saved")
             }
-            throw RestoreCommand.SilentFailure(code: StopRequest.exitStatus)
+            throw SilentFailure(code: StopRequest.exitStatus)
         }
         if cmd.method == .dds { StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil) }
     }
@@ -646,8 +616,8 @@ final class RestoreJob {
             let nonFinite = FiniteCheck.firstNonFinite(sampler.x.data, sampler.x.count) != nil
             let flags = comm.size > 1 ? comm.allreduceMax([stopHere ? 1 : 0, nonFinite ? 1 : 0]) : [stopHere ? 1 : 0, nonFinite ? 1 : 0]
             if flags[1] > 0 {
-                if rank == 0 { throw SVIError("step \(sampler.stepIndex) of \(sampler.steps.count)\(totalSteps > nfe ? " of segment \(k + 1)" : "") produced NaN or infinite values (the model diverged on this input); nothing was written") }
-                throw RestoreCommand.SilentFailure(code: 1)
+                if rank == 0 { throw SVIError.numeric("step \(sampler.stepIndex) of \(sampler.steps.count)\(totalSteps > nfe ? " of segment \(k + 1)" : "") produced NaN or infinite values (the model diverged on this input); nothing was written") }
+                throw SilentFailure(code: SVIError.Kind.numeric.exitStatus)
             }
             let stop = flags[0] > 0
             if sampler.isFinished { break }
@@ -663,7 +633,7 @@ final class RestoreJob {
                 } else {
                     progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
                 }
-                throw RestoreCommand.SilentFailure(code: StopRequest.exitStatus)
+                throw SilentFailure(code: StopRequest.exitStatus)
             }
         }
     }

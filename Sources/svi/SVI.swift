@@ -62,7 +62,8 @@ struct SVI: ParsableCommand {
             Foundation.exit(64)
         }
         // Errors are one line (a usage error too: ArgumentParser would add the usage block),
-        // exit 64 for bad options and 1 for everything else; --help and --version as usual.
+        // exit 64 for bad options, svi's errors by kind (SVIError.Kind), 1 for anything else;
+        // --help and --version as usual.
         do {
             var command = try parseAsRoot(nil)
             try OptionBounds.check(command)
@@ -71,10 +72,12 @@ struct SVI: ParsableCommand {
             // flushed, so flush here and say so instead of exiting 0 with an empty file.
             if fflush(nil) != 0 {
                 FileHandle.standardError.write("Error: cannot write to standard output: \(String(cString: strerror(errno)))\n".data(using: .utf8)!)
-                Foundation.exit(1)
+                Foundation.exit(SVIError.Kind.io.exitStatus)
             }
         } catch {
-            let code = exitCode(for: error)
+            // svi's own errors carry their kind's status (sysexits.h: 64 option, 65 input file,
+            // 69 cluster, 70 numeric, 71 memory, 74 I/O); ArgumentParser's keep its own.
+            let code = (error as? SVIError).map { ExitCode($0.exitStatus) } ?? exitCode(for: error)
             if code == .success || error is ExitCode || error is CleanExit { exit(withError: error) }
             var text = message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
             if code == .validationFailure { text += " (see svi --help)" }
@@ -112,12 +115,11 @@ struct KernelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Arithmetic of the network's convolutions: fp32 (default), or bf16 — weights and activations rounded to bfloat16, products summed in float32 (AVX-512 BF16, about twice the multiply rate; needs a CPU with avx512_bf16). GroupNorm, attention's softmax and everything outside the network stay float32.", valueName: "fp32|bf16"))
     var precision: Precision = .fp32
 
-    func apply() { ConvolutionKernels.reference = referenceKernels }
-
-    /// Sets the network's precision, refusing bf16 on a CPU without it (one line).
+    /// Sets the network's kernels and precision, refusing bf16 on a CPU without it (one line).
     func apply(to net: UNet) throws {
         try precision.checkAvailable(cpu: MachineInfo.current.cpu)
         net.precision = precision
+        net.referenceKernels = referenceKernels
     }
 }
 

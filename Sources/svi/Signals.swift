@@ -53,6 +53,6 @@ enum SchedulerCheck {
     static func refuseTasksWithoutMPI(environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard !MPICommunicator.launchedByMPI(env), env["SLURM_PROCID"] != nil,
               let tasks = env["SLURM_STEP_NUM_TASKS"].flatMap({ Int($0) }), tasks > 1 else { return }
-        throw SVIError("srun started \(tasks) tasks but MPI is not initialised in them (each would run the whole job alone): launch with srun --mpi=pmix, or mpirun")
+        throw SVIError.cluster("srun started \(tasks) tasks but MPI is not initialised in them (each would run the whole job alone): launch with srun --mpi=pmix, or mpirun")
     }
 }

@@ -38,7 +38,7 @@ import SVITestSupport
             #expect(r.status == 0, "\(r.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: report)).count > 100)
         } else {
-            #expect(r.status == 1, "\(target) with --overwrite: exit \(r.status): \(r.stderr)")
+            #expect(r.status == 64, "\(target) with --overwrite: exit \(r.status) (64: an option's problem): \(r.stderr)")
         }
     }
 
@@ -130,14 +130,14 @@ import SVITestSupport
         #expect(r.status == 0, "\(r.stderr)")
         let before = Hostile.snapshot(d)
         r = try Self.shell("ulimit -v 3000000 && exec \"$SVI\" " + args.joined(separator: " "), in: d)
-        Self.expectOneLine(r, status: 1, mentions: ["GB", "ulimit -v"])
+        Self.expectOneLine(r, status: 71, mentions: ["GB", "ulimit -v"])
         #expect(Hostile.snapshot(d) == before)
     }
 
     @Test func fileSizeLimitIsOneLineAndLeavesNoPartialFile() throws {
         let d = CLI.tempDir()
         let r = try Self.shell("ulimit -f 10 && exec \"$SVI\" synth -o out.npy --frames 0:4 --size 64x64", in: d)
-        Self.expectOneLine(r, status: 1, mentions: ["out.npy", "File too large"])
+        Self.expectOneLine(r, status: 74, mentions: ["out.npy", "File too large"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: d).isEmpty)
     }
 
@@ -173,6 +173,6 @@ import SVITestSupport
         let d = CLI.tempDir()
         try NPY.write(CLI.clip(frames: 4, height: 16, width: 16), to: d + "/x.npy")
         let r = try Self.shell("exec \"$SVI\" eval --json --reference x.npy --restored x.npy > /dev/full", in: d)
-        Self.expectOneLine(r, status: 1, mentions: ["standard output"])
+        Self.expectOneLine(r, status: 74, mentions: ["standard output"])
     }
 }

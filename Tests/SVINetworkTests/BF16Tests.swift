@@ -97,10 +97,10 @@ struct BF16Tests {
             for (h, w) in [(37, 53), (9, 11)] {
                 let x = Tensor(shape: [3, 9, h, w])
                 RandomStream(seed: 3, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
-                let all = withKernels(reference: false) { conv.forward(x) }
+                let all = conv.forward(x)
                 let one = Tensor(shape: [1, 9, h, w])
                 one.data.update(from: x.frame(2), count: one.count)
-                let alone = withKernels(reference: false) { conv.forward(one) }
+                let alone = conv.forward(one)
                 #expect((0..<alone.count).allSatisfy { alone[$0] == all.frame(2)[$0] }, "k \(k), \(h)×\(w)")
             }
         }
@@ -122,7 +122,8 @@ struct BF16Tests {
             let t = try NPY.readIntegers(base + "/" + c.timesteps).values
             let expected = try NPY.readFloat32(base + "/" + c.output)
             for (fast, bound) in [(false, 1.5e-2), (true, 8e-2)] {
-                let y = try withKernels(reference: !fast) { try net.forward(x, timesteps: t) }
+                net.referenceKernels = !fast
+                let y = try net.forward(x, timesteps: t)
                 let err = relativeL2(y, expected)
                 print("bf16 \(model) \(c.input) \(fast ? "fast" : "reference"): relative L2 \(err)")
                 #expect(err <= bound && err > 1e-5, "\(model) \(c.input) \(fast ? "fast" : "reference"): relative L2 \(err)")

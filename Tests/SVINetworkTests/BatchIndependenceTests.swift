@@ -16,12 +16,13 @@ import SVIFormats
         let base = Fixtures.path("adm-tiny")
         let net = try UNet(config: try UNetConfig.load(base + "/fixture.json"),
                            tensors: try Checkpoint.load(base + "/weights.safetensors").tensors, source: "adm-tiny")
+        net.referenceKernels = referenceKernels
         let x = randomTensor([5, 3, 32, 32], seed: 21)
-        let all = try withKernels(reference: referenceKernels) { try net.forward(x, timesteps: [Int](repeating: 640, count: 5)) }
+        let all = try net.forward(x, timesteps: [Int](repeating: 640, count: 5))
         for (start, count) in [(0, 1), (3, 1), (1, 2), (3, 2)] {
             let part = Tensor(shape: [count, 3, 32, 32])
             part.data.update(from: x.frame(start), count: part.count)
-            let out = try withKernels(reference: referenceKernels) { try net.forward(part, timesteps: [Int](repeating: 640, count: count)) }
+            let out = try net.forward(part, timesteps: [Int](repeating: 640, count: count))
             let differing = (0..<out.count).filter { out[$0] != all.frame(start)[$0] }.count
             #expect(differing == 0, "frames \(start)..<\(start + count): \(differing) values differ from the batch of 5")
         }

@@ -24,11 +24,8 @@ import SVIFormats
         }
         let config = try UNetConfig.load(Fixtures.path("adm-tiny/fixture.json"))
         let x = try NPY.readFloat32(Fixtures.path("adm-tiny/input0.npy"))
-        // Same kernels for both (other tests switch the process-wide kernel choice).
-        let (ya, yb) = try withKernels(reference: false) {
-            (try UNet(config: config, tensors: a.tensors, source: "pt").forward(x, timesteps: [10, 900]),
-             try UNet(config: config, tensors: b.tensors, source: "st").forward(x, timesteps: [10, 900]))
-        }
+        let ya = try UNet(config: config, tensors: a.tensors, source: "pt").forward(x, timesteps: [10, 900])
+        let yb = try UNet(config: config, tensors: b.tensors, source: "st").forward(x, timesteps: [10, 900])
         let identical = ya.array == yb.array
         #expect(identical)
     }
@@ -151,10 +148,8 @@ import SVIFormats
         // A multiple of the size: ε is exactly the network's first three channels.
         let x = try NPY.readFloat32(Fixtures.path("adm-tiny/input1.npy"))   // 1×3×24×40
         let eps = Tensor(shape: x.shape)
-        let full = try withKernels(reference: false) {
-            try den.predictNoise(x.data, count: 1, channels: 3, height: 24, width: 40, timestep: 250, into: eps.data)
-            return try net.forward(x, timesteps: [250])
-        }
+        try den.predictNoise(x.data, count: 1, channels: 3, height: 24, width: 40, timestep: 250, into: eps.data)
+        let full = try net.forward(x, timesteps: [250])
         let same = eps.array == Array(full.array[0..<(3 * 24 * 40)])
         #expect(same)
         // An odd size runs and gives finite values.

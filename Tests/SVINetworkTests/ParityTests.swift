@@ -40,7 +40,8 @@ import SVIFormats
             let x = try NPY.readFloat32(base + "/" + c.input)
             let t = try NPY.readIntegers(base + "/" + c.timesteps).values
             let expected = try NPY.readFloat32(base + "/" + c.output)
-            let y = try withKernels(reference: !fast) { try net.forward(x, timesteps: t) }
+            net.referenceKernels = !fast
+            let y = try net.forward(x, timesteps: t)
             #expect(y.shape == expected.shape)
             let err = relativeL2(y, expected)
             print("parity \(model) \(c.input) \(fast ? "fast" : "reference"): relative L2 \(err)")
@@ -49,17 +50,7 @@ import SVIFormats
     }
 }
 
-/// Runs `body` with the chosen kernels; serialised, since the switch is process-wide.
-func withKernels<T>(reference: Bool, _ body: () throws -> T) rethrows -> T {
-    kernelLock.lock(); defer { kernelLock.unlock() }
-    let saved = ConvolutionKernels.reference
-    ConvolutionKernels.reference = reference
-    defer { ConvolutionKernels.reference = saved }
-    return try body()
-}
-/// Held by every test that runs the network under a kernel choice or changes a process-wide
-/// block size (`Winograd43.blockFloats`, `AttentionBlock.blockElements`): suites run in
-/// parallel, and a block size changed under another test's forward pass changes its GEMM
-/// shapes and so its bits (a clean-clone CI run once failed BatchIndependenceTests that way).
-/// Recursive: a test holding it may call `withKernels`.
-let kernelLock = NSRecursiveLock()
+// The kernel choice and the block sizes are settings of each network (`NetworkOptions`), not
+// of the process: suites run in parallel, and a process-wide block size changed under another
+// test's forward pass once changed its GEMM shapes and so its bits (a clean-clone CI run failed
+// BatchIndependenceTests that way). Each test sets them on its own network or layer.

@@ -14,12 +14,10 @@ import CKernels
     }
 
     @Test func framesCutIntoSeveralBlocks() throws {
-        kernelLock.lock(); defer { kernelLock.unlock() }
-        let saved = (Winograd43.blockFloats, Winograd43.minimumColumns)
-        Winograd43.blockFloats = 36 * 9 * 16 * 4     // 4 tile rows of 16 padded tiles per block, 6 rows per frame
-        Winograd43.minimumColumns = 1
-        defer { (Winograd43.blockFloats, Winograd43.minimumColumns) = saved }
-        try check(h: 21, w: 37)
+        try check(h: 21, w: 37) { o in
+            o.winogradBlockFloats = 36 * 9 * 16 * 4     // 4 tile rows of 16 padded tiles per block, 6 rows per frame
+            o.winogradMinimumColumns = 1
+        }
     }
 
     /// A frame's result does not depend on the other frames of its batch, to the bit (the
@@ -30,10 +28,10 @@ import CKernels
         for (h, w) in [(37, 53), (9, 11)] {        // Winograd and im2col sizes
             let x = Tensor(shape: [3, 9, h, w])
             RandomStream(seed: 3, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
-            let all = withKernels(reference: false) { conv.forward(x) }
+            let all = conv.forward(x)
             let one = Tensor(shape: [1, 9, h, w])
             one.data.update(from: x.frame(2), count: one.count)
-            let alone = withKernels(reference: false) { conv.forward(one) }
+            let alone = conv.forward(one)
             #expect((0..<alone.count).allSatisfy { alone[$0] == all.frame(2)[$0] })
         }
     }
@@ -52,21 +50,25 @@ import CKernels
         #expect(svi_kernels_use("sse9") == 0)
     }
 
-    private func check(h: Int, w: Int) throws {
+    /// Winograd (with `options` changed by `configure`) against the direct convolution.
+    private func check(h: Int, w: Int, configure: (NetworkOptions) -> Void = { _ in }) throws {
         let p = ParameterSource(randomSeed: 7)
         let conv = Conv2d(p, "c", cin: 9, cout: 5, k: 3)
         let x = Tensor(shape: [3, 9, h, w])
         RandomStream(seed: 3, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
-        let direct = withKernels(reference: true) { conv.forward(x) }
+        p.options.referenceKernels = true
+        let direct = conv.forward(x)
+        let options = NetworkOptions()
+        configure(options)
         let wino = Winograd43(weight: conv.weight, cin: 9, cout: 5)
         let y = Tensor(shape: direct.shape)
-        wino.forward(x.data, frames: 3, h: h, w: w, bias: conv.bias.data, into: y.data, accumulate: false)
+        wino.forward(x.data, frames: 3, h: h, w: w, bias: conv.bias.data, into: y.data, accumulate: false, options: options)
         #expect(relativeL2(y, direct) < 1e-5)
         // Accumulating onto an existing tensor adds the convolution to it.
         let base = Tensor(shape: direct.shape)
         RandomStream(seed: 4, purpose: .initial).normals(offset: 0, count: base.count, into: base.data)
         let acc = base.copy()
-        wino.forward(x.data, frames: 3, h: h, w: w, bias: conv.bias.data, into: acc.data, accumulate: true)
+        wino.forward(x.data, frames: 3, h: h, w: w, bias: conv.bias.data, into: acc.data, accumulate: true, options: options)
         for i in 0..<acc.count { acc[i] -= base[i] }
         #expect(relativeL2(acc, direct) < 1e-5)
     }
@@ -79,12 +81,9 @@ import CKernels
         let block = AttentionBlock(p, "a", channels: 32, heads: 2, newOrder: false)
         let x = Tensor(shape: [2, 32, 9, 7])
         RandomStream(seed: 6, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
-        kernelLock.lock(); defer { kernelLock.unlock() }
         let whole = block.forward(x)
-        let saved = AttentionBlock.blockElements
-        AttentionBlock.blockElements = 63 * 5          // 5 query rows at a time, the last block shorter
+        p.options.attentionBlockElements = 63 * 5          // 5 query rows at a time, the last block shorter
         let blocked = block.forward(x)
-        AttentionBlock.blockElements = saved
         #expect(relativeL2(blocked, whole) < 1e-6)
     }
 }
