@@ -3,12 +3,24 @@ import Foundation
 /// Work splitting across cores. Every hot loop in svi goes through `Parallel.forEachChunk`,
 /// so the thread count is set in one place (`--threads`).
 public enum Parallel {
+    /// The process's thread count: set once, at start, from `--threads` (`RuntimeOptions`).
     nonisolated(unsafe) private static var configuredThreads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// Threads used by svi's own kernels (OpenBLAS is set separately by `BLASThreads`).
+    /// A thread count for the work of one task (`withThreads`): tests running in parallel each
+    /// pick their own without changing the process's, or each other's.
+    @TaskLocal private static var scopedThreads: Int?
+
+    /// Threads used by svi's own kernels (OpenBLAS is set separately by `BLASThreads`): the
+    /// calling task's `withThreads` count, else the process's. Read on the calling thread, so
+    /// it holds for the loops a kernel starts from there.
     public static var threads: Int {
-        get { configuredThreads }
+        get { scopedThreads ?? configuredThreads }
         set { configuredThreads = max(1, newValue) }
+    }
+
+    /// Runs `body` with `threads` threads for svi's kernels, for this task only.
+    public static func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
+        try $scopedThreads.withValue(max(1, threads)) { try body() }
     }
 
     /// Calls `body(start, end)` on disjoint chunks covering `0..<count`, in parallel when the

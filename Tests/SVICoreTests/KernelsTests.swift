@@ -8,16 +8,22 @@ import Testing
         let x = Tensor(shape: [n]), y = Tensor(shape: [n])
         RandomStream(seed: 3, purpose: .initial).normals(offset: 0, count: n, into: x.data)
         RandomStream(seed: 4, purpose: .initial).normals(offset: 0, count: n, into: y.data)
-        let saved = Parallel.threads
-        defer { Parallel.threads = saved }
-        Parallel.threads = 1
-        let a = Kernels.dot(x.data, y.data, n)
-        Parallel.threads = 2
-        let b = Kernels.dot(x.data, y.data, n)
+        let a = Parallel.withThreads(1) { Kernels.dot(x.data, y.data, n) }
+        let b = Parallel.withThreads(2) { Kernels.dot(x.data, y.data, n) }
         #expect(a == b)
         var ref = 0.0
         for i in 0..<n { ref += Double(x[i]) * Double(y[i]) }
         #expect(abs(a - ref) < 1e-9 * Double(n))
+    }
+
+    /// A test's thread count is its own: the process's (what `--threads` set) is untouched.
+    @Test func aTasksThreadCountLeavesTheProcesssAlone() {
+        let process = Parallel.threads
+        Parallel.withThreads(process + 3) {
+            #expect(Parallel.threads == process + 3)
+            Parallel.withThreads(1) { #expect(Parallel.threads == 1) }
+        }
+        #expect(Parallel.threads == process)
     }
 
     @Test func elementwiseKernels() {
@@ -43,10 +49,8 @@ import Testing
             return Tensor64(converting: t)
         }
         let p = vec(1), q = vec(2), alpha = 0.37
-        let saved = Parallel.threads
-        defer { Parallel.threads = saved }
-        for threads in [1, 2] {
-            Parallel.threads = threads
+        for threads in [1, 2] { Parallel.withThreads(threads) {
+            #expect(Parallel.threads == threads)
             let u1 = vec(3), r1 = vec(4), u2 = vec(3), r2 = vec(4)
             Kernels.axpy(u1.data, alpha, p.data, n)
             Kernels.axpy(r1.data, -alpha, q.data, n)
@@ -54,6 +58,6 @@ import Testing
             let fused = Kernels.cgUpdate(u: u2.data, p: p.data, r: r2.data, q: q.data, alpha: alpha, frames: c.frames, frameSize: c.frameSize)
             #expect(fused == dots)
             #expect((0..<n).allSatisfy { u1[$0] == u2[$0] && r1[$0] == r2[$0] })
-        }
+        } }
     }
 }

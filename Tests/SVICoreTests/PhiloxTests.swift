@@ -25,12 +25,8 @@ import Testing
 
     @Test func sameNumbersAtAnyOffsetAndThreadCount() {
         let s = RandomStream(seed: 7, purpose: .step, step: 3)
-        let saved = Parallel.threads
-        defer { Parallel.threads = saved }
-        Parallel.threads = 1
-        let whole = s.normals(count: 100_003)
-        Parallel.threads = 2
-        let whole2 = s.normals(count: 100_003)
+        let whole = Parallel.withThreads(1) { s.normals(count: 100_003) }
+        let whole2 = Parallel.withThreads(2) { s.normals(count: 100_003) }
         #expect(whole == whole2)
         var part = [Float](repeating: 0, count: 1001)
         part.withUnsafeMutableBufferPointer { s.normals(offset: 50_001, count: 1001, into: $0.baseAddress!) }
