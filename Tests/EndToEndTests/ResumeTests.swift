@@ -254,6 +254,44 @@ import SVIFormats
         #expect(!FileManager.default.fileExists(atPath: d + "/b.npy") && !FileManager.default.fileExists(atPath: d + "/e.npy"))
     }
 
+    /// Issue 29: every option that changes the output, changed in turn, is refused by a resume
+    /// from the first run's checkpoint, with a line naming it; nothing is written.
+    @Test(arguments: [
+        // DDS from noise.
+        ([String](), ["--nfe", "7"], "--nfe"), ([], ["--cg-steps", "3"], "--cg-steps"), ([], ["--eta", "0.5"], "--eta"),
+        ([], ["--gamma", "2"], "--gamma"), ([], ["--final-cg-steps", "50"], "--final-cg-steps"),
+        ([], ["--batch-independent"], "--batch-independent"), ([], ["--seed", "2"], "--seed (1 vs 2)"),
+        ([], ["--mask-seed", "3"], "the mask seed"), ([], ["--noise-sigma", "0.01"], "the degradation"),
+        ([], ["--init", "admm-tv", "--start", "0.5"], "--start"), ([], ["--sampler", "pnp"], "--sampler"),
+        ([], ["--segment-frames", "5", "--overlap", "2"], "the segment plan"),
+        // A warm start from ADMM-TV: its own settings.
+        (["--init", "admm-tv", "--start", "0.5", "--tv-iterations", "5"], ["--tv-lambda", "0.02"], "the warm start's settings"),
+        (["--init", "admm-tv", "--start", "0.5", "--tv-iterations", "5"], ["--tv-rho", "0.1"], "the warm start's settings"),
+        (["--init", "admm-tv", "--start", "0.5", "--tv-iterations", "5"], ["--tv-inner-cg", "4"], "the warm start's settings"),
+        (["--init", "admm-tv", "--start", "0.5", "--tv-iterations", "5"], ["--no-tv-accelerate"], "the warm start's settings"),
+        (["--init", "admm-tv", "--start", "0.5", "--tv-iterations", "5"], ["--tv-iterations", "6"], "the warm start's settings"),
+        (["--init", "admm-tv", "--start", "0.5", "--tv-iterations", "5"], ["--init", "cg"], "--init"),
+        // Plug-and-play: its levels and weight.
+        (["--sampler", "pnp", "--nfe", "3"], ["--pnp-levels", "0.02:0.005"], "--sampler (pnp"),
+        (["--sampler", "pnp", "--nfe", "3"], ["--pnp-weight", "2"], "--sampler (pnp"),
+        // The network: the plain kernels give other bits (so does bf16: checkpointsRefuseAnotherPrecision).
+        (["--model", CLI.fixtures + "/adm-tiny/weights.safetensors"], ["--reference-kernels"], "reference kernels"),
+    ])
+    func everyOutputAffectingOptionIsRefusedOnResume(base: [String], change: [String], names: String) throws {
+        let d = try setUp()
+        let prior = base.contains("--model") ? [] : ["--prior", "gaussian"]
+        // DDS from noise unless the base says how to start (plug-and-play refuses --init noise).
+        let start = base.contains("--init") || base.contains("--sampler") ? [] : ["--init", "noise"]
+        let first = ["restore", d + "/y.npy", "-o", d + "/a.npy", "--nfe", "6", "--seed", "1", "--quiet",
+                     "--checkpoint-dir", d + "/ck"] + start + prior + base
+        let r = try CLI.run(first)
+        #expect(r.status == 0, "\(r.stderr)")
+        // The change's options replace the first run's (the last of a repeated option wins).
+        let again = try CLI.run(first.map { $0 == d + "/a.npy" ? d + "/b.npy" : $0 } + change)
+        #expect(again.status != 0 && again.stderr.contains(names), "\(change): exit \(again.status): \(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/b.npy"), "\(change) resumed a checkpoint of other settings")
+    }
+
     /// bf16 and fp32 make different x_t: a checkpoint of one is not continued in the other
     /// (where the CPU has no bf16, the option is refused before the checkpoint is read).
     @Test func checkpointsRefuseAnotherPrecision() throws {
