@@ -43,11 +43,28 @@ import CKernels
         defer { _ = svi_kernels_use(saved) }
         #expect(svi_kernels_use("avx2") == 1)
         try check(h: 19, w: 130)
+        let avx2 = try winogradOutput(h: 19, w: 130)
         if svi_kernels_use("avx512") == 1 {
             #expect(String(cString: svi_kernels_isa()) == "avx512")
             try check(h: 19, w: 130)
+            // The same bits: the switch is process-wide, so a network test running beside this
+            // one must not see its output change with it (and SVI_ISA=avx2 children in
+            // DeterminismTests compare against AVX-512 parents).
+            let avx512 = try winogradOutput(h: 19, w: 130)
+            #expect(avx2.array == avx512.array, "AVX2 and AVX-512 transforms give other bits")
         }
         #expect(svi_kernels_use("sse9") == 0)
+    }
+
+    private func winogradOutput(h: Int, w: Int) throws -> Tensor {
+        let p = ParameterSource(randomSeed: 7)
+        let conv = Conv2d(p, "c", cin: 9, cout: 5, k: 3)
+        let x = Tensor(shape: [2, 9, h, w])
+        RandomStream(seed: 3, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+        let y = Tensor(shape: [2, 5, h, w])
+        Winograd43(weight: conv.weight, cin: 9, cout: 5).forward(x.data, frames: 2, h: h, w: w, bias: conv.bias.data, into: y.data,
+                                                                  accumulate: false, options: NetworkOptions())
+        return y
     }
 
     /// Winograd (with `options` changed by `configure`) against the direct convolution.
