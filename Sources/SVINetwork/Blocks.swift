@@ -102,10 +102,10 @@ final class AttentionBlock {
                     q = base + (hd * 3 * ch) * l; k = q + ch * l; v = q + 2 * ch * l
                 }
                 let out = a.frame(i) + hd * ch * l
-                if options.precision == .bf16 {
-                    attendBF16(q: q, k: k, v: v, out: out, l: l, ch: ch, rows: rows, alpha: alpha)
-                    continue
-                }
+                // fp32 in both precisions: attention's GEMMs in bf16 (scores and probabilities
+                // rounded) cost 0.13–0.19 dB on 8-bit temporal-only rows restored near 48 dB and
+                // gave NaN on one row (BENCHMARKS.md, "--precision bf16"); the convolutions alone
+                // cost ≤ 0.02 dB.
                 let run = { (first: Int, end: Int) in
                     let weightBytes = rows * l * 4
                     let weights = BufferPool.take(bytes: weightBytes).bindMemory(to: Float.self, capacity: rows * l)
@@ -129,36 +129,6 @@ final class AttentionBlock {
             }
         }
         return a
-    }
-
-    /// One head of one frame in bf16 (`--precision bf16`): K (as the scores' right-hand side)
-    /// and V (as the output's left-hand side) are packed once; per block of query rows, Qᵀ is
-    /// packed, S = QᵀK by the bf16 GEMM, the softmax in float32, P packed as the right-hand
-    /// side of O = V·Pᵀ, each output column divided by its row's sum afterwards.
-    private func attendBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                            l: Int, ch: Int, rows: Int, alpha: Float) {
-        let keys = PackedBF16Columns(k: ch, n: l)
-        keys.pack(k, ld: l)
-        let values = PackedBF16(v, m: ch, k: l, lda: l)
-        let blocks = (l + rows - 1) / rows
-        Parallel.forEachChunk(blocks, grain: 1) { first, end in
-            let weights = UnsafeMutablePointer<Float>.allocate(capacity: rows * l)
-            defer { weights.deallocate() }
-            let probabilities = PackedBF16Columns(k: l, n: rows)
-            var inverse = [Float](repeating: 0, count: rows)
-            for blk in first..<end {
-                let t0 = blk * rows, n = min(rows, l - t0)
-                let queries = PackedBF16(q + t0, m: n, k: ch, rowStride: 1, columnStride: l)
-                bf16gemmSerial(queries, packed: keys, n: l, c: weights, ldc: l, accumulate: false)
-                for t in 0..<n { inverse[t] = 1 / AttentionBlock.softmaxNumerators(weights + t * l, l, scale: alpha) }
-                probabilities.packTransposed(weights, ld: l)
-                bf16gemmSerial(values, packed: probabilities, n: n, c: out + t0, ldc: l, accumulate: false)
-                for cc in 0..<ch {
-                    let row = out + cc * l + t0
-                    for t in 0..<n { row[t] *= inverse[t] }
-                }
-            }
-        }
     }
 
     /// row[s] ← exp(scale·(row[s] − max row)) (scale > 0); returns Σ_s row[s].

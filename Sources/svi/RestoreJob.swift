@@ -300,7 +300,7 @@ final class RestoreJob {
 
         let settings = cmd.samplerSettings(for: spec, seed: plan.seed, noise: plan.noise)
         let (denoiser, fixedBytes) = try loadDenoiser(frame: frame, settings: settings, rep: &rep)
-        var job = try settleSegments(plan: plan, spec: spec, frame: frame, settings: settings, denoiser: denoiser,
+        let job = try settleSegments(plan: plan, spec: spec, frame: frame, settings: settings, denoiser: denoiser,
                                      fixedBytes: fixedBytes, rep: &rep)
         let stitcher = rank == 0 ? SegmentStitcher(plan: job.segments, frameSize: frame.count, clips: !cmd.noClip) : nil
         if job.decision.segmentsDone > 0 {

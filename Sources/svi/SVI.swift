@@ -28,6 +28,9 @@ struct SVI: ParsableCommand {
         ranges a:b in every command.
         A degradation is a spec string such as temporal=uniform:13 or temporal=gaussian:1.0,sr=4
         (keys: temporal, boundary, blur, sr, inpaint, noise; see `svi degrade --help`).
+        Exit status: 0 done; 64 bad option; 65 bad input file; 69 ranks cannot work together;
+        70 the computation failed (NaN); 71 not enough memory; 74 read/write failed;
+        85 stopped with a checkpoint (run the same command to continue); 1 anything else.
         """,
         version: version,
         subcommands: [DegradeCommand.self, RestoreCommand.self, EvalCommand.self, NoiseCommand.self, CompareCommand.self, ModelCommand.self, BenchCommand.self, SynthCommand.self]
