@@ -163,21 +163,23 @@ def main():
                       + "  ".join(f"{k} {v['psnr']:.2f}/{v['ssim']:.3f}/{v['frame_diff_err']:.4f}" for k, v in m.items()), flush=True)
                 for f in os.listdir(w):
                     if f.startswith("tv-") and f.endswith(".npy"): os.remove(os.path.join(w, f))
-                with open(args.json + ".partial", "w") as f:
-                    json.dump(results, f, indent=1, ensure_ascii=False)
-                os.replace(args.json + ".partial", args.json)
+                save_json(results, args.json)
     if pnp_only_rows:
         results["pnp_only_rows"] = sorted(set(results.get("pnp_only_rows", [])) | set(pnp_only_rows))
-        results["pnp_machine"] = f"{machine(svi)['cpu']} ({machine(svi)['cores']} cores)"
-        with open(args.json + ".partial", "w") as f:
-            json.dump(results, f, indent=1, ensure_ascii=False)
-        os.replace(args.json + ".partial", args.json)
+        m = machine(svi)
+        results["pnp_machine"] = f"{m['cpu']} ({m['cores']} cores)"
+        save_json(results, args.json)
     if reused:
         results["svi_only_rows"] = sorted(set(results.get("svi_only_rows", [])) | set(reused))
-        with open(args.json + ".partial", "w") as f:
-            json.dump(results, f, indent=1, ensure_ascii=False)
-        os.replace(args.json + ".partial", args.json)
+        save_json(results, args.json)
     write_report(results, args)
+
+
+def save_json(results, path):
+    """Writes the record under a temporary name and moves it into place (a killed run leaves the old one)."""
+    with open(path + ".partial", "w") as f:
+        json.dump(results, f, indent=1, ensure_ascii=False)
+    os.replace(path + ".partial", path)
 
 
 def write_report(results, args):

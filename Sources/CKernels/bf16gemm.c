@@ -53,22 +53,17 @@ long svi_bf16_packed_a_count(long m, long k) {
     return (m + MR - 1) / MR * MR * ((k + 1) / 2 * 2);
 }
 
-/* ap[panel][p][r][2] = (A[panel·8 + r][2p], A[panel·8 + r][2p + 1]), zeros past m and k, where
- * A[i][j] = a[i·rs + j·cs] (cs = 1: row-major with lda = rs; rs = 1: A given as its transpose). */
-void svi_bf16_pack_a_strided(const float *a, long m, long k, long rs, long cs, unsigned short *ap) {
+/* ap[panel][p][r][2] = (A[panel·8 + r][2p], A[panel·8 + r][2p + 1]), zeros past m and k. */
+void svi_bf16_pack_a(const float *a, long m, long k, long lda, unsigned short *ap) {
     long kp2 = (k + 1) / 2, panels = (m + MR - 1) / MR;
     for (long pn = 0; pn < panels; pn++)
         for (long p = 0; p < kp2; p++)
             for (long r = 0; r < MR; r++) {
                 long i = pn * MR + r;
                 uint16_t *dst = ap + ((pn * kp2 + p) * MR + r) * 2;
-                dst[0] = (i < m) ? bf16_bits(a[i * rs + 2 * p * cs]) : 0;
-                dst[1] = (i < m && 2 * p + 1 < k) ? bf16_bits(a[i * rs + (2 * p + 1) * cs]) : 0;
+                dst[0] = (i < m) ? bf16_bits(a[i * lda + 2 * p]) : 0;
+                dst[1] = (i < m && 2 * p + 1 < k) ? bf16_bits(a[i * lda + 2 * p + 1]) : 0;
             }
-}
-
-void svi_bf16_pack_a(const float *a, long m, long k, long lda, unsigned short *ap) {
-    svi_bf16_pack_a_strided(a, m, k, lda, 1, ap);
 }
 
 /* 16 columns of two rows of B as 16 bf16 pairs (row k0 in the low half of each lane). */
@@ -135,70 +130,6 @@ TARGET_BF16 static void gemm(long m, long n, long k, const unsigned short *ap, c
     }
 }
 
-long svi_bf16_packed_b_count(long k, long n) {
-    return (n + NR - 1) / NR * ((k + 1) / 2) * NR * 2;
-}
-
-/* All of B [k][n] (row stride ldb) in the kernel's layout: bp[block j0/32][p][32 lanes]. */
-TARGET_BF16 static void pack_b_all(const float *b, long k, long n, long ldb, uint32_t *bp) {
-    long kp2 = (k + 1) / 2;
-    for (long j0 = 0; j0 < n; j0 += NR)
-        pack_b(b + j0, k, ldb, n - j0 < NR ? n - j0 : NR, bp + (j0 / NR) * kp2 * NR);
-}
-
-/* B given by its rows of the transpose: B[s][j] = p[j·ldp + s] (a row-major [n][k] matrix whose
- * rows are B's columns, as attention's probabilities P[t][s] for Pᵀ). Each row j is converted
- * 32 values at a time into 16 pairs and scattered into lane j of the pairs' rows. */
-TARGET_BF16 static void pack_b_rows_all(const float *p, long n, long k, long ldp, uint32_t *bp) {
-    long kp2 = (k + 1) / 2;
-    memset(bp, 0, (size_t)((n + NR - 1) / NR * kp2 * NR * 4));
-    const __m512i stride = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(NR));
-    for (long j = 0; j < n; j++) {
-        const float *row = p + j * ldp;
-        uint32_t *lane = bp + (j / NR) * kp2 * NR + (j % NR);
-        long s = 0;
-        for (; s + 32 <= k; s += 32) {
-            __m512bh both = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + s + 16), _mm512_loadu_ps(row + s));
-            _mm512_i32scatter_epi32(lane + (s / 2) * NR, stride, (__m512i)both, 4);
-        }
-        for (; s < k; s += 2) {
-            uint32_t lo = bf16_bits(row[s]), hi = s + 1 < k ? bf16_bits(row[s + 1]) : 0;
-            lane[(s / 2) * NR] = lo | (hi << 16);
-        }
-    }
-}
-
-TARGET_BF16 static void gemm_packed(long m, long n, long k, const uint16_t *ap, const uint32_t *bp,
-                                    float *c, long ldc, int accumulate) {
-    long kp2 = (k + 1) / 2, panels = (m + MR - 1) / MR;
-    for (long j0 = 0; j0 < n; j0 += NR) {
-        long cols = n - j0 < NR ? n - j0 : NR;
-        for (long pn = 0; pn < panels; pn++) {
-            long rows = m - pn * MR < MR ? m - pn * MR : MR;
-            kernel(kp2, (const uint32_t *)ap + pn * kp2 * MR, bp + (j0 / NR) * kp2 * NR, c + pn * MR * ldc + j0, ldc, rows, cols, accumulate);
-        }
-    }
-}
-
-int svi_bf16_pack_b(const float *b, long k, long n, long ldb, unsigned short *bp) {
-    if (!svi_bf16_available()) return 0;
-    pack_b_all(b, k, n, ldb, (uint32_t *)bp);
-    return 1;
-}
-
-int svi_bf16_pack_b_rows(const float *p, long n, long k, long ldp, unsigned short *bp) {
-    if (!svi_bf16_available()) return 0;
-    pack_b_rows_all(p, n, k, ldp, (uint32_t *)bp);
-    return 1;
-}
-
-int svi_bf16_gemm_packed(long m, long n, long k, const unsigned short *ap, const unsigned short *bp,
-                         float *c, long ldc, int accumulate) {
-    if (!svi_bf16_available()) return 0;
-    if (m > 0 && n > 0) gemm_packed(m, n, k, ap, (const uint32_t *)bp, c, ldc, accumulate);
-    return 1;
-}
-
 int svi_bf16_gemm(long m, long n, long k, const unsigned short *ap, const float *b, long ldb,
                   float *c, long ldc, int accumulate) {
     if (!svi_bf16_available()) return 0;
@@ -213,13 +144,6 @@ int svi_bf16_gemm(long m, long n, long k, const unsigned short *ap, const float 
 
 #else
 int svi_bf16_available(void) { return 0; }
-long svi_bf16_packed_b_count(long k, long n) { return (n + 31) / 32 * ((k + 1) / 2) * 64; }
-void svi_bf16_pack_a_strided(const float *a, long m, long k, long rs, long cs, unsigned short *ap) { (void)a; (void)m; (void)k; (void)rs; (void)cs; (void)ap; }
-int svi_bf16_pack_b(const float *b, long k, long n, long ldb, unsigned short *bp) { (void)b; (void)k; (void)n; (void)ldb; (void)bp; return 0; }
-int svi_bf16_pack_b_rows(const float *p, long n, long k, long ldp, unsigned short *bp) { (void)p; (void)n; (void)k; (void)ldp; (void)bp; return 0; }
-int svi_bf16_gemm_packed(long m, long n, long k, const unsigned short *ap, const unsigned short *bp, float *c, long ldc, int accumulate) {
-    (void)m; (void)n; (void)k; (void)ap; (void)bp; (void)c; (void)ldc; (void)accumulate; return 0;
-}
 long svi_bf16_packed_a_count(long m, long k) { return (m + 7) / 8 * 8 * ((k + 1) / 2 * 2); }
 void svi_bf16_pack_a(const float *a, long m, long k, long lda, unsigned short *ap) { (void)a; (void)m; (void)k; (void)lda; (void)ap; }
 int svi_bf16_gemm(long m, long n, long k, const unsigned short *ap, const float *b, long ldb, float *c, long ldc, int accumulate) {

@@ -52,13 +52,6 @@ final class PackedBF16 {
         svi_bf16_pack_a(a, m, k, lda, data)
     }
 
-    /// A[i][j] = a[i·rowStride + j·columnStride] (attention's Qᵀ: row stride 1).
-    init(_ a: UnsafePointer<Float>, m: Int, k: Int, rowStride: Int, columnStride: Int) {
-        self.m = m; self.k = k
-        data = .allocate(capacity: svi_bf16_packed_a_count(m, k))
-        svi_bf16_pack_a_strided(a, m, k, rowStride, columnStride, data)
-    }
-
     deinit { data.deallocate() }
 
     var bytes: Int { svi_bf16_packed_a_count(m, k) * 2 }
@@ -100,33 +93,3 @@ func bf16gemm(_ a: PackedBF16, n: Int, b: UnsafePointer<Float>, ldb: Int, c: Uns
     }
 }
 
-/// A right-hand matrix B [k][n] rounded to bf16 and packed for `bf16gemm(_:packed:…)`:
-/// from B itself (`rows: false`) or from the rows of its transpose (`rows: true`: source[j][s]
-/// is B[s][j], as attention's probabilities for Pᵀ).
-final class PackedBF16Columns {
-    let k: Int, n: Int
-    let data: UnsafeMutablePointer<UInt16>
-
-    init(k: Int, n: Int) {
-        self.k = k; self.n = n
-        data = .allocate(capacity: svi_bf16_packed_b_count(k, n))
-    }
-
-    deinit { data.deallocate() }
-
-    /// Packs B = source [k][n] (row stride `ld`).
-    func pack(_ b: UnsafePointer<Float>, ld: Int) {
-        precondition(svi_bf16_pack_b(b, k, n, ld, data) == 1, "bf16 packing on a CPU without AVX-512 BF16")
-    }
-
-    /// Packs B from its transpose: source [n][k] (row stride `ld`), B[s][j] = source[j][s].
-    func packTransposed(_ t: UnsafePointer<Float>, ld: Int) {
-        precondition(svi_bf16_pack_b_rows(t, n, k, ld, data) == 1, "bf16 packing on a CPU without AVX-512 BF16")
-    }
-}
-
-/// C (+)= A·B[:, 0..<n] from packed A and packed B, on the calling thread (n ≤ b.n).
-func bf16gemmSerial(_ a: PackedBF16, packed b: PackedBF16Columns, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-    precondition(a.k == b.k && n <= b.n)
-    precondition(svi_bf16_gemm_packed(a.m, n, a.k, a.data, b.data, c, ldc, accumulate ? 1 : 0) == 1, "bf16 GEMM on a CPU without AVX-512 BF16")
-}

@@ -131,8 +131,8 @@ final class AttentionBlock {
         return a
     }
 
-    /// row[s] ← exp(scale·(row[s] − max row)) (scale > 0); returns Σ_s row[s].
-    static func softmaxNumerators(_ row: UnsafeMutablePointer<Float>, _ l: Int, scale: Float = 1) -> Float {
+    /// row[s] ← exp(row[s] − max row); returns Σ_s row[s].
+    static func softmaxNumerators(_ row: UnsafeMutablePointer<Float>, _ l: Int) -> Float {
         // The row's maximum 8 lanes at a time (a scalar `max` loop does not vectorise: it was
         // as slow as the exponentials after it). Scores are finite, so lane order is immaterial.
         var m8 = F8(repeating: -.infinity)
@@ -141,11 +141,10 @@ final class AttentionBlock {
         var mx = m8.max()
         while s0 < l { mx = max(mx, row[s0]); s0 += 1 }
         m8 = F8(repeating: mx)
-        let a8 = F8(repeating: scale)
         var acc = F8(), s = 0
-        while s + 8 <= l { let e = fastExp((F8.load(row + s) - m8) * a8); e.store(row + s); acc += e; s += 8 }
+        while s + 8 <= l { let e = fastExp(F8.load(row + s) - m8); e.store(row + s); acc += e; s += 8 }
         var sum = acc.sum()
-        while s < l { let e = fastExp((row[s] - mx) * scale); row[s] = e; sum += e; s += 1 }
+        while s < l { let e = fastExp(row[s] - mx); row[s] = e; sum += e; s += 1 }
         return sum
     }
 }

@@ -457,13 +457,10 @@ struct RestoreCommand: ParsableCommand {
             // Newest first; a damaged snapshot (bad state, data not matching its hash) is
             // skipped with a warning and the next older one is used.
             var (snapshots, damaged) = SamplerCheckpoint.snapshots(in: dir)
-            // A snapshot of another segment plan (or of none) is another run's: refused, not
-            // skipped — starting over would silently drop the user's progress.
-            if let (meta, folder) = snapshots.first(where: { $0.0.segmentPlan != identity.segmentPlan }) {
-                throw SVIError.file(folder, "checkpoint does not match this run: " + meta.differences(from: identity).joined(separator: "; "))
-            }
-            // Snapshots of another segment (an earlier one not yet pruned) are not this segment's.
-            snapshots = snapshots.filter { $0.0.segment == identity.segment }
+            // Snapshots of another segment of this plan (an earlier one not yet pruned) are not
+            // this segment's. One of another plan (or of none) is another run's: it stays, so
+            // the check below refuses it — skipping it would start over and drop the progress.
+            snapshots = snapshots.filter { $0.0.segment == identity.segment || $0.0.segmentPlan != identity.segmentPlan }
             var found: ResumeDecision?
             for (meta, folder) in snapshots {
                 let diff = meta.differences(from: identity)

@@ -49,30 +49,6 @@ struct BF16Tests {
         }
     }
 
-    /// The packed entry points (attention's: B packed from itself or from its transpose, A
-    /// from a strided source) give the plain call's bits, on odd sizes (k not a multiple of 32
-    /// nor even, n past one block of 32).
-    @Test(arguments: [(5, 37, 45), (16, 70, 64), (3, 1, 1)])
-    func packedEntryPointsGiveThePlainBits(m: Int, n: Int, k: Int) throws {
-        let a = Self.random(m * k, seed: 6), b = Self.random(k * n, seed: 7)
-        let bt = (0..<(n * k)).map { b[($0 % k) * n + $0 / k] }          // bt[j][s] = b[s][j]
-        let at = (0..<(k * m)).map { a[($0 % m) * k + $0 / m] }          // at[j][i] = a[i][j]
-        let plainA = a.withUnsafeBufferPointer { PackedBF16($0.baseAddress!, m: m, k: k, lda: k) }
-        let stridedA = at.withUnsafeBufferPointer { PackedBF16($0.baseAddress!, m: m, k: k, rowStride: 1, columnStride: m) }
-        let fromB = PackedBF16Columns(k: k, n: n), fromT = PackedBF16Columns(k: k, n: n)
-        b.withUnsafeBufferPointer { fromB.pack($0.baseAddress!, ld: n) }
-        bt.withUnsafeBufferPointer { fromT.packTransposed($0.baseAddress!, ld: k) }
-        var plain = [Float](repeating: 0, count: m * n)
-        b.withUnsafeBufferPointer { bp in plain.withUnsafeMutableBufferPointer {
-            bf16gemmSerial(plainA, n: n, b: bp.baseAddress!, ldb: n, c: $0.baseAddress!, ldc: n, accumulate: false)
-        } }
-        for (name, pa, pb) in [("packed B", plainA, fromB), ("B from its transpose", plainA, fromT), ("strided A", stridedA, fromB)] {
-            var c = [Float](repeating: 0, count: m * n)
-            c.withUnsafeMutableBufferPointer { bf16gemmSerial(pa, packed: pb, n: n, c: $0.baseAddress!, ldc: n, accumulate: false) }
-            #expect(c == plain, "\(name), \(m)×\(n)×\(k)")
-        }
-    }
-
     /// Splitting the columns or the rows over threads gives the serial call's bits.
     @Test func threadSplitsGiveTheSerialBits() throws {
         for (m, n, k) in [(64, 3000, 96), (200, 60, 400)] {      // split by columns, by rows

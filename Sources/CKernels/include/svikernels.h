@@ -37,22 +37,6 @@ long svi_bf16_packed_a_count(long m, long k);
  * layout; done once per weight matrix. */
 void svi_bf16_pack_a(const float *a, long m, long k, long lda, unsigned short *ap);
 
-/* As svi_bf16_pack_a for A[i][j] = a[i·rs + j·cs] (rs = 1, cs = lda: A given transposed). */
-void svi_bf16_pack_a_strided(const float *a, long m, long k, long rs, long cs, unsigned short *ap);
-
-/* bf16 values of a packed B [k][n] (columns in blocks of 32, k padded to even). */
-long svi_bf16_packed_b_count(long k, long n);
-
-/* B [k][n] (row stride ldb) rounded and packed once, for svi_bf16_gemm_packed. 0 without bf16. */
-int svi_bf16_pack_b(const float *b, long k, long n, long ldb, unsigned short *bp);
-
-/* B given by the rows of its transpose, B[s][j] = p[j·ldp + s] (n rows of k values), packed. */
-int svi_bf16_pack_b_rows(const float *p, long n, long k, long ldp, unsigned short *bp);
-
-/* C[m][n] (+)= A·B from packed A and packed B (the same arithmetic as svi_bf16_gemm). */
-int svi_bf16_gemm_packed(long m, long n, long k, const unsigned short *ap, const unsigned short *bp,
-                         float *c, long ldc, int accumulate);
-
 /* C[m][n] = A·B, or C += A·B when accumulate != 0: A packed by svi_bf16_pack_a, B [k][n] float32
  * (row stride ldb) rounded to bf16, products summed in float32 in order of k. Serial (the
  * caller splits columns over threads). Returns 1, or 0 when bf16 is not available (nothing
