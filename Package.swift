@@ -2,7 +2,7 @@
 import PackageDescription
 import Foundation
 
-// Layering (DESIGN §8, ARCHITECTURE.md): svi → SVINetwork, SVISampler → SVIOperators → SVIContracts → SVICore → CBLAS.
+// Layering (DESIGN §8, ARCHITECTURE.md): svi → SVIPipeline → SVINetwork, SVISampler → SVIOperators → SVIContracts → SVICore → CBLAS.
 // SVIContracts holds what the layers meet through (Communicator, FramePartition, Distribution,
 // Denoiser); only svi and SVICluster (the MPI communicator) link libmpi.
 // Release builds of the numerical modules target AVX2 + FMA (every x86-64 server since 2013;
@@ -56,8 +56,14 @@ let package = Package(
         .target(name: "SVIEvaluation", dependencies: ["SVICore"], swiftSettings: optimise),
         .target(name: "SVIMedia", dependencies: ["SVICore", "SVIFormats", "CFFmpeg"], swiftSettings: checked),
         .target(name: "SVINetwork", dependencies: ["SVICore", "SVIFormats", "SVIContracts", "CBLAS", "CKernels"], swiftSettings: optimise),
+        // The restore pipeline (issue 29): settings, planning, the job over ranks, media I/O,
+        // the report. Everything `svi restore` does beside parsing options and printing.
+        .target(name: "SVIPipeline", dependencies: [
+            "SVICore", "SVIFormats", "SVIContracts", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation", "SVIMedia",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: checked),
         .executableTarget(name: "svi", dependencies: [
-            "SVICore", "SVIFormats", "SVIContracts", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation", "SVIMedia", "CKernels",
+            "SVICore", "SVIFormats", "SVIContracts", "SVICluster", "SVIOperators", "SVISampler", "SVINetwork", "SVIEvaluation", "SVIMedia", "SVIPipeline", "CKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: checked),
@@ -72,6 +78,7 @@ let package = Package(
                     exclude: ["Reference"]),
         .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),
         .testTarget(name: "SVIMediaTests", dependencies: ["SVIFormats", "SVIMedia", "SVICore", "SVITestSupport"]),
+        .testTarget(name: "SVIPipelineTests", dependencies: ["SVIPipeline", "SVIContracts", "SVIFormats", "SVICore", "SVITestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SVIFormats", "SVICore", "SVITestSupport", "svi"]),
     ]
 )

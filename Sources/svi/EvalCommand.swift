@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SVICore
+import SVIPipeline
 import SVIFormats
 import SVIEvaluation
 import SVIMedia

@@ -7,25 +7,25 @@ import SVICluster
 /// terminal or ssh session) and SIGINT ask a
 /// running restore to stop after the current step, write a checkpoint and exit with
 /// `StopRequest.exitStatus`. A second SIGINT ends the process at once.
-enum StopRequest {
+package enum StopRequest {
     /// The exit status of a run that stopped early with a checkpoint: the Slurm script requeues on it.
-    static let exitStatus: Int32 = 85
+    package static let exitStatus: Int32 = 85
 
-    nonisolated(unsafe) static var signalled: sig_atomic_t = 0
+    package nonisolated(unsafe) static var signalled: sig_atomic_t = 0
     /// Set while the steps run without a checkpoint folder: there is nothing to save, so a
     /// signal ends the process at once (128 + signal) instead of after the step under way, which
     /// can take minutes on large frames. Nothing of the output exists yet then.
-    nonisolated(unsafe) static var exitAtOnce: sig_atomic_t = 0
+    package nonisolated(unsafe) static var exitAtOnce: sig_atomic_t = 0
 
     /// The output's temporary file, removed by a signal that ends the process at once.
     nonisolated(unsafe) private static var temporaryCString: UnsafeMutablePointer<CChar>?
-    static func removeOnSignal(_ path: String?) {
+    package static func removeOnSignal(_ path: String?) {
         let old = temporaryCString
         temporaryCString = path.map { strdup($0) }
         free(old)
     }
 
-    static func install(exitAtOnce atOnce: Bool = false) {
+    package static func install(exitAtOnce atOnce: Bool = false) {
         exitAtOnce = atOnce ? 1 : 0
         let handler: @convention(c) (Int32) -> Void = { sig in
             if StopRequest.exitAtOnce != 0 {
@@ -42,15 +42,15 @@ enum StopRequest {
         sigprocmask(SIG_UNBLOCK, &set, nil)
     }
 
-    static var requested: Bool { signalled != 0 }
+    package static var requested: Bool { signalled != 0 }
 }
 
 /// What svi checks of the scheduler that started it.
-enum SchedulerCheck {
+package enum SchedulerCheck {
     /// `srun` started several tasks of one step but none of them joined an MPI job (the site's
     /// default `MpiDefault=none`, or `srun` without `--mpi=pmix`): every task would run the
     /// whole job alone and they would all write the same output and checkpoints. Refuse.
-    static func refuseTasksWithoutMPI(environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
+    package static func refuseTasksWithoutMPI(environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
         guard !MPICommunicator.launchedByMPI(env), env["SLURM_PROCID"] != nil,
               let tasks = env["SLURM_STEP_NUM_TASKS"].flatMap({ Int($0) }), tasks > 1 else { return }
         throw SVIError.cluster("srun started \(tasks) tasks but MPI is not initialised in them (each would run the whole job alone): launch with srun --mpi=pmix, or mpirun")

@@ -9,8 +9,8 @@ import SVISampler
 /// not the file name), the H.264 quantiser's error, and the MAD estimate from the first
 /// `NoiseEstimator.framesWanted` frames of the clip — read through a stream of their own, so
 /// memory stays one frame whatever the video's length.
-enum NoiseProbe {
-    static func measure(_ path: String, selection: FrameSelection, firstIndex: Int, frames: Int,
+package enum NoiseProbe {
+    package static func measure(_ path: String, selection: FrameSelection, firstIndex: Int, frames: Int,
                         stated: Double, override: Double?, progress: Progress) throws -> NoiseLevel {
         let n = min(frames, NoiseEstimator.framesWanted)
         if MediaIO.isNPY(path) {

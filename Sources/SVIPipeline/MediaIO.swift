@@ -5,12 +5,12 @@ import SVIMedia
 
 /// Video in and out for the commands: `.npy` tensors as they are, anything else through
 /// FFmpeg (decoding any format it reads; encoding by the output's extension or `--codec`).
-enum MediaIO {
-    static func isNPY(_ path: String) -> Bool { path.lowercased().hasSuffix(".npy") }
+package enum MediaIO {
+    package static func isNPY(_ path: String) -> Bool { path.lowercased().hasSuffix(".npy") }
 
     /// Reads a clip: a `.npy` tensor [T][C][H][W] (selection options apply to video files
     /// only), or any video file FFmpeg reads.
-    static func read(_ path: String, selection: FrameSelection, progress: Progress) throws -> (Tensor, VideoInfo?) {
+    package static func read(_ path: String, selection: FrameSelection, progress: Progress) throws -> (Tensor, VideoInfo?) {
         if isNPY(path) {
             if selection.range != nil || selection.size != nil || selection.crop != nil {
                 throw SVIError.file(path, "--frames, --size and --crop apply to video files, not .npy tensors")
@@ -24,12 +24,12 @@ enum MediaIO {
     }
 
     /// A sink for frames in order: an `.npy` (streamed) or a video file.
-    final class Sink {
+    package final class Sink {
         private var npy: NPYStreamWriter?
         private var video: VideoWriter?
         private let frameSize: Int
 
-        init(path: String, shape: [Int], info: VideoInfo?, codec: String?, crf: Int, audioFrom: (path: String, start: Double, duration: Double)?,
+        package init(path: String, shape: [Int], info: VideoInfo?, codec: String?, crf: Int, audioFrom: (path: String, start: Double, duration: Double)?,
              overwrite: Bool, progress: Progress) throws {
             frameSize = shape.dropFirst().reduce(1, *)
             if isNPY(path) && codec == nil {
@@ -45,50 +45,19 @@ enum MediaIO {
                                     overwrite: overwrite, audioFrom: audioFrom) { progress.warning($0) }
         }
 
-        func append(_ p: UnsafePointer<Float>, frames: Int) throws {
+        package func append(_ p: UnsafePointer<Float>, frames: Int) throws {
             if let n = npy { try n.append(p, count: frames * frameSize); return }
             for f in 0..<frames { try video!.append(p + f * frameSize) }
         }
 
-        func finish() throws {
+        package func finish() throws {
             try npy?.finish()
             try video?.finish()
         }
 
         /// The file being written until `finish` renames it (nil for PNG sequences, whose
         /// frames are written at the end).
-        var temporaryPath: String? { npy?.temporaryPath ?? video?.temporaryPath }
-    }
-}
-
-/// Options that select frames from a video file.
-import ArgumentParser
-
-struct SelectionOptions: ParsableArguments {
-    @Option(name: .long, help: "Frames a:b of a video file (half-open, by decoded index; either side may be empty).")
-    var frames: String?
-
-    @Option(name: .long, help: "Crop WxH+X+Y (source pixels) before scaling.")
-    var crop: String?
-
-    @Option(name: .long, help: "Scale frames to WxH (default: native size).")
-    var size: String?
-
-    func selection() throws -> FrameSelection {
-        var s = FrameSelection()
-        if let f = frames {
-            guard let r = FrameSelection.parseRange(f) else { throw ValidationError("--frames must be a:b with 0 ≤ a < b, got '\(f)'") }
-            s.range = r
-        }
-        if let c = crop {
-            guard let v = FrameSelection.parseCrop(c) else { throw ValidationError("--crop must be WxH+X+Y, got '\(c)'") }
-            s.crop = v
-        }
-        if let z = size {
-            guard let v = FrameSelection.parseSize(z) else { throw ValidationError("--size must be WxH, got '\(z)'") }
-            s.size = v
-        }
-        return s
+        package var temporaryPath: String? { npy?.temporaryPath ?? video?.temporaryPath }
     }
 }
 
@@ -96,25 +65,25 @@ struct SelectionOptions: ParsableArguments {
 /// holds a whole video): a float32 `.npy` by positioned reads, or any video FFmpeg reads,
 /// decoded as it goes. The length is known before the first frame (the `.npy` header; for a
 /// video, a decoding pass that counts the selected frames without converting them).
-final class FrameSource {
-    let path: String
+package final class FrameSource {
+    package let path: String
     /// Selected frames, and the shape of one ([C][H][W]).
-    let frames: Int
-    let frameShape: [Int]
-    var frameSize: Int { frameShape.reduce(1, *) }
+    package let frames: Int
+    package let frameShape: [Int]
+    package var frameSize: Int { frameShape.reduce(1, *) }
     /// Index of the first selected frame in the file, and the file's length in frames when the
     /// selection reaches its end (else a length past the selection: the clip does not touch
     /// the file's end, which is all the temporal operator needs to know).
-    let firstIndex: Int
-    let fileFrames: Int
-    let info: VideoInfo?
+    package let firstIndex: Int
+    package let fileFrames: Int
+    package let info: VideoInfo?
     /// Next frame `read` gives (0-based in the selection).
     private(set) var position = 0
     private var npy: NPYFrameReader?
     private var stream: VideoStream?
     private var peeked: Tensor?
 
-    init(_ path: String, selection: FrameSelection, progress: Progress) throws {
+    package init(_ path: String, selection: FrameSelection, progress: Progress) throws {
         self.path = path
         if MediaIO.isNPY(path) {
             if selection.size != nil || selection.crop != nil {
@@ -162,7 +131,7 @@ final class FrameSource {
     }
 
     /// Reads the next frame into `dst` (frameSize floats).
-    func read(into dst: UnsafeMutablePointer<Float>) throws {
+    package func read(into dst: UnsafeMutablePointer<Float>) throws {
         precondition(position < frames)
         if let r = npy {
             try r.read(frame: firstIndex + position, into: dst)

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import SVICore
 import SVIFormats
@@ -9,43 +8,44 @@ import SVIMedia
 import SVIEvaluation
 
 /// What rank 0 reads and decides, sent to every rank before the work starts.
-struct RestorePlan: Codable {
+package struct RestorePlan: Codable {
     /// The degradation the solver uses: the spec given, with its noise σ replaced by the
     /// measurement's effective σ (`NoiseLevel`: quantisation, codec and data included).
-    var spec = ""
+    package var spec = ""
     /// The spec as given (the report's degradation).
-    var statedSpec = ""
-    var noise: NoiseLevel?
-    var maskSeed: UInt64 = 0
+    package var statedSpec = ""
+    package var noise: NoiseLevel?
+    package var maskSeed: UInt64 = 0
     /// Frames of the clip being restored (all of the input, or `--frames a:b`).
-    var frames = 0
+    package var frames = 0
     /// Clean frame [C, H, W] and measured frame [c, h, w].
-    var original: [Int] = []
-    var measured: [Int] = []
-    var seed: UInt64 = 0
+    package var original: [Int] = []
+    package var measured: [Int] = []
+    package var seed: UInt64 = 0
     /// Where the clip sits in its file: its first frame, and the file's length (see
     /// `FrameSource.fileFrames`) — the temporal operator's rows at the clip's ends.
-    var clipStart = 0
-    var fileFrames = 0
+    package var clipStart = 0
+    package var fileFrames = 0
 }
 
 /// Rank 0's decision on segments and resuming, sent to every rank once the model is loaded.
-struct SegmentDecision: Codable {
-    var plan: SegmentPlan?
-    var segmentsDone = 0
-    var reason = ""
+package struct SegmentDecision: Codable {
+    package var plan: SegmentPlan?
+    package var segmentsDone = 0
+    package var reason = ""
 }
 
 /// One `svi restore` run (issue 15): reads the measurement frame by frame on rank 0, restores
 /// it as a sequence of overlapping temporal segments — each one exact distributed problem over
 /// all ranks — cross-fades the segments on rank 0 and streams the frames into the output.
 /// Memory per rank depends on the segment's length, not the video's.
-final class RestoreJob {
-    let cmd: RestoreCommand
-    let comm: Communicator
-    let started: Date
-    let progress: Progress
-    var rank: Int { comm.rank }
+package final class RestoreJob {
+    /// What was asked (the settings; `settings` below is the sampler's).
+    package let request: RestoreSettings
+    package let comm: Communicator
+    package let started: Date
+    package let progress: Progress
+    package var rank: Int { comm.rank }
 
     // Rank 0's I/O.
     private var source: FrameSource?
@@ -67,11 +67,11 @@ final class RestoreJob {
     /// When this process began its first DDS step (the ETA counts from there).
     private var stepsStarted: Date?
 
-    init(_ cmd: RestoreCommand, comm: Communicator, started: Date) {
-        self.cmd = cmd
+    package init(_ request: RestoreSettings, comm: Communicator, started: Date) {
+        self.request = request
         self.comm = comm
         self.started = started
-        progress = Progress(quiet: cmd.runtime.quiet || comm.rank != 0)
+        progress = Progress(quiet: request.quiet || comm.rank != 0)
     }
 
     /// Issue 28: `--checkpoint-dir` and the output's folder must be one folder for every rank
@@ -79,8 +79,8 @@ final class RestoreJob {
     /// Rank 0 leaves a token in each, every rank looks for it, and a folder some rank cannot see
     /// (a node-local disk) stops the job before the first step, naming the rank and its host.
     private func checkFoldersAreShared() throws {
-        var folders = [("the output's folder", URL(fileURLWithPath: cmd.output).deletingLastPathComponent().path)]
-        if cmd.method == .dds, let d = cmd.checkpointFolder { folders.append(("--checkpoint-dir", d)) }
+        var folders = [("the output's folder", URL(fileURLWithPath: request.output).deletingLastPathComponent().path)]
+        if request.method == .dds, let d = request.checkpointFolder { folders.append(("--checkpoint-dir", d)) }
         // The folders' times before the tokens, put back after (the check leaves no trace).
         var times: [String: stat] = [:]
         let tokens: [String] = try comm.agree {
@@ -116,41 +116,41 @@ final class RestoreJob {
 
     /// Opens the input, the reference and the output, and settles the degradation.
     private func openInputs() throws -> RestorePlan {
-        try cmd.checkOutputs(writingVideo: true)
-        try AtomicFile.checkWritable(cmd.output, overwrite: cmd.overwrite)
-        if let r = cmd.report { try AtomicFile.checkWritable(r, overwrite: cmd.overwrite) }
-        let selection = try cmd.selection.selection()
-        let src = try FrameSource(cmd.input, selection: selection, progress: progress)
-        let sidecar = try Sidecar.load(for: cmd.input)
-        guard let specText = cmd.degradation ?? sidecar?.degradation else {
-            throw SVIError.file(cmd.input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: cmd.input)) found)")
+        try request.checkOutputs(writingVideo: true)
+        try AtomicFile.checkWritable(request.output, overwrite: request.overwrite)
+        if let r = request.report { try AtomicFile.checkWritable(r, overwrite: request.overwrite) }
+        let selection = try request.selection()
+        let src = try FrameSource(request.input, selection: selection, progress: progress)
+        let sidecar = try Sidecar.load(for: request.input)
+        guard let specText = request.degradation ?? sidecar?.degradation else {
+            throw SVIError.file(request.input, "no degradation given: pass --degradation SPEC (no sidecar \(Sidecar.path(for: request.input)) found)")
         }
         let spec = try DegradationSpec.parse(specText)
         if (selection.crop != nil || selection.size != nil) && spec.inpaintKeep != nil {
-            throw SVIError.file(cmd.input, "--crop and --size change the frame, but the inpainting mask of \(spec.canonical) belongs to the whole frame: restore whole frames")
+            throw SVIError.file(request.input, "--crop and --size change the frame, but the inpainting mask of \(spec.canonical) belongs to the whole frame: restore whole frames")
         }
         let useSidecarShape = selection.crop == nil && selection.size == nil
-        let frame = try cmd.originalFrame(measured: src.frameShape, spec: spec, sidecar: useSidecarShape ? sidecar : nil)
+        let frame = try request.originalFrame(measured: src.frameShape, spec: spec, sidecar: useSidecarShape ? sidecar : nil)
         // The noise the solver assumes: what the spec states, the file's quantisation and codec,
         // and what the data show (issue 27).
-        let noise = try NoiseProbe.measure(cmd.input, selection: selection, firstIndex: src.firstIndex, frames: src.frames,
-                                           stated: spec.noiseSigma, override: cmd.noiseSigma, progress: progress)
+        let noise = try NoiseProbe.measure(request.input, selection: selection, firstIndex: src.firstIndex, frames: src.frames,
+                                           stated: spec.noiseSigma, override: request.noiseSigma, progress: progress)
         var solverSpec = spec
         solverSpec.noiseSigma = noise.effective
         let plan = RestorePlan(spec: solverSpec.canonical, statedSpec: spec.canonical, noise: noise,
-                               maskSeed: cmd.maskSeed ?? sidecar?.maskSeed ?? 0, frames: src.frames,
+                               maskSeed: request.maskSeed ?? sidecar?.maskSeed ?? 0, frames: src.frames,
                                original: [frame.channels, frame.height, frame.width], measured: src.frameShape,
-                               seed: cmd.seed ?? cmd.checkpointSeed() ?? UInt64.random(in: 0...UInt64(UInt32.max)),
+                               seed: request.seed ?? request.checkpointSeed() ?? UInt64.random(in: 0...UInt64(UInt32.max)),
                                clipStart: src.firstIndex, fileFrames: src.fileFrames)
-        let op = try cmd.makeOperator(plan, window: VideoWindow(start: plan.clipStart, frames: 1, videoFrames: plan.fileFrames))
+        let op = try request.makeOperator(plan, window: VideoWindow(start: plan.clipStart, frames: 1, videoFrames: plan.fileFrames))
         let mshape = [op.outputShape.channels, op.outputShape.height, op.outputShape.width]
         guard src.frameShape == mshape else {
-            throw SVIError.file(cmd.input, "measurement frames are \(src.frameShape) but \(spec.canonical) of \(frame) frames gives \(mshape)")
+            throw SVIError.file(request.input, "measurement frames are \(src.frameShape) but \(spec.canonical) of \(frame) frames gives \(mshape)")
         }
         // Everything that could fail after the solve is tried before the first step: the
         // output is opened (type, size, folder, --overwrite), the reference and the checkpoint
         // folder are checked.
-        if let r = cmd.reference {
+        if let r = request.reference {
             var refSel = FrameSelection(range: selection.range)
             let f = spec.srFactor ?? 1
             if let c = selection.crop { refSel.crop = (c.width * f, c.height * f, c.x * f, c.y * f) }
@@ -161,9 +161,9 @@ final class RestoreJob {
             }
             referenceSource = ref
         }
-        if let dir = cmd.resume, !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
-        if let dir = cmd.checkpointFolder, cmd.method == .dds { try cmd.checkCheckpointFolder(dir) }
-        sink = try cmd.openSink(plan: plan, info: src.info, sidecar: sidecar, progress: progress)
+        if let dir = request.resume, !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
+        if let dir = request.checkpointFolder, request.method == .dds { try request.checkCheckpointFolder(dir) }
+        sink = try request.openSink(plan: plan, info: src.info, sidecar: sidecar, progress: progress)
         StopRequest.removeOnSignal(sink?.temporaryPath)
         source = src
         return plan
@@ -175,22 +175,22 @@ final class RestoreJob {
     private func decideSegments(_ plan: RestorePlan, fixedBytes: Double) throws -> SegmentDecision {
         let spec = try DegradationSpec.parse(plan.spec)
         var decision = SegmentDecision()
-        var (segments, reason) = try cmd.planSegments(frames: plan.frames, ranks: comm.size, original: plan.original, measured: plan.measured,
+        var (segments, reason) = try request.planSegments(frames: plan.frames, ranks: comm.size, original: plan.original, measured: plan.measured,
                                                       spec: spec, fixedBytes: fixedBytes)
         decision.reason = reason
-        if cmd.method == .dds, let dir = cmd.checkpointFolder, let done = try SegmentProgress.load(dir) {
+        if request.method == .dds, let dir = request.checkpointFolder, let done = try SegmentProgress.load(dir) {
             guard done.plan.totalFrames == plan.frames else {
                 throw SVIError.file(SegmentProgress.folder(dir), "holds a job of \(done.plan.totalFrames) frames; this one has \(plan.frames)")
             }
-            if (cmd.segmentFrames != nil || cmd.overlap != nil) && (done.plan.segmentFrames != segments.segmentFrames || done.plan.overlap != segments.overlap) {
+            if (request.segmentFrames != nil || request.overlap != nil) && (done.plan.segmentFrames != segments.segmentFrames || done.plan.overlap != segments.overlap) {
                 throw SVIError.file(SegmentProgress.folder(dir), "was made with \(done.plan.summary); drop --segment-frames/--overlap or give the same values")
             }
             segments = done.plan
             decision.segmentsDone = done.segmentsDone
             decision.reason = "the checkpoint's plan"
-        } else if cmd.method == .dds, let dir = cmd.checkpointFolder, let (snap, _) = try SamplerCheckpoint.latest(in: dir), let p = snap.segmentPlan {
+        } else if request.method == .dds, let dir = request.checkpointFolder, let (snap, _) = try SamplerCheckpoint.latest(in: dir), let p = snap.segmentPlan {
             // Killed in the first segment: its snapshots name the plan.
-            if cmd.segmentFrames == nil && cmd.overlap == nil { segments = p; decision.reason = "the checkpoint's plan" }
+            if request.segmentFrames == nil && request.overlap == nil { segments = p; decision.reason = "the checkpoint's plan" }
         }
         guard comm.size <= segments.segmentFrames else {
             throw SVIError.option("--segment-frames", "\(comm.size) ranks for segments of \(segments.segmentFrames) frames: use at most \(segments.segmentFrames) ranks (one frame per rank at least), or longer segments")
@@ -268,41 +268,42 @@ final class RestoreJob {
     /// What every rank knows once the job is settled: the plan, the sampler, the model and the
     /// segments (with how many a checkpoint already holds).
     private struct Settled {
-        let plan: RestorePlan
-        let spec: DegradationSpec
-        let frame: FrameShape
-        let settings: SamplerSettings
-        let denoiser: Denoiser?
-        let segments: SegmentPlan
-        var decision: SegmentDecision
+        package let plan: RestorePlan
+        package let spec: DegradationSpec
+        package let frame: FrameShape
+        package let settings: SamplerSettings
+        package let denoiser: Denoiser?
+        package let segments: SegmentPlan
+        package var decision: SegmentDecision
         /// The checkpoint identity of every segment (its measurement hash and segment filled in per segment).
-        let identity: SamplerCheckpoint
-        var multi: Bool { segments.count > 1 }
-        var stepsPerSegment: Int { settings.visitedSteps.count }
-        var totalSteps: Int { segments.count * stepsPerSegment }
+        package let identity: SamplerCheckpoint
+        package var multi: Bool { segments.count > 1 }
+        package var stepsPerSegment: Int { settings.visitedSteps.count }
+        package var totalSteps: Int { segments.count * stepsPerSegment }
     }
 
     /// Seconds and residual sums over the segments (the report's timings and residual).
     private struct Totals {
-        var denoise = 0.0, dataConsistency = 0.0, write = 0.0, warmStart = 0.0
-        var residual = 0.0, measurement = 0.0
+        package var denoise = 0.0, dataConsistency = 0.0, write = 0.0, warmStart = 0.0
+        package var residual = 0.0, measurement = 0.0
     }
 
-    func run() throws {
+    package func run() throws -> RestoreReport? {
         let (plan, spec, frame) = try agreeOnPlan()
-        var rep = RestoreReport(input: cmd.input, output: cmd.output, method: cmd.method.rawValue, degradation: plan.statedSpec,
+        var rep = RestoreReport(input: request.input, output: request.output, method: request.method.rawValue, degradation: plan.statedSpec,
                                 frames: plan.frames, frameShape: plan.original, threads: Parallel.threads)
         rep.noise = plan.noise
+        rep.request = request
         rep.noiseSigma = spec.noiseSigma
         rep.ranks = comm.size
         if comm.size > 1 { rep.mpiChunkBytes = MPICommunicator.chunkBytes; rep.rankHosts = (comm as? MPICommunicator)?.hosts }
         if plan.clipStart > 0 || plan.fileFrames != plan.clipStart + plan.frames { rep.clip = [plan.clipStart, plan.clipStart + plan.frames] }
 
-        let settings = cmd.samplerSettings(for: spec, seed: plan.seed, noise: plan.noise)
+        let settings = request.samplerSettings(for: spec, seed: plan.seed, noise: plan.noise)
         let (denoiser, fixedBytes) = try loadDenoiser(frame: frame, settings: settings, rep: &rep)
         let job = try settleSegments(plan: plan, spec: spec, frame: frame, settings: settings, denoiser: denoiser,
                                      fixedBytes: fixedBytes, rep: &rep)
-        let stitcher = rank == 0 ? SegmentStitcher(plan: job.segments, frameSize: frame.count, clips: !cmd.noClip) : nil
+        let stitcher = rank == 0 ? SegmentStitcher(plan: job.segments, frameSize: frame.count, clips: !request.noClip) : nil
         if job.decision.segmentsDone > 0 {
             _ = try comm.agree { () throws -> Bool in
                 try replayFinished(job.decision, plan: plan, identity: job.identity, stitcher: stitcher!)
@@ -333,13 +334,14 @@ final class RestoreJob {
         rep.timings["data_consistency_s"] = totals.dataConsistency
         if settings.startFrom != .noise { rep.timings["warm_start_s"] = totals.warmStart }
         try finish(job, totals: totals, rep: &rep)
+        return rank == 0 ? rep : nil
     }
 
     /// Rank 0 opens everything and settles A; every rank learns the plan (or the error).
     private func agreeOnPlan() throws -> (RestorePlan, DegradationSpec, FrameShape) {
         let plan = try comm.agree { try openInputs() }
         if comm.size > 1 { try checkFoldersAreShared() }
-        if let dir = cmd.traceDir {
+        if let dir = request.traceDir {
             guard comm.size == 1 else { throw SVIError.option("--trace-dir", "--trace-dir writes this process's frames: run it on one rank") }
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
@@ -353,12 +355,12 @@ final class RestoreJob {
     private func loadDenoiser(frame: FrameShape, settings: SamplerSettings, rep: inout RestoreReport) throws -> (Denoiser?, Double) {
         var denoiser: Denoiser?
         var fixedBytes = 0.0
-        if cmd.method == .dds {
+        if request.method == .dds {
             var loadError: Error?
             do {
-                let made = try makeDenoiser(model: cmd.model, preset: cmd.preset, config: cmd.config, prior: cmd.prior, batch: cmd.batch,
-                                            tile: cmd.tiles.tile, tileOverlap: cmd.tiles.tileOverlap, height: frame.height, width: frame.width,
-                                            kernels: cmd.kernels, progress: progress)
+                let made = try makeDenoiser(model: request.model, preset: request.preset, config: request.config, prior: request.prior, batch: request.batch,
+                                            tile: request.tile, tileOverlap: request.tileOverlap, height: frame.height, width: frame.width,
+                                            referenceKernels: request.referenceKernels, precision: request.precision, progress: progress)
                 denoiser = made.denoiser; rep.tiles = made.tiles; fixedBytes = made.workingBytes
             } catch { loadError = error }
             try comm.agreeNoneFailed(loadError)
@@ -376,7 +378,7 @@ final class RestoreJob {
         let segments = decision.plan!
         rep.segments = .init(count: segments.count, segmentFrames: segments.segmentFrames, overlap: segments.overlap,
                              largestOverlap: segments.largestOverlap, reason: decision.reason)
-        if segments.count > 1 && cmd.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
+        if segments.count > 1 && request.checkpointFolder != nil { prefixWanted = Set(segments.starts.dropFirst()).union([segments.totalFrames]) }
         var identity = SamplerCheckpoint(stepsDone: 0, settings: settings, degradation: spec.canonical, maskSeed: plan.maskSeed,
                                          measurementShape: [segments.segmentFrames] + plan.measured, measurementHash: "",
                                          model: denoiser?.name ?? "")
@@ -405,7 +407,7 @@ final class RestoreJob {
     private func announce(_ job: Settled) {
         let settings = job.settings
         progress.note("svi restore: \(job.plan.frames) frames \(job.frame) on \(comm.size) rank(s), \(job.spec.canonical)" +
-                      (cmd.method == .dds ? ", " + samplerSummary(settings) + ", \(job.denoiser!.name), seed \(job.plan.seed)" : ", \(cmd.method.rawValue)") +
+                      (request.method == .dds ? ", " + samplerSummary(settings) + ", \(job.denoiser!.name), seed \(job.plan.seed)" : ", \(request.method.rawValue)") +
                       (job.multi ? "; \(job.segments.summary) (\(job.decision.reason))" : ""))
         if let n = job.plan.noise { progress.note(n.summary + (settings.discrepancyStop ? "; CG stops at ‖Au − y‖ ≈ σ·√m" + (settings.discrepancySigma.map { String(format: ", σ %.4g (white part)", $0) } ?? "") : "")) }
     }
@@ -432,18 +434,18 @@ final class RestoreJob {
     private func solveSegment(_ k: Int, _ job: Settled, totals: inout Totals, rep: inout RestoreReport) throws -> (Tensor, DegradationOperator, Distribution) {
         let plan = job.plan, settings = job.settings, segments = job.segments
         let window = VideoWindow(start: plan.clipStart + segments.starts[k], frames: segments.segmentFrames, videoFrames: plan.fileFrames)
-        let op = try cmd.makeOperator(plan, window: window)
+        let op = try request.makeOperator(plan, window: window)
         let dist = Distribution(comm: comm, totalFrames: segments.segmentFrames)
         let (y, segmentHash) = try scatterMeasurement(segment: k, job, dist: dist)
         let segmentStart = Date()
-        switch cmd.method {
+        switch request.method {
         case .dds:
             let sampler = DDSSampler(op: op, measurement: y, denoiser: job.denoiser!, settings: settings, dist: dist,
-                                     firstFrame: window.start, noiseImages: try cmd.noiseDir.map { try loadNoiseImages($0, settings: settings, frame: job.frame) })
+                                     firstFrame: window.start, noiseImages: try request.noiseDir.map { try loadNoiseImages($0, settings: settings, frame: job.frame) })
             var identity = job.identity
             identity.measurementHash = segmentHash
             if job.multi { identity.segment = k; identity.segmentPlan = segments }
-            try cmd.resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
+            try request.resumeIfAsked(sampler, identity: identity, comm: comm, dist: dist, progress: progress)
             if sampler.stepIndex > 0 { rep.resumedFromStep = k * job.stepsPerSegment + sampler.stepIndex }
             if sampler.stepIndex == 0, settings.startFrom != .noise {
                 let t0 = Date()
@@ -451,7 +453,7 @@ final class RestoreJob {
                                                           plugAndPlay: settings.pnp != nil, rep: &rep))
                 totals.warmStart += seconds(since: t0)
             }
-            StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil)
+            StopRequest.install(exitAtOnce: request.checkpointFolder == nil)
             try runSteps(sampler, identity: identity, dist: dist, segment: k, totalSteps: job.totalSteps, frame: job.frame)
             totals.denoise += sampler.denoiseSeconds
             totals.dataConsistency += sampler.dataConsistencySeconds
@@ -471,9 +473,9 @@ final class RestoreJob {
             }
             let parts = sampler.residualParts()
             totals.residual += parts.residual; totals.measurement += parts.measurement
-            return (cmd.noClip ? sampler.unclippedOutput() : sampler.output(), op, dist)
+            return (request.noClip ? sampler.unclippedOutput() : sampler.output(), op, dist)
         case .cg, .admmTV:
-            let u = classicalEstimate(cmd.method == .cg ? .cg : .admmTV, op: op, y: y, dist: dist, spec: job.spec, rep: &rep)
+            let u = classicalEstimate(request.method == .cg ? .cg : .admmTV, op: op, y: y, dist: dist, spec: job.spec, rep: &rep)
             let parts = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil).residualParts(u)
             totals.residual += parts.residual; totals.measurement += parts.measurement
             let result = Tensor(converting: u)
@@ -488,8 +490,8 @@ final class RestoreJob {
     /// segment reaches (and, with a checkpoint folder, keeps them there with the job's progress).
     private func writeSegment(_ k: Int, _ result: Tensor, _ job: Settled, dist: Distribution, stitcher: SegmentStitcher?) throws {
         let segments = job.segments, frame = job.frame
-        let keeper: FinishedFramesWriter? = (rank == 0 && job.multi && cmd.checkpointFolder != nil)
-            ? try FinishedFramesWriter(dir: cmd.checkpointFolder!, segment: k, frames: segments.finalized(after: k).count, frameSize: frame.count) : nil
+        let keeper: FinishedFramesWriter? = (rank == 0 && job.multi && request.checkpointFolder != nil)
+            ? try FinishedFramesWriter(dir: request.checkpointFolder!, segment: k, frames: segments.finalized(after: k).count, frameSize: frame.count) : nil
         try comm.gather(result, partition: dist.partition) { range, p in
             let first = segments.starts[k]
             try stitcher!.add(segment: k, range: (first + range.lowerBound)..<(first + range.upperBound), p) { t, f in
@@ -497,7 +499,7 @@ final class RestoreJob {
                 try keeper?.append(f, count: frame.count)
             }
         }
-        guard let keeper, let dir = cmd.checkpointFolder else { return }
+        guard let keeper, let dir = request.checkpointFolder else { return }
         let done = k + 1
         let pending = stitcher!.pendingFrames()
         let prefixEnd = done < segments.count ? segments.starts[done] : segments.totalFrames
@@ -515,14 +517,14 @@ final class RestoreJob {
     private func stopBetweenSegments(after k: Int, of count: Int) throws {
         let stop = comm.allreduceMax([StopRequest.requested ? 1 : 0])[0] > 0
         if stop {
-            if let dir = cmd.checkpointFolder {
+            if let dir = request.checkpointFolder {
                 progress.note("stopped by a signal after segment \(k + 1)/\(count); checkpoint in \(dir): run the same command to continue")
             } else {
                 progress.note("stopped by a signal after segment \(k + 1)/\(count); no --checkpoint-dir, nothing saved")
             }
             throw SilentFailure(code: StopRequest.exitStatus)
         }
-        if cmd.method == .dds { StopRequest.install(exitAtOnce: cmd.checkpointFolder == nil) }
+        if request.method == .dds { StopRequest.install(exitAtOnce: request.checkpointFolder == nil) }
     }
 
     /// Closes the output, scores it against the reference, gathers every rank's accounting on
@@ -530,11 +532,11 @@ final class RestoreJob {
     private func finish(_ job: Settled, totals: Totals, rep: inout RestoreReport) throws {
         let finishStart = Date()
         try sink?.finish()
-        if rank == 0, job.multi, let dir = cmd.checkpointFolder { SegmentProgress.remove(dir) }
+        if rank == 0, job.multi, let dir = request.checkpointFolder { SegmentProgress.remove(dir) }
         rep.timings["write_s"] = totals.write + seconds(since: finishStart)
         if !psnr.isEmpty {
             rep.quality = ["psnr": psnr, "ssim": ssim, "mean_psnr": [psnr.reduce(0, +) / Double(psnr.count)], "mean_ssim": [ssim.reduce(0, +) / Double(ssim.count)]]
-            progress.note(String(format: "against %@: mean PSNR %.2f dB, mean SSIM %.4f", cmd.reference!, psnr.reduce(0, +) / Double(psnr.count), ssim.reduce(0, +) / Double(ssim.count)))
+            progress.note(String(format: "against %@: mean PSNR %.2f dB, mean SSIM %.4f", request.reference!, psnr.reduce(0, +) / Double(psnr.count), ssim.reduce(0, +) / Double(ssim.count)))
         }
         // Per-rank accounting, gathered on rank 0.
         let m = comm as? MPICommunicator
@@ -552,20 +554,20 @@ final class RestoreJob {
         rep.timings["total_s"] = seconds(since: started)
         rep.stallBoundSeconds = (comm as? MPICommunicator)?.stallBound
         rep.peakMemoryMB = peakResidentMB()
-        if let r = cmd.report { try writeJSON(rep, to: r, overwrite: cmd.overwrite) }
-        progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", cmd.output, rep.timings["total_s"]!, rep.residual ?? .nan))
+        if let r = request.report { try writeJSON(rep, to: r, overwrite: request.overwrite) }
+        progress.note(String(format: "wrote %@ in %.1fs (residual ‖Au−y‖/‖y‖ = %.3g)", request.output, rep.timings["total_s"]!, rep.residual ?? .nan))
     }
 
     /// The settings of the classical method `method` from the command and the spec: CG's
     /// iterations, ADMM-TV's λ, ρ, iterations and inner CG — and the same as named numbers.
     private func classicalSettings(_ method: StartPoint, spec: DegradationSpec, plugAndPlay: Bool = false) -> (iterations: Int, tv: Baselines.TVSettings, named: [String: Double]) {
-        let iterations = cmd.cgIterations ?? (cmd.method == .cg ? cmd.legacyCGSteps("--cg-iterations") : nil) ?? Baselines.defaultCGIterations
-        var tv = cmd.method == .admmTV ? Baselines.TVSettings.defaults(for: spec) : .warmStartDefaults(for: spec, plugAndPlay: plugAndPlay)
-        if let l = cmd.tvLambda { tv.lambda = l }
-        if let r = cmd.tvRho { tv.rho = r }
-        if let i = cmd.tvIterations { tv.iterations = i }
-        if let a = cmd.tvAccelerate { tv.accelerated = a }
-        if let i = cmd.tvInnerCg ?? (cmd.method == .admmTV ? cmd.legacyCGSteps("--tv-inner-cg") : nil) { tv.innerCG = i }
+        let iterations = request.cgIterations ?? (request.method == .cg ? request.legacyCGSteps("--cg-iterations") : nil) ?? Baselines.defaultCGIterations
+        var tv = request.method == .admmTV ? Baselines.TVSettings.defaults(for: spec) : .warmStartDefaults(for: spec, plugAndPlay: plugAndPlay)
+        if let l = request.tvLambda { tv.lambda = l }
+        if let r = request.tvRho { tv.rho = r }
+        if let i = request.tvIterations { tv.iterations = i }
+        if let a = request.tvAccelerate { tv.accelerated = a }
+        if let i = request.tvInnerCg ?? (request.method == .admmTV ? request.legacyCGSteps("--tv-inner-cg") : nil) { tv.innerCG = i }
         let named = method == .cg ? ["cg_iterations": Double(iterations)]
             : ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG),
                "accelerated": tv.accelerated ? 1 : 0]
@@ -581,7 +583,7 @@ final class RestoreJob {
         // ADMM-TV on large frames takes minutes: its own progress line (elapsed and ETA from
         // its start, not the job's).
         let stage = Progress(quiet: progress.quiet)
-        let label = cmd.method == .dds ? "warm start (ADMM-TV) iteration" : "ADMM-TV iteration"
+        let label = request.method == .dds ? "warm start (ADMM-TV) iteration" : "ADMM-TV iteration"
         return Baselines.estimate(method, op: op, measurement: y, dist: dist, cgIterations: s.iterations, tv: s.tv) { k, n in
             stage.step(label, k, of: n)
         }
@@ -593,21 +595,21 @@ final class RestoreJob {
         if firstJobStep == nil { firstJobStep = k * nfe + sampler.stepIndex; stepsStarted = Date() }
         let firstStep = firstJobStep!
         var longestStep = 0.0
-        let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: dist.totalFrames, frameValues: frame.count)
+        let checkpointSeconds = RestoreSettings.checkpointWriteSeconds(frames: dist.totalFrames, frameValues: frame.count)
         while !sampler.isFinished {
             let stepStart = Date()
-            if let r = cmd.failOnRank, r == rank, k * nfe + sampler.stepIndex + 1 == cmd.failAtStep {
-                throw SVIError("injected failure at step \(cmd.failAtStep) (--fail-on-rank)")
+            if let r = request.failOnRank, r == rank, k * nfe + sampler.stepIndex + 1 == request.failAtStep {
+                throw SVIError("injected failure at step \(request.failAtStep) (--fail-on-rank)")
             }
             try sampler.step()
-            if let dir = cmd.traceDir {        // test hook: x after every step, one process only
+            if let dir = request.traceDir {        // test hook: x after every step, one process only
                 try NPY.write(sampler.x, to: (dir as NSString).appendingPathComponent("x-\(sampler.stepIndex - 1).npy"))
             }
             progress.step(totalSteps > nfe ? "segment \(k + 1)/\(totalSteps / nfe), job step" : "step", k * nfe + sampler.stepIndex, of: totalSteps, first: firstStep, since: stepsStarted)
             longestStep = max(longestStep, seconds(since: stepStart))
-            if let m = comm as? MPICommunicator { m.stallBound = cmd.stallBound(longestStep: longestStep, checkpointSeconds: checkpointSeconds) }
+            if let m = comm as? MPICommunicator { m.stallBound = request.stallBound(longestStep: longestStep, checkpointSeconds: checkpointSeconds) }
             // --deadline: stop now if another step and its checkpoint might not fit before it.
-            let late = cmd.deadline.map { Date().timeIntervalSince1970 + 1.25 * longestStep + checkpointSeconds > $0 } ?? false
+            let late = request.deadline.map { Date().timeIntervalSince1970 + 1.25 * longestStep + checkpointSeconds > $0 } ?? false
             // Every rank stops at the same step when any of them was signalled (or is late).
             let stopHere = StopRequest.requested || late
             // A NaN or infinity in x_t (a network that diverges on this input, say) would end as
@@ -621,14 +623,14 @@ final class RestoreJob {
             }
             let stop = flags[0] > 0
             if sampler.isFinished { break }
-            if let dir = cmd.checkpointFolder, stop || sampler.stepIndex % cmd.checkpointEvery == 0 {
+            if let dir = request.checkpointFolder, stop || sampler.stepIndex % request.checkpointEvery == 0 {
                 var meta = identity
                 meta.stepsDone = sampler.stepIndex
                 meta.pnpFirstLevel = sampler.pnpFirstLevel
                 try meta.write(x: sampler.x, dist: dist, to: dir)
             }
             if stop {
-                if let dir = cmd.checkpointFolder {
+                if let dir = request.checkpointFolder {
                     progress.note("stopped \(StopRequest.requested ? "by a signal" : "before --deadline") after step \(sampler.stepIndex)/\(sampler.steps.count)\(totalSteps > nfe ? " of segment \(k + 1)" : ""); checkpoint in \(dir): run the same command to continue")
                 } else {
                     progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
@@ -642,7 +644,7 @@ final class RestoreJob {
     /// the finished frames to the output, restores the cross-fade sums and moves the input past
     /// the frames no unfinished segment reads (checking their hash).
     private func replayFinished(_ decision: SegmentDecision, plan: RestorePlan, identity: SamplerCheckpoint, stitcher: SegmentStitcher) throws {
-        let dir = cmd.checkpointFolder!
+        let dir = request.checkpointFolder!
         guard let done = try SegmentProgress.load(dir) else { throw SVIError.file(dir, "segment progress vanished") }
         var mine = identity, theirs = done.identity
         mine.measurementHash = ""; theirs.measurementHash = ""
@@ -658,13 +660,13 @@ final class RestoreJob {
         let skip = Tensor(shape: [1, source!.frameSize], zeroed: false)
         while source!.position < done.prefixFrames { try readMeasured(into: skip.data) }
         guard prefixHasher.hex == done.prefixHash else {
-            throw SVIError.file(cmd.input, "is not the measurement the finished segments in \(dir) were restored from (its first \(done.prefixFrames) frames differ)")
+            throw SVIError.file(request.input, "is not the measurement the finished segments in \(dir) were restored from (its first \(done.prefixFrames) frames differ)")
         }
     }
 }
 
 /// Resident memory of this process now (bytes), from /proc/self/statm.
-func currentResidentBytes() -> Double? {
+package func currentResidentBytes() -> Double? {
     guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
     let f = s.split(separator: " ")
     guard f.count > 1, let pages = Double(f[1]) else { return nil }
@@ -672,7 +674,7 @@ func currentResidentBytes() -> Double? {
 }
 
 /// --noise-dir: the start image and one image per noise-adding step, each C×H×W float32.
-func loadNoiseImages(_ dir: String, settings: SamplerSettings, frame: FrameShape) throws -> NoiseImages {
+package func loadNoiseImages(_ dir: String, settings: SamplerSettings, frame: FrameShape) throws -> NoiseImages {
     let shape = [frame.channels, frame.height, frame.width]
     func read(_ name: String) throws -> [Float] {
         let path = (dir as NSString).appendingPathComponent(name)

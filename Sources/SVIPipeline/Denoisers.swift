@@ -1,5 +1,4 @@
 import Foundation
-import ArgumentParser
 import SVICore
 import SVIFormats
 import SVIOperators
@@ -8,12 +7,12 @@ import SVINetwork
 
 /// The prior svi ships (Models/prior.safetensors, see Models/MODEL.md): used when neither
 /// --model nor --prior is given.
-enum EmbeddedPrior {
-    static let fileName = "prior.safetensors"
+package enum EmbeddedPrior {
+    package static let fileName = "prior.safetensors"
 
     /// Where to look, in order: $SVI_PRIOR; beside the executable and in ../share/svi (an
     /// installed copy); the source tree this binary was built from (a build in the repo).
-    static var candidates: [String] {
+    package static var candidates: [String] {
         var c: [String] = []
         if let env = ProcessInfo.processInfo.environment["SVI_PRIOR"], !env.isEmpty { c.append(env) }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -24,7 +23,7 @@ enum EmbeddedPrior {
         return c
     }
 
-    static func locate() throws -> String {
+    package static func locate() throws -> String {
         if let env = ProcessInfo.processInfo.environment["SVI_PRIOR"], !env.isEmpty {
             guard FileManager.default.fileExists(atPath: env) else { throw SVIError.file(env, "SVI_PRIOR names no file") }
             return env
@@ -36,37 +35,24 @@ enum EmbeddedPrior {
     }
 }
 
-/// `--tile` / `--tile-overlap`, for restore (and its dry-run) and bench.
-struct TileOptions: ParsableArguments {
-    @Option(name: .long, help: "Run the network on overlapping N×N tiles of each frame, blended back with weights that sum to one (0: whole frames). restore's default: tiles of 256 when frames are larger than 256 and the model has attention, or when whole frames would take more than 2 GB of activations per call; bench's: whole frames.")
-    var tile: Int?
-
-    @Option(name: .long, help: "Pixels shared by neighbouring tiles (default: a quarter of the tile).")
-    var tileOverlap: Int?
-
-    func validate() throws {
-        if let o = tileOverlap, o > (tile ?? TilePolicy.nativeSize) / 2 { throw ValidationError("--tile-overlap must be between 0 and half the tile") }
-    }
-}
-
 /// How frames are cut into tiles for the network (issue 16): `--tile N --tile-overlap M`,
 /// `--tile 0` for whole frames, or chosen here when not given.
-struct TilePolicy: Codable, Equatable {
-    var tile: Int
-    var overlap: Int
-    var reason: String
+package struct TilePolicy: Codable, Equatable {
+    package var tile: Int
+    package var overlap: Int
+    package var reason: String
 
     /// Activations one denoiser call may take before tiling turns on by itself.
-    static let activationBudget = 2 << 30
+    package static let activationBudget = 2 << 30
     /// The size the published ADM models were trained at; attention models see frames much
     /// larger than this only in tiles.
-    static let nativeSize = 256
+    package static let nativeSize = 256
 
     /// nil: whole frames. `requested` nil means automatic: tiles of 256 with an overlap of 64
     /// when the frame is larger than the model's native size and the model has attention (its
     /// global context would see a scene it was never trained on), or when one call's
     /// activations would pass `activationBudget`. The options' ranges are `TileOptions.validate`'s.
-    static func choose(requested: Int?, overlap: Int?, net: UNet?, batch: Int, height: Int, width: Int) -> TilePolicy? {
+    package static func choose(requested: Int?, overlap: Int?, net: UNet?, batch: Int, height: Int, width: Int) -> TilePolicy? {
         if let t = requested {
             if t == 0 { return nil }
             return TilePolicy(tile: t, overlap: overlap ?? t / 4, reason: "--tile \(t)")
@@ -88,22 +74,23 @@ struct TilePolicy: Codable, Equatable {
 /// classical Gaussian prior; on tiles when `TilePolicy` says so.
 /// `workingBytes`: what one call needs beside the loaded weights (activations of a batch and
 /// the Winograd cache), for planning segments.
-func makeDenoiser(model: String?, preset: String?, config: String?, prior: String?, batch: Int, tile: Int?, tileOverlap: Int?,
-                  height: Int, width: Int, kernels: KernelOptions, progress: Progress) throws -> (denoiser: Denoiser, tiles: TilePolicy?, workingBytes: Double) {
+package func makeDenoiser(model: String?, preset: String?, config: String?, prior: String?, batch: Int, tile: Int?, tileOverlap: Int?,
+                  height: Int, width: Int, referenceKernels: Bool, precision: Precision, progress: Progress) throws -> (denoiser: Denoiser, tiles: TilePolicy?, workingBytes: Double) {
     var net: UNet?
     let inner: Denoiser
     if prior == "gaussian" {
         inner = GaussianPriorDenoiser()
     } else {
         let weights = try model ?? EmbeddedPrior.locate()
-        try kernels.precision.checkAvailable(cpu: MachineInfo.current.cpu)
+        try precision.checkAvailable(cpu: MachineInfo.current.cpu)
         let (loaded, ckpt, notes) = try ModelLoader.load(weights: weights, preset: preset, config: config)
         for n in notes where model != nil { progress.note("note: \(n)") }
-        try kernels.apply(to: loaded)
+        loaded.precision = precision
+        loaded.referenceKernels = referenceKernels
         let label = model == nil ? "embedded prior \(EmbeddedPrior.fileName)" : URL(fileURLWithPath: weights).lastPathComponent
         // The name is the checkpoint's model identity: bf16, or the plain kernels, give another
         // network's bits, which a resumed run must not mix with these.
-        let arithmetic = (kernels.precision == .fp32 ? "" : ", \(kernels.precision.rawValue)") + (kernels.referenceKernels ? ", reference kernels" : "")
+        let arithmetic = (precision == .fp32 ? "" : ", \(precision.rawValue)") + (referenceKernels ? ", reference kernels" : "")
         inner = UNetDenoiser(net: loaded, name: "\(label) (\(loaded.parameterCount) parameters, \(ckpt.fingerprint)\(arithmetic))", batch: batch)
         net = loaded
     }

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import SVICore
 import SVIFormats
@@ -10,29 +9,34 @@ import SVIMedia
 
 /// `svi restore --dry-run`: what a job will need, per rank, before it is launched — without
 /// running the network over the video (one calibration call at most).
-struct DryRunPlan: Encodable {
-    var ranks: Int, frames: Int, framesPerRankMax: Int, framesPerRankMin: Int, halo: Int
-    var frameShape: [Int], steps: Int, cgSteps: Int, batch: Int
-    var model: String, parameters: Int
-    var weightsMB: Double, winogradCacheMB: Double, activationsMB: Double, videoStateMB: Double, totalPerRankMB: Double
+package struct DryRunPlan: Encodable {
+    package var ranks: Int, frames: Int, framesPerRankMax: Int, framesPerRankMin: Int, halo: Int
+    package var frameShape: [Int], steps: Int, cgSteps: Int, batch: Int
+    package var model: String, parameters: Int
+    package var weightsMB: Double, winogradCacheMB: Double, activationsMB: Double, videoStateMB: Double, totalPerRankMB: Double
     /// The process before any of the job (runtime, libraries), rank 0's I/O buffers, and the
     /// resulting peak predicted for rank 0 (the busiest: largest block plus the I/O).
-    var runtimeMB: Double, rootIOMB: Double, predictedPeakRank0MB: Double
+    package var runtimeMB: Double, rootIOMB: Double, predictedPeakRank0MB: Double
     /// This dry-run's own peak memory (it allocates nothing of the job).
-    var dryRunPeakMemoryMB: Double?
-    var segments: Int, segmentFrames: Int, overlap: Int, segmentStarts: [Int], segmentReason: String
-    var secondsPerFrame: Double, secondsPerFrameSource: String, dataConsistencySecondsPerStep: Double
-    var secondsPerStep: Double, secondsForJob: Double, bytesExchangedPerStepPerRank: Int
+    package var dryRunPeakMemoryMB: Double?
+    package var segments: Int, segmentFrames: Int, overlap: Int, segmentStarts: [Int], segmentReason: String
+    package var secondsPerFrame: Double, secondsPerFrameSource: String, dataConsistencySecondsPerStep: Double
+    package var secondsPerStep: Double, secondsForJob: Double, bytesExchangedPerStepPerRank: Int
     /// Seconds of warning a scheduler should give before a time limit (`--signal=B:USR1@N`):
     /// the step under way must finish and its checkpoint be written.
-    var signalMarginSeconds: Int
+    package var signalMarginSeconds: Int
     /// The network's tiles (nil: whole frames).
-    var tiles: TilePolicy?
-    var warnings: [String]
-    var machine = MachineInfo.current
+    package var tiles: TilePolicy?
+    package var warnings: [String]
+    package var machine = MachineInfo.current
+    /// The settings planned for (`RestoreSettings`, as the run's report has them).
+    package var request: RestoreSettings?
+    /// For the terminal (not in the JSON): the input, the degradation as solved, the noise
+    /// line and one checkpoint's write time.
+    package var input = "", degradation = "", noise = "", checkpointSeconds = 0.0
 
-    enum CodingKeys: String, CodingKey {
-        case ranks, frames, halo, steps, batch, model, parameters, tiles, warnings, machine
+    package enum CodingKeys: String, CodingKey {
+        case ranks, frames, halo, steps, batch, model, parameters, tiles, warnings, machine, request
         case framesPerRankMax = "frames_per_rank_max", framesPerRankMin = "frames_per_rank_min", frameShape = "frame_shape"
         case cgSteps = "cg_steps", weightsMB = "weights_mb", winogradCacheMB = "winograd_cache_mb", activationsMB = "activations_mb"
         case videoStateMB = "video_state_mb", totalPerRankMB = "total_per_rank_mb", secondsPerFrame = "seconds_per_frame"
@@ -44,12 +48,13 @@ struct DryRunPlan: Encodable {
     }
 }
 
-extension RestoreCommand {
-    func dryRun(ranks launched: Int) throws {
+extension RestoreSettings {
+    /// The dry-run's plan (`RestorePipeline.plan`).
+    package func dryRunPlan(ranks launched: Int) throws -> DryRunPlan {
         // Nothing of the job is allocated: headers only (a video's container, an .npy's header).
         let runtimeBytes = currentResidentBytes() ?? 0
         try checkOutputs(writingVideo: false)
-        let sel = try selection.selection()
+        let sel = try selection()
         let (frames, measured) = try measuredShape(sel)
         let sidecar = try Sidecar.load(for: input)
         guard let specText = degradation ?? sidecar?.degradation else {
@@ -64,7 +69,7 @@ extension RestoreCommand {
         var spec = statedSpec
         spec.noiseSigma = noise.effective
         let ranks = planRanks ?? launched
-        guard ranks >= 1 else { throw ValidationError("--plan-ranks must be at least 1") }
+        guard ranks >= 1 else { throw SVIError.option("--plan-ranks", "--plan-ranks must be at least 1") }
         let settings = samplerSettings(for: spec, seed: 0, noise: noise)
         let halo = (try spec.temporalKernel())?.halo ?? 0
         var warnings: [String] = []
@@ -93,10 +98,10 @@ extension RestoreCommand {
         let perStep = Double(most) * perFrame + dcSeconds
         // The warning before a time limit: a whole step (the signal may come just after one
         // starts) with 50% to spare, the checkpoint, and a minute for the job script.
-        let checkpointSeconds = RestoreCommand.checkpointWriteSeconds(frames: segments.segmentFrames, frameValues: frame.count)
+        let checkpointSeconds = RestoreSettings.checkpointWriteSeconds(frames: segments.segmentFrames, frameValues: frame.count)
         let margin = Int((1.5 * perStep + checkpointSeconds + 60).rounded(.up))
-        if margin > RestoreCommand.slurmScriptSignalMargin {
-            warnings.append(String(format: "one step takes %.0f s: Cluster/slurm.sbatch's warning of %d s before the time limit is too short to finish it and write the checkpoint; submit with sbatch --signal=B:USR1@%d", perStep, RestoreCommand.slurmScriptSignalMargin, margin))
+        if margin > RestoreSettings.slurmScriptSignalMargin {
+            warnings.append(String(format: "one step takes %.0f s: Cluster/slurm.sbatch's warning of %d s before the time limit is too short to finish it and write the checkpoint; submit with sbatch --signal=B:USR1@%d", perStep, RestoreSettings.slurmScriptSignalMargin, margin))
         }
         let mb = { (b: Int) in Double(b) / 1_048_576 }
         let total = weightsBytes + cacheBytes + activationBytes + videoState
@@ -117,17 +122,15 @@ extension RestoreCommand {
                               secondsPerFrame: perFrame, secondsPerFrameSource: source, dataConsistencySecondsPerStep: dcSeconds,
                               secondsPerStep: perStep, secondsForJob: jobSeconds,
                               bytesExchangedPerStepPerRank: exchanged, signalMarginSeconds: margin, tiles: tiles, warnings: warnings)
-        plan.printSummary(input: input, spec: spec.canonical, noise: noise.summary, checkpointSeconds: checkpointSeconds)
-        if let r = report {
-            var p = plan
-            p.dryRunPeakMemoryMB = peakResidentMB()
-            try writeJSON(p, to: r, overwrite: overwrite)
-        }
+        var p = plan
+        p.request = self
+        p.input = input; p.degradation = spec.canonical; p.noise = noise.summary; p.checkpointSeconds = checkpointSeconds
+        return p
     }
 
     /// The measurement's frames and frame shape [c, h, w], from headers only (an .npy's
     /// header, a video's container).
-    func measuredShape(_ sel: FrameSelection) throws -> (frames: Int, shape: [Int]) {
+    package func measuredShape(_ sel: FrameSelection) throws -> (frames: Int, shape: [Int]) {
         guard MediaIO.isNPY(input) else {
             let p = try VideoStream.probe(input, selection: sel)
             return (p.frames, [3, p.height, p.width])
@@ -142,13 +145,13 @@ extension RestoreCommand {
 
     /// The network a restore would load: its size and its seconds per frame (from --calibrated
     /// or one timed call after a warm-up), and its tiles.
-    struct NetworkCost {
-        var model = "none", parameters = 0, weightsBytes = 0, cacheBytes = 0, activationBytes = 0
-        var secondsPerFrame = 0.0, source = "no network"
-        var tiles: TilePolicy?
+    package struct NetworkCost {
+        package var model = "none", parameters = 0, weightsBytes = 0, cacheBytes = 0, activationBytes = 0
+        package var secondsPerFrame = 0.0, source = "no network"
+        package var tiles: TilePolicy?
     }
 
-    func networkCost(frame: FrameShape) throws -> NetworkCost {
+    package func networkCost(frame: FrameShape) throws -> NetworkCost {
         var cost = NetworkCost()
         if prior == "gaussian" { cost.model = "gaussian prior"; return cost }
         let net: UNet
@@ -173,7 +176,7 @@ extension RestoreCommand {
         cost.weightsBytes = 4 * cost.parameters
         cost.cacheBytes = net.winogradCacheBytes
         // With tiles the network sees `batch` tiles per call, and a frame costs its tiles.
-        let tiles = TilePolicy.choose(requested: self.tiles.tile, overlap: self.tiles.tileOverlap, net: net, batch: batch, height: frame.height, width: frame.width)
+        let tiles = TilePolicy.choose(requested: tile, overlap: tileOverlap, net: net, batch: batch, height: frame.height, width: frame.width)
         cost.tiles = tiles
         let grid = tiles.map { TileGrid(height: frame.height, width: frame.width, tile: $0.tile, overlap: $0.overlap) }
         let callH = grid?.tileHeight ?? frame.height, callW = grid?.tileWidth ?? frame.width
@@ -200,7 +203,7 @@ extension RestoreCommand {
     /// Data consistency's seconds per step on a block of `blockFrames` frames: M+1
     /// applications of AᵀA per step, each a few passes over the block; timed on a small block
     /// here and scaled by values (frames × pixels), so nothing of the job's size is allocated.
-    func dataConsistencySeconds(spec: DegradationSpec, frame: FrameShape, settings: SamplerSettings, halo: Int, blockFrames: Int) throws -> Double {
+    package func dataConsistencySeconds(spec: DegradationSpec, frame: FrameShape, settings: SamplerSettings, halo: Int, blockFrames: Int) throws -> Double {
         let probeFrames = max(2 * halo + 1, 6), probeSize = 240
         let probeFrame = FrameShape(channels: frame.channels, height: probeSize * (spec.srFactor ?? 1), width: probeSize * (spec.srFactor ?? 1))
         let probeOp = try DegradationOperator(spec: spec, frame: probeFrame, totalFrames: probeFrames, maskSeed: 0)
@@ -216,29 +219,5 @@ extension RestoreCommand {
             best = min(best, Date().timeIntervalSince(t0))
         }
         return best * Double(blockFrames * frame.count) / Double(probeFrames * probeFrame.count)
-    }
-}
-
-extension DryRunPlan {
-    /// The plan as the terminal shows it.
-    func printSummary(input: String, spec: String, noise: String, checkpointSeconds: Double) {
-        let frame = FrameShape(channels: frameShape[0], height: frameShape[1], width: frameShape[2])
-        print("svi restore --dry-run: \(input)")
-        print("  job:        \(frames) frames \(frame), \(spec), \(steps) steps × \(cgSteps) CG, batch \(batch)")
-        print("  noise:      \(noise)")
-        let listed = segmentStarts.prefix(6).map { "\($0)–\($0 + segmentFrames - 1)" }.joined(separator: ", ") + (segments > 6 ? ", …" : "")
-        print("  segments:   \(segments) of \(segmentFrames) frames, overlap \(overlap) (\(segmentReason)): \(listed)")
-        let least = framesPerRankMin, most = framesPerRankMax
-        print("  ranks:      \(ranks); frames per rank \(least == most ? "\(most)" : "\(least)–\(most)") per segment; temporal halo \(halo) frame(s) each side")
-        print("  model:      \(model)\(parameters > 0 ? ", \(parameters) parameters" : "")")
-        if let t = tiles { print("  tiles:      \(t.tile)×\(t.tile), overlap \(t.overlap), \(batch) per call (\(t.reason))") }
-        print(String(format: "  memory:     per rank %.0f MB = weights %.0f + Winograd cache %.0f + activations %.0f (batch %d) + video state %.0f",
-                     totalPerRankMB, weightsMB, winogradCacheMB, activationsMB, batch, videoStateMB))
-        print(String(format: "              rank 0 peak %.0f MB (+ runtime %.0f, I/O buffers %.0f)", predictedPeakRank0MB, runtimeMB, rootIOMB))
-        print(String(format: "  time:       %.3f s per frame (%@); data consistency %.3f s per step", secondsPerFrame, secondsPerFrameSource, dataConsistencySecondsPerStep))
-        print(String(format: "              %.1f s per step, %.1f s (%.2f h) for the job (%d segment(s) × %d steps)", secondsPerStep, secondsForJob, secondsForJob / 3600, segments, steps))
-        print(String(format: "  exchange:   %.1f MB per step per rank (halo frames, float64)", Double(bytesExchangedPerStepPerRank) / 1e6))
-        print(String(format: "  scheduler:  sbatch --signal=B:USR1@%d (one step %.1f s × 1.5 + checkpoint %.0f s + 60 s); Cluster/slurm.sbatch also passes --deadline", signalMarginSeconds, secondsPerStep, checkpointSeconds))
-        for w in warnings { print("  warning:    \(w)") }
     }
 }

@@ -3,18 +3,18 @@ import CBLAS
 import CKernels
 
 /// The machine beside every number: CPU model, vector ISA, OpenBLAS core, cores.
-struct MachineInfo: Encodable {
-    var cpu: String
-    var isa: String
+package struct MachineInfo: Encodable {
+    package var cpu: String
+    package var isa: String
     /// The instruction set svi's own vector kernels run with (chosen at run time; `SVI_ISA=avx2`
     /// forces AVX2 on an AVX-512 machine).
-    var kernelsISA: String
-    var openblasCore: String
+    package var kernelsISA: String
+    package var openblasCore: String
     /// The core OpenBLAS chose itself when svi replaced a generic one (`BLASCore`).
-    var openblasDetected: String? = BLASCore.detectedBeforeReplacing
-    var cores: Int
+    package var openblasDetected: String? = BLASCore.detectedBeforeReplacing
+    package var cores: Int
 
-    static var current: MachineInfo {
+    package static var current: MachineInfo {
         let info = cpuinfo()
         let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }
             .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
@@ -24,14 +24,14 @@ struct MachineInfo: Encodable {
         return MachineInfo(cpu: model, isa: isa, kernelsISA: String(cString: svi_kernels_isa()), openblasCore: core, cores: ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    static func cpuinfo() -> String { (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "" }
+    package static func cpuinfo() -> String { (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "" }
 
     /// The first processor's feature flags in /proc/cpuinfo (avx2, avx512f, …).
-    static func cpuFlags(_ info: String = cpuinfo()) -> Set<String> {
+    package static func cpuFlags(_ info: String = cpuinfo()) -> Set<String> {
         Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
     }
 
-    enum CodingKeys: String, CodingKey { case cpu, isa, cores, kernelsISA = "kernels_isa", openblasCore = "openblas_core", openblasDetected = "openblas_detected" }
+    package enum CodingKeys: String, CodingKey { case cpu, isa, cores, kernelsISA = "kernels_isa", openblasCore = "openblas_core", openblasDetected = "openblas_detected" }
 }
 
 /// OpenBLAS picks its kernels by CPU model, and a build older than the CPU does not know it:
@@ -42,14 +42,14 @@ struct MachineInfo: Encodable {
 /// — before MPI, threads or any file — with OPENBLAS_CORETYPE naming the newest family the CPU
 /// has (SkylakeX, Haswell): OpenBLAS reads it only when it loads. An OPENBLAS_CORETYPE the user
 /// set is left alone; the report's machine names the core OpenBLAS detected itself.
-enum BLASCore {
+package enum BLASCore {
     /// OpenBLAS cores without AVX2 (their kernels are SSE or AVX only).
-    static let generic: Set<String> = ["prescott", "katmai", "coppermine", "northwood", "core2", "penryn", "dunnington",
+    package static let generic: Set<String> = ["prescott", "katmai", "coppermine", "northwood", "core2", "penryn", "dunnington",
                                        "nehalem", "atom", "sandybridge", "barcelona", "bobcat", "bulldozer", "piledriver",
                                        "opteron", "opteron_sse3", "athlon", "nano", "unknown"]
-    static let detectedVariable = "SVI_OPENBLAS_DETECTED"
+    package static let detectedVariable = "SVI_OPENBLAS_DETECTED"
 
-    static func replaceGenericKernels() {
+    package static func replaceGenericKernels() {
         // SVI_OPENBLAS_ASSUME_GENERIC=1 (tests): take whatever OpenBLAS detected as generic, so the
         // mechanism is exercised on CPUs this OpenBLAS knows.
         let assume = getenv("SVI_OPENBLAS_ASSUME_GENERIC").map { String(cString: $0) == "1" } ?? false
@@ -74,11 +74,11 @@ enum BLASCore {
     }
 
     /// The core OpenBLAS detected before svi replaced it (nil: not replaced).
-    static var detectedBeforeReplacing: String? { ProcessInfo.processInfo.environment[detectedVariable] }
+    package static var detectedBeforeReplacing: String? { ProcessInfo.processInfo.environment[detectedVariable] }
 }
 
 /// Peak resident set size of this process (VmHWM), in MB.
-func peakResidentMB() -> Double? {
+package func peakResidentMB() -> Double? {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
     let kb = line.split(separator: " ").compactMap { Double($0) }.first
