@@ -1,5 +1,4 @@
 import SVICore
-import SVIPipeline
 import SVIFormats
 
 /// A 5×7 pixel font for labelling figures (`svi compare`): upper-case letters (lower case is

@@ -110,6 +110,37 @@ import SVITestSupport
         }
     }
 
+    /// Issue 29: `--dry-run` prints the plan the run executes (both come from
+    /// `RestorePipeline`): the printed segments, their length, overlap and reason, the steps,
+    /// and the settings it planned for are the run's, at one rank and at two.
+    @Test(arguments: [1, 2])
+    func dryRunPrintsThePlanTheRunExecutes(ranks: Int) throws {
+        let d = CLI.tempDir()
+        try clip(d, frames: 30, size: 16)
+        let common = args(d, "r.npy", ["--segment-frames", "12", "--overlap", "4"])
+        let launch: ([String]) throws -> CLI.Result = { a in ranks == 1 ? try CLI.run(a) : try MPI.run(ranks: ranks, a) }
+        let dry = try launch(common + ["--dry-run", "--report", d + "/plan.json"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"))
+        let run = try launch(common + ["--report", d + "/rep.json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let plan = try report(d + "/plan.json"), rep = try report(d + "/rep.json")
+        let segments = try #require(rep["segments"] as? [String: Any])
+        #expect(plan["segments"] as? Int == segments["count"] as? Int && (segments["count"] as? Int ?? 0) > 1)
+        #expect(plan["segment_frames"] as? Int == segments["segment_frames"] as? Int)
+        #expect(plan["overlap"] as? Int == segments["overlap"] as? Int)
+        #expect(plan["segment_reason"] as? String == segments["reason"] as? String)
+        #expect(plan["ranks"] as? Int == ranks && rep["ranks"] as? Int == ranks)
+        let settings = try #require(rep["settings"] as? [String: Any])
+        #expect(plan["steps"] as? Int == settings["evaluations"] as? Int)
+        #expect(dry.stdout.contains("segments:   \(segments["count"] as? Int ?? -1) of \(segments["segment_frames"] as? Int ?? -1) frames, overlap \(segments["overlap"] as? Int ?? -1)"), "\(dry.stdout)")
+        // The settings planned for are the settings run (all but the report's own path).
+        var asked = try #require(plan["request"] as? [String: Any]), ran = try #require(rep["request"] as? [String: Any])
+        asked["report"] = nil; ran["report"] = nil
+        let json = { (o: [String: Any]) in String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self) }
+        #expect(try json(asked) == json(ran))
+    }
+
     /// The plan comes from headers only: 18,000 frames of 1080p on 64 ranks (a sparse .npy of
     /// 448 GB) plans in well under 200 MB and lists its segments.
     @Test func dryRunOfALongHDJobAllocatesNothingOfIt() throws {
