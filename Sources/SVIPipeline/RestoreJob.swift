@@ -45,6 +45,8 @@ package final class RestoreJob {
     package let comm: Communicator
     package let started: Date
     package let progress: Progress
+    /// How a stop is asked for: signals (the command line) or a handler (in-process callers).
+    let control: RunControl
     package var rank: Int { comm.rank }
 
     // Rank 0's I/O.
@@ -67,8 +69,9 @@ package final class RestoreJob {
     /// When this process began its first DDS step (the ETA counts from there).
     private var stepsStarted: Date?
 
-    package init(_ request: RestoreSettings, comm: Communicator, started: Date) {
+    package init(_ request: RestoreSettings, comm: Communicator, started: Date, control: RunControl) {
         self.request = request
+        self.control = control
         self.comm = comm
         self.started = started
         progress = Progress(quiet: request.quiet || comm.rank != 0)
@@ -164,7 +167,7 @@ package final class RestoreJob {
         if let dir = request.resume, !FileManager.default.fileExists(atPath: dir) { throw SVIError.file(dir, "no such checkpoint folder") }
         if let dir = request.checkpointFolder, request.method == .dds { try request.checkCheckpointFolder(dir) }
         sink = try request.openSink(plan: plan, info: src.info, sidecar: sidecar, progress: progress)
-        StopRequest.removeOnSignal(sink?.temporaryPath)
+        if control.handlesSignals { StopRequest.removeOnSignal(sink?.temporaryPath) }
         source = src
         return plan
     }
@@ -321,13 +324,13 @@ package final class RestoreJob {
         for k in job.decision.segmentsDone..<job.segments.count {
             let (result, op, dist) = try solveSegment(k, job, totals: &totals, rep: &rep)
             let writeStart = Date()
-            StopRequest.exitAtOnce = 0
+            control.leaveSteps()
             try writeSegment(k, result, job, dist: dist, stitcher: stitcher)
             totals.write += seconds(since: writeStart)
             op.releaseScratch()
             if k + 1 < job.segments.count { try stopBetweenSegments(after: k, of: job.segments.count) }
         }
-        StopRequest.exitAtOnce = 0
+        control.leaveSteps()
         rep.residual = totals.measurement > 0 ? (totals.residual / totals.measurement).squareRoot() : totals.residual.squareRoot()
         rep.timings["solve_s"] = seconds(since: solveStart) - totals.write
         rep.timings["denoise_s"] = totals.denoise
@@ -453,7 +456,7 @@ package final class RestoreJob {
                                                           plugAndPlay: settings.pnp != nil, rep: &rep))
                 totals.warmStart += seconds(since: t0)
             }
-            StopRequest.install(exitAtOnce: request.checkpointFolder == nil)
+            control.enterSteps(exitAtOnce: request.checkpointFolder == nil)
             try runSteps(sampler, identity: identity, dist: dist, segment: k, totalSteps: job.totalSteps, frame: job.frame)
             totals.denoise += sampler.denoiseSeconds
             totals.dataConsistency += sampler.dataConsistencySeconds
@@ -515,16 +518,16 @@ package final class RestoreJob {
 
     /// Between segments every rank stops together when one was signalled.
     private func stopBetweenSegments(after k: Int, of count: Int) throws {
-        let stop = comm.allreduceMax([StopRequest.requested ? 1 : 0])[0] > 0
+        let stop = comm.allreduceMax([control.shouldStop() ? 1 : 0])[0] > 0
         if stop {
             if let dir = request.checkpointFolder {
-                progress.note("stopped by a signal after segment \(k + 1)/\(count); checkpoint in \(dir): run the same command to continue")
+                progress.note("stopped \(control.stopReason) after segment \(k + 1)/\(count); checkpoint in \(dir): run the same command to continue")
             } else {
-                progress.note("stopped by a signal after segment \(k + 1)/\(count); no --checkpoint-dir, nothing saved")
+                progress.note("stopped \(control.stopReason) after segment \(k + 1)/\(count); no --checkpoint-dir, nothing saved")
             }
             throw SilentFailure(code: StopRequest.exitStatus)
         }
-        if request.method == .dds { StopRequest.install(exitAtOnce: request.checkpointFolder == nil) }
+        if request.method == .dds { control.enterSteps(exitAtOnce: request.checkpointFolder == nil) }
     }
 
     /// Closes the output, scores it against the reference, gathers every rank's accounting on
@@ -611,7 +614,8 @@ package final class RestoreJob {
             // --deadline: stop now if another step and its checkpoint might not fit before it.
             let late = request.deadline.map { Date().timeIntervalSince1970 + 1.25 * longestStep + checkpointSeconds > $0 } ?? false
             // Every rank stops at the same step when any of them was signalled (or is late).
-            let stopHere = StopRequest.requested || late
+            let asked = control.shouldStop()
+            let stopHere = asked || late
             // A NaN or infinity in x_t (a network that diverges on this input, say) would end as
             // an all-NaN video: stop at the step it appears, on every rank, and write nothing
             // more (no checkpoint of it).
@@ -631,9 +635,9 @@ package final class RestoreJob {
             }
             if stop {
                 if let dir = request.checkpointFolder {
-                    progress.note("stopped \(StopRequest.requested ? "by a signal" : "before --deadline") after step \(sampler.stepIndex)/\(sampler.steps.count)\(totalSteps > nfe ? " of segment \(k + 1)" : ""); checkpoint in \(dir): run the same command to continue")
+                    progress.note("stopped \(asked ? control.stopReason : "before --deadline") after step \(sampler.stepIndex)/\(sampler.steps.count)\(totalSteps > nfe ? " of segment \(k + 1)" : ""); checkpoint in \(dir): run the same command to continue")
                 } else {
-                    progress.note("stopped by a signal after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
+                    progress.note("stopped \(control.stopReason) after step \(sampler.stepIndex)/\(sampler.steps.count); no --checkpoint-dir, nothing saved")
                 }
                 throw SilentFailure(code: StopRequest.exitStatus)
             }

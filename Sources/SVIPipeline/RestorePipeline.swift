@@ -26,10 +26,12 @@ package struct RestorePipeline: Sendable {
 
     /// Runs the job on every rank of `comm` (each rank calls it): reads the measurement on
     /// rank 0, restores it segment by segment, writes the output and the report. Returns the
-    /// report on rank 0 (nil on the others). Errors are `SVIError`s; a stop by a signal or
-    /// `--deadline`, and other ranks' share of a failure rank 0 reports, are `SilentFailure`.
+    /// report on rank 0 (nil on the others). `control`: how a stop is asked for — the
+    /// process's signals (`svi restore`) or a handler (the default: never). Errors are
+    /// `SVIError`s; a stop (exit status 85, with a checkpoint when the settings give a folder)
+    /// and other ranks' share of a failure rank 0 reports are `SilentFailure`.
     @discardableResult
-    package func run(comm: Communicator, started: Date = Date()) throws -> RestoreReport? {
-        try RestoreJob(settings, comm: comm, started: started).run()
+    package func run(comm: Communicator, started: Date = Date(), control: RunControl = .handler({ false })) throws -> RestoreReport? {
+        try RestoreJob(settings, comm: comm, started: started, control: control).run()
     }
 }

@@ -45,6 +45,37 @@ package enum StopRequest {
     package static var requested: Bool { signalled != 0 }
 }
 
+/// How a running restore learns it should stop after the step under way (with a checkpoint
+/// when it has a folder): the command line's signals (`StopRequest`), or a handler an
+/// in-process caller gives — a test, a service — which installs no signal handler.
+package struct RunControl: Sendable {
+    /// Asked after every step and between segments, on every rank (any rank's yes stops all).
+    package var shouldStop: @Sendable () -> Bool
+    /// Install SIGTERM/SIGUSR1/SIGHUP/SIGINT handlers for the steps (the process's own).
+    package var handlesSignals: Bool
+    /// How the stop is named in the progress line.
+    package var stopReason: String
+
+    /// Signals, as `svi restore` runs.
+    package static let signals = RunControl(shouldStop: { StopRequest.requested }, handlesSignals: true, stopReason: "by a signal")
+
+    /// A handler; no signal handlers.
+    package static func handler(_ shouldStop: @escaping @Sendable () -> Bool) -> RunControl {
+        RunControl(shouldStop: shouldStop, handlesSignals: false, stopReason: "on request")
+    }
+
+    /// The steps begin: with signals, a signal now stops after the step (or at once when
+    /// there is nothing to save).
+    func enterSteps(exitAtOnce: Bool) {
+        if handlesSignals { StopRequest.install(exitAtOnce: exitAtOnce) }
+    }
+
+    /// Output is being written: a signal must not end the process at once.
+    func leaveSteps() {
+        if handlesSignals { StopRequest.exitAtOnce = 0 }
+    }
+}
+
 /// What svi checks of the scheduler that started it.
 package enum SchedulerCheck {
     /// `srun` started several tasks of one step but none of them joined an MPI job (the site's

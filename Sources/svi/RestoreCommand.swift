@@ -276,7 +276,7 @@ struct RestoreCommand: ParsableCommand {
             return
         }
         do {
-            try pipeline.run(comm: comm, started: started)
+            try pipeline.run(comm: comm, started: started, control: .signals)
         } catch let e as SilentFailure {
             throw ExitCode(e.code)
         } catch {

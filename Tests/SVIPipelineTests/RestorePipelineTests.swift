@@ -82,6 +82,31 @@ import SVIPipeline
         #expect(plan.frames == report.frames && plan.frameShape == report.frameShape)
     }
 
+    /// Cancellation reaches the pipeline as a handler, not a process-wide flag: asked to stop
+    /// after the third step, the run ends with the checkpoint status (85) and its snapshot, no
+    /// output; run again, it continues from the checkpoint to the uninterrupted run's bits.
+    @Test func aStopHandlerCheckpointsAndTheNextRunContinuesToTheSameBits() throws {
+        let spec = "temporal=uniform:3"
+        let d = try measuredClip(frames: 8, size: 8, spec: spec)
+        try RestorePipeline(settings(d, spec: spec) { $0.nfe = 6; $0.output = d + "/whole.npy" }).run(comm: LocalCommunicator())
+        final class Calls: @unchecked Sendable {
+            let lock = NSLock(); var n = 0
+            func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+        }
+        let calls = Calls()
+        let stopping = try RestorePipeline(settings(d, spec: spec) { $0.nfe = 6; $0.checkpointDir = d + "/ckpt" })
+        do {
+            try stopping.run(comm: LocalCommunicator(), control: .handler { calls.next() >= 3 })
+            Issue.record("the run did not stop")
+        } catch let e as SilentFailure {
+            #expect(e.code == StopRequest.exitStatus)
+        }
+        #expect(!FileManager.default.fileExists(atPath: d + "/r.npy"), "a stopped run leaves no output")
+        let report = try #require(try stopping.run(comm: LocalCommunicator()))
+        #expect(report.resumedFromStep == 3)
+        #expect(try NPY.readFloat32(d + "/r.npy").array == NPY.readFloat32(d + "/whole.npy").array)
+    }
+
     /// Rules between options are the settings' own: settings built in code are refused as the
     /// command line's are (a bad-option error naming the option), before anything is read.
     @Test func contradictorySettingsAreRefusedBeforeAnythingRuns() throws {
