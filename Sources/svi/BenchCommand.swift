@@ -104,14 +104,16 @@ struct BenchCommand: ParsableCommand {
             }
             var y = x
             for _ in 0..<warmup { y = try pass() }
-            Profiler.reset()
-            Profiler.enabled = profile
-            for _ in 0..<max(1, repeats) {
-                let t0 = Date()
-                y = try pass()
-                times.append(Date().timeIntervalSince(t0))
+            // The timed passes charge a profile of their own (FLOPs always, time with --profile).
+            let record = Profiler.Profile(timing: profile)
+            try Profiler.record(into: record) {
+                for _ in 0..<max(1, repeats) {
+                    let t0 = Date()
+                    y = try pass()
+                    times.append(Date().timeIntervalSince(t0))
+                }
             }
-            let flopsPerRun = Profiler.totalFlops / Double(max(1, repeats))
+            let flopsPerRun = record.totalFlops / Double(max(1, repeats))
             let median = times.sorted()[times.count / 2]
             let m = MachineInfo.current
             let tiling = tiled.map { d -> String in
@@ -124,7 +126,7 @@ struct BenchCommand: ParsableCommand {
                          median, median / Double(frames), flopsPerRun / 1e9 / Double(frames), flopsPerRun / 1e9 / median, peakResidentMB() ?? -1))
             print("runs (s): " + times.map { String(format: "%.3f", $0) }.joined(separator: " "))
             if profile {
-                print(Profiler.report())
+                print(record.report())
             }
             if let o = output { try NPY.write(y, to: o, overwrite: overwrite) }
             if json {
