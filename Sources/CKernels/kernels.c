@@ -235,6 +235,8 @@ int svi_kernels_use(const char *name) {
 
 const char *svi_kernels_isa(void) { return isa() == 2 ? "avx512" : "avx2"; }
 
+int svi_kernels_avx512(void) { return isa() == 2; }
+
 void svi_winograd_input(const float *x, long cin, long ci, long h, long w, long tw8,
                         long first_row, long rows, float *v, float *scratch) {
     if (isa() == 2) input_avx512(x, cin, ci, h, w, tw8, first_row, rows, v, scratch);

@@ -1,6 +1,7 @@
 import Foundation
 import SVICore
 import SVIFormats
+import CKernels
 
 /// guided-diffusion's ResBlock: GN→SiLU→(up/down)→conv, timestep embedding (added, or as
 /// scale-shift on the second norm), GN→SiLU→conv, plus the (1×1 conv) skip.
@@ -124,11 +125,35 @@ final class AttentionBlock {
                         }
                     }
                 }
+                if !options.referenceKernels {
+                    AttentionBlock.attendInPlace(q: q, k: k, v: v, ch: ch, l: l, alpha: alpha, out: out)
+                    continue
+                }
                 // With OpenBLAS's own threading (SVI_GEMM_THREADS=openblas) its calls run one at a time.
                 if GEMMThreading.ownThreads { Parallel.forEachChunk(blocks, grain: 1, run) } else { run(0, blocks) }
             }
         }
         return a
+    }
+
+    /// One head by `svi_attention_block` (CKernels/attention.c): blocks of 32 query positions
+    /// split over the threads, K and V read in place (no per-block packing, which held
+    /// OpenBLAS's thin attention GEMMs near 100 GFLOP/s); each thread its own scratch (the
+    /// block's scores, L × 32). The bits do not depend on the threads, the block or the ISA.
+    /// `--reference-kernels` keeps the GEMM path above.
+    static func attendInPlace(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                              ch: Int, l: Int, alpha: Float, out: UnsafeMutablePointer<Float>) {
+        let width = svi_attention_block_width()
+        let blocks = (l + width - 1) / width
+        let scratchBytes = svi_attention_scratch_floats(ch, l) * 4
+        Parallel.forEachChunk(blocks, grain: 1) { first, end in
+            let scratch = BufferPool.take(bytes: scratchBytes).bindMemory(to: Float.self, capacity: scratchBytes / 4)
+            defer { BufferPool.give(UnsafeMutableRawPointer(scratch), bytes: scratchBytes) }
+            for blk in first..<end {
+                let t0 = blk * width
+                svi_attention_block(q, k, v, ch, l, t0, min(width, l - t0), alpha, out, scratch)
+            }
+        }
     }
 
     /// row[s] ← exp(row[s] − max row); returns Σ_s row[s].

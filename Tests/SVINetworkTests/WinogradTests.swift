@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import SVICore
 import SVIFormats
 import CKernels
@@ -91,16 +92,76 @@ import CKernels
     }
 }
 
-/// Attention computed in blocks of query rows equals attention computed at once.
+/// Attention computed in blocks of query rows equals attention computed at once (the GEMM path).
 @Suite struct AttentionBlockingTests {
     @Test func blockedAttentionMatchesWhole() throws {
         let p = ParameterSource(randomSeed: 5)
         let block = AttentionBlock(p, "a", channels: 32, heads: 2, newOrder: false)
         let x = Tensor(shape: [2, 32, 9, 7])
         RandomStream(seed: 6, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+        p.options.referenceKernels = true                  // the GEMM path, whose blocks these are
         let whole = block.forward(x)
         p.options.attentionBlockElements = 63 * 5          // 5 query rows at a time, the last block shorter
         let blocked = block.forward(x)
         #expect(relativeL2(blocked, whole) < 1e-6)
+    }
+}
+
+/// The attention kernel (CKernels/attention.c, issue 31): the softmax attention of float64
+/// arithmetic within float32 rounding, the GEMM path's result, and the same bits on AVX2 and
+/// AVX-512, at any thread count and wherever a position's block falls.
+@Suite struct AttentionKernelTests {
+    /// q, k, v of one head, [ch][l] each, and the kernel's output for all positions.
+    private func kernel(ch: Int, l: Int, seed: UInt64) -> (q: Tensor, k: Tensor, v: Tensor, out: Tensor) {
+        let q = Tensor(shape: [ch, l]), k = Tensor(shape: [ch, l]), v = Tensor(shape: [ch, l])
+        for (i, t) in [q, k, v].enumerated() { RandomStream(seed: seed + UInt64(i), purpose: .initial).normals(offset: 0, count: t.count, into: t.data) }
+        let out = Tensor(shape: [ch, l])
+        AttentionBlock.attendInPlace(q: q.data, k: k.data, v: v.data, ch: ch, l: l, alpha: Float(1 / Double(ch).squareRoot()), out: out.data)
+        return (q, k, v, out)
+    }
+
+    @Test(arguments: [(16, 63), (64, 256), (7, 33), (32, 1), (3, 100)])
+    func matchesFloat64Attention(ch: Int, l: Int) throws {
+        let (q, k, v, out) = kernel(ch: ch, l: l, seed: 11)
+        let alpha = 1 / Double(ch).squareRoot()
+        var num = 0.0, den = 0.0
+        var w = [Double](repeating: 0, count: l)
+        for t in 0..<l {
+            for s in 0..<l { w[s] = alpha * (0..<ch).reduce(0.0) { $0 + Double(q[$1 * l + t]) * Double(k[$1 * l + s]) } }
+            let m = w.max()!
+            for s in 0..<l { w[s] = exp(w[s] - m) }
+            let sum = w.reduce(0, +)
+            for c in 0..<ch {
+                let a = (0..<l).reduce(0.0) { $0 + Double(v[c * l + $1]) * w[$1] } / sum
+                num += (Double(out[c * l + t]) - a) * (Double(out[c * l + t]) - a); den += a * a
+            }
+        }
+        #expect((num / max(den, 1e-30)).squareRoot() < 2e-6, "relative error \((num / max(den, 1e-30)).squareRoot())")
+    }
+
+    @Test func matchesTheGEMMPath() throws {
+        let p = ParameterSource(randomSeed: 5)
+        let block = AttentionBlock(p, "a", channels: 64, heads: 2, newOrder: true)
+        let x = Tensor(shape: [2, 64, 11, 13])
+        RandomStream(seed: 6, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+        let fast = block.forward(x)
+        p.options.referenceKernels = true
+        #expect(relativeL2(fast, block.forward(x)) < 1e-5)
+    }
+
+    /// The same bits on both instruction sets (the switch is process-wide: a network test beside
+    /// this one must not see its output change) and at 1 and 2 threads (blocks fall on other
+    /// threads).
+    @Test func sameBitsOnBothInstructionSetsAndAnyThreadCount() throws {
+        let saved = String(cString: svi_kernels_isa())
+        defer { _ = svi_kernels_use(saved) }
+        var outputs: [[Float]] = []
+        for isa in ["avx2", "avx512"] where svi_kernels_use(isa) == 1 {
+            for threads in [1, 2] {
+                outputs.append(Parallel.withThreads(threads) { kernel(ch: 24, l: 200, seed: 3).out.array })
+            }
+        }
+        #expect(outputs.count >= 2)
+        #expect(outputs.allSatisfy { $0 == outputs[0] })
     }
 }

@@ -25,6 +25,24 @@ void svi_winograd_input(const float *x, long cin, long ci, long h, long w, long 
 void svi_winograd_output(const float *m, long cout, long co, long h, long w, long tw8,
                          long first_row, long rows, float bias, float *y, int accumulate);
 
+/* 1 when the kernels run their AVX-512 variants (svi_kernels_isa() is "avx512"). */
+int svi_kernels_avx512(void);
+
+/* ---- attention (attention.c) ------------------------------------------------------------ */
+
+/* Query positions one svi_attention_block call handles (32). */
+long svi_attention_block_width(void);
+
+/* Floats of scratch one call needs for ch head channels and l positions. */
+long svi_attention_scratch_floats(long ch, long l);
+
+/* One head's attention for query positions [t0, t0 + n), n ≤ the block width:
+ * out[c][t] = Σ_s v[c][s] e[s][t] / Σ_s e[s][t], e[s][t] = exp(α Σ_c q[c][t] k[c][s] − max_s),
+ * with q, k, v and out [ch][l] (row stride l); only out's columns [t0, t0 + n) are written.
+ * Sums in a fixed order: the same bits on AVX-512 and AVX2, in any block, on any thread. */
+void svi_attention_block(const float *q, const float *k, const float *v, long ch, long l,
+                         long t0, long n, float alpha, float *out, float *scratch);
+
 /* ---- bfloat16 GEMM (bf16gemm.c), for --precision bf16 ---------------------------------- */
 
 /* 1 when this CPU has AVX-512 BF16 (vdpbf16ps) and SVI_ISA does not force avx2. */
