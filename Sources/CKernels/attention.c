@@ -17,20 +17,10 @@
  * a position falls in, nor on the thread that runs it. */
 #include "svikernels.h"
 #include <string.h>
+#include "targets.h"
 
-typedef float a8 __attribute__((vector_size(32), aligned(4)));
-typedef float a16 __attribute__((vector_size(64), aligned(4)));
 typedef int i8v __attribute__((vector_size(32), aligned(4)));
 typedef int i16v __attribute__((vector_size(64), aligned(4)));
-
-#define INLINE static inline __attribute__((always_inline))
-#if defined(__x86_64__)
-#define TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
-#define TARGET_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define TARGET_AVX512
-#define TARGET_AVX2
-#endif
 
 /* Query positions per block: 4 AVX2 vectors, 2 AVX-512 vectors. */
 #define TB 32
@@ -58,8 +48,8 @@ typedef int i16v __attribute__((vector_size(64), aligned(4)));
     V scale; memcpy(&scale, &bits, sizeof scale);                                      \
     return p * scale;
 
-INLINE TARGET_AVX2 a8 exp8(a8 x) { EXP_BODY(a8, i8v) }
-INLINE TARGET_AVX512 a16 exp16(a16 x) { EXP_BODY(a16, i16v) }
+INLINE TARGET_AVX2 v8 exp8(v8 x) { EXP_BODY(v8, i8v) }
+INLINE TARGET_AVX512 v16 exp16(v16 x) { EXP_BODY(v16, i16v) }
 
 /* One block, for a vector type V of W lanes (NV = TB / W vectors per row of 32), SG key
  * positions per register tile of the scores and CG channels per tile of the output. */
@@ -148,12 +138,12 @@ INLINE TARGET_AVX512 a16 exp16(a16 x) { EXP_BODY(a16, i16v) }
 
 static TARGET_AVX512 void attention_avx512(const float *q, const float *k, const float *v, long ch, long l,
                                            long t0, long n, float alpha, float *out, float *scratch) {
-    ATTENTION_BODY(a16, 16, 8, 8, exp16)
+    ATTENTION_BODY(v16, 16, 8, 8, exp16)
 }
 
 static TARGET_AVX2 void attention_avx2(const float *q, const float *k, const float *v, long ch, long l,
                                        long t0, long n, float alpha, float *out, float *scratch) {
-    ATTENTION_BODY(a8, 8, 3, 3, exp8)
+    ATTENTION_BODY(v8, 8, 3, 3, exp8)
 }
 
 long svi_attention_scratch_floats(long ch, long l) { return 2 * ch * TB + l * TB; }

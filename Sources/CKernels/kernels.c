@@ -6,19 +6,8 @@
 #include "svikernels.h"
 #include <stdlib.h>
 #include <string.h>
+#include "targets.h"
 
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-
-#define INLINE static inline __attribute__((always_inline))
-
-#if defined(__x86_64__)
-#define TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
-#define TARGET_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define TARGET_AVX512
-#define TARGET_AVX2
-#endif
 /* Helpers on 8 lanes compile for AVX2 (and inline into both variants), on 16 for AVX-512. */
 #define INLINE8 INLINE TARGET_AVX2
 #define INLINE16 INLINE TARGET_AVX512
