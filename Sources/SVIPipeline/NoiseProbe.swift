@@ -10,6 +10,23 @@ import SVISampler
 /// `NoiseEstimator.framesWanted` frames of the clip — read through a stream of their own, so
 /// memory stays one frame whatever the video's length.
 package enum NoiseProbe {
+    /// `svi noise`: the level of a measurement's first frames (of the selection), the stated σ
+    /// from `degradation`, else the sidecar's spec, else none.
+    package static func measure(_ path: String, degradation: String?, selection sel: FrameSelection) throws -> NoiseLevel {
+        let stated: Double
+        if let d = degradation { stated = try DegradationSpec.parse(d).noiseSigma }
+        else if let s = try Sidecar.load(for: path) { stated = try DegradationSpec.parse(s.degradation).noiseSigma }
+        else { stated = 0 }
+        var first = 0, frames = NoiseEstimator.framesWanted
+        if let r = sel.range { first = r.lowerBound; frames = min(r.count, frames) }
+        if MediaIO.isNPY(path) {
+            let r = try NPYFrameReader(path)
+            guard first < r.frames else { throw SVIError.file(path, "frame \(first) is beyond the end (the file has \(r.frames) frames)") }
+            frames = min(frames, r.frames - first)
+        }
+        return try measure(path, selection: sel, firstIndex: first, frames: frames, stated: stated, override: nil, progress: Progress(quiet: true))
+    }
+
     package static func measure(_ path: String, selection: FrameSelection, firstIndex: Int, frames: Int,
                         stated: Double, override: Double?, progress: Progress) throws -> NoiseLevel {
         let n = min(frames, NoiseEstimator.framesWanted)

@@ -137,20 +137,7 @@ package struct RestoreSettings: Codable, Equatable, Sendable {
 
     /// The frames, crop and scale asked for.
     package func selection() throws -> FrameSelection {
-        var s = FrameSelection()
-        if let f = frames {
-            guard let r = FrameSelection.parseRange(f) else { throw SVIError.option("--frames", "--frames must be a:b with 0 ≤ a < b, got '\(f)'") }
-            s.range = r
-        }
-        if let c = crop {
-            guard let v = FrameSelection.parseCrop(c) else { throw SVIError.option("--crop", "--crop must be WxH+X+Y, got '\(c)'") }
-            s.crop = v
-        }
-        if let z = size {
-            guard let v = FrameSelection.parseSize(z) else { throw SVIError.option("--size", "--size must be WxH, got '\(z)'") }
-            s.size = v
-        }
-        return s
+        try FrameSelection.parse(frames: frames, crop: crop, size: size)
     }
 
     /// The rules between options (one place: `svi restore` calls it before anything runs, and

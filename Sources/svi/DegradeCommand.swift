@@ -36,7 +36,7 @@ struct DegradeCommand: ParsableCommand {
     var codec: String?
 
     @Option(name: .long, help: "H.264 quality (CRF: lower is better and larger).")
-    var crf: Int = 18
+    var crf: Int = DegradeSettings().crf
 
     @Flag(name: .long, help: "Do not copy the source's audio and subtitle streams.")
     var noAudio = false
@@ -45,7 +45,7 @@ struct DegradeCommand: ParsableCommand {
     var degradation: String
 
     @Option(name: .long, help: "Seed of the measurement noise.")
-    var seed: UInt64 = 0
+    var seed: UInt64 = DegradeSettings().seed
 
     @Option(name: .long, help: "Seed of the inpainting mask (default: the --seed value).")
     var maskSeed: UInt64?
@@ -57,39 +57,10 @@ struct DegradeCommand: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
-        let spec = try DegradationSpec.parse(degradation)
-        try OutputGuard.check(outputs: [(output, "-o"), (Sidecar.path(for: output), "-o's sidecar")], inputs: [input], overwrite: overwrite)
-        try AtomicFile.checkWritable(output, overwrite: overwrite)
-        let progress = Progress(quiet: runtime.quiet)
-        // degrade holds the clip whole (a decoded copy, the frames and the measurement): refuse
-        // a clip that cannot fit before decoding a frame, instead of dying in the allocator.
-        if !MediaIO.isNPY(input), let p = try? VideoStream.probe(input, selection: try selection.selection()) {
-            do { try FormatLimits.requireMemory(3 * Double(p.frames) * Double(3 * p.width * p.height) * 4, for: "degrading \(p.frames) frames of \(p.width)x\(p.height)") }
-            catch let e as SVIError { throw SVIError(kind: e.kind, file: input, e.message + " (degrade holds the clip whole: cut it with --frames or --size)") }
-        }
-        let (x, info) = try MediaIO.read(input, selection: try selection.selection(), progress: progress)
-        guard x.shape.count == 4, x.frames > 0 else { throw SVIError.file(input, "expected a video shaped [T][C][H][W], got shape \(x.shape)") }
-        let frame = FrameShape(channels: x.shape[1], height: x.shape[2], width: x.shape[3])
-        let ms = maskSeed ?? seed
-        let op: DegradationOperator
-        do { op = try DegradationOperator(spec: spec, frame: frame, totalFrames: x.frames, maskSeed: ms) }
-        catch let e as SVIError { throw e.about(input) }
-        let y = op.measure(x, .local(totalFrames: x.frames), noiseSeed: seed)
-        let audio = noAudio ? nil : info.map { (path: input, start: $0.startSeconds, duration: $0.durationSeconds) }
-        let sink = try MediaIO.Sink(path: output, shape: y.shape, info: info, codec: codec, crf: crf, audioFrom: audio,
-                                    overwrite: overwrite, progress: progress)
-        try sink.append(y.data, frames: y.frames)
-        try sink.finish()
-        let o = op.outputShape
-        var sidecar = Sidecar(degradation: spec.canonical, seed: seed, maskSeed: ms, source: input, frames: x.frames,
-                              originalShape: [frame.channels, frame.height, frame.width],
-                              measurementShape: [o.channels, o.height, o.width], sviVersion: SVI.version)
-        if let i = info {
-            let r = try selection.selection().range
-            sidecar.frameRange = [r?.lowerBound ?? 0, (r?.lowerBound ?? 0) + i.frames]
-            sidecar.fpsNum = i.fpsNum; sidecar.fpsDen = i.fpsDen; sidecar.startSeconds = i.startSeconds
-        }
-        try writeJSON(sidecar, to: Sidecar.path(for: output), overwrite: overwrite)
-        progress.note("wrote \(output) (\(x.frames) frames, \(o)) and \(Sidecar.path(for: output))")
+        var s = DegradeSettings()
+        s.input = input; s.output = output; s.frames = selection.frames; s.crop = selection.crop; s.size = selection.size
+        s.codec = codec; s.crf = crf; s.noAudio = noAudio; s.degradation = degradation; s.seed = seed; s.maskSeed = maskSeed
+        s.overwrite = overwrite; s.quiet = runtime.quiet
+        try DegradeJob.run(s, version: SVI.version)
     }
 }

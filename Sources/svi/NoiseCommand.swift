@@ -31,20 +31,7 @@ struct NoiseCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let progress = Progress(quiet: true)
-        let sel = try selection.selection()
-        let stated: Double
-        if let d = degradation { stated = try DegradationSpec.parse(d).noiseSigma }
-        else if let s = try Sidecar.load(for: input) { stated = try DegradationSpec.parse(s.degradation).noiseSigma }
-        else { stated = 0 }
-        var first = 0, frames = NoiseEstimator.framesWanted
-        if let r = sel.range { first = r.lowerBound; frames = min(r.count, frames) }
-        if MediaIO.isNPY(input) {
-            let r = try NPYFrameReader(input)
-            guard first < r.frames else { throw SVIError.file(input, "frame \(first) is beyond the end (the file has \(r.frames) frames)") }
-            frames = min(frames, r.frames - first)
-        }
-        let n = try NoiseProbe.measure(input, selection: sel, firstIndex: first, frames: frames, stated: stated, override: nil, progress: progress)
+        let n = try NoiseProbe.measure(input, degradation: degradation, selection: try selection.selection())
         if json {
             struct Out: Encodable { var noise: NoiseLevel; var effective: Double; var source: String }
             let enc = JSONEncoder()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SVICore
 import SVIMedia
 import SVIPipeline
 
@@ -13,21 +14,9 @@ struct SelectionOptions: ParsableArguments {
     @Option(name: .long, help: "Scale frames to WxH (default: native size).")
     var size: String?
 
+    /// The selection, checked (`FrameSelection.parse`); a bad value is a usage error.
     func selection() throws -> FrameSelection {
-        var s = FrameSelection()
-        if let f = frames {
-            guard let r = FrameSelection.parseRange(f) else { throw ValidationError("--frames must be a:b with 0 ≤ a < b, got '\(f)'") }
-            s.range = r
-        }
-        if let c = crop {
-            guard let v = FrameSelection.parseCrop(c) else { throw ValidationError("--crop must be WxH+X+Y, got '\(c)'") }
-            s.crop = v
-        }
-        if let z = size {
-            guard let v = FrameSelection.parseSize(z) else { throw ValidationError("--size must be WxH, got '\(z)'") }
-            s.size = v
-        }
-        return s
+        do { return try FrameSelection.parse(frames: frames, crop: crop, size: size) }
+        catch let e as SVIError { throw ValidationError(e.message) }
     }
 }
-

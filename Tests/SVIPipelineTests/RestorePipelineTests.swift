@@ -107,6 +107,27 @@ import SVIPipeline
         #expect(try NPY.readFloat32(d + "/r.npy").array == NPY.readFloat32(d + "/whole.npy").array)
     }
 
+    /// The user's two steps in-process: `DegradeJob` writes the measurement and its sidecar;
+    /// the restore reads the degradation and the clean frame shape from that sidecar (no
+    /// `degradation` in its settings) and gets back to the truth.
+    @Test func degradeThenRestoreThroughTheSidecar() throws {
+        let d = try measuredClip(frames: 8, size: 16, spec: "temporal=uniform:3")
+        var degrade = DegradeSettings()
+        degrade.input = d + "/x.npy"; degrade.output = d + "/m.npy"; degrade.degradation = "temporal=uniform:3,sr=2"
+        degrade.seed = 4; degrade.quiet = true
+        try DegradeJob.run(degrade, version: "test")
+        #expect(try NPY.readFloat32(d + "/m.npy").shape == [8, 3, 8, 8])
+        let side = try #require(try Sidecar.load(for: d + "/m.npy"))
+        #expect(side.degradation == "temporal=uniform:3,sr=2" && side.originalShape == [3, 16, 16] && side.seed == 4)
+        var s = settings(d, spec: "") { $0.method = .cg; $0.reference = d + "/x.npy" }
+        s.degradation = nil; s.input = d + "/m.npy"
+        let report = try #require(try RestorePipeline(s).run(comm: LocalCommunicator()))
+        #expect(report.degradation == "temporal=uniform:3,sr=2" && report.frameShape == [3, 16, 16])
+        #expect(try #require(report.quality?["mean_psnr"]?.first) > 20)
+        // Degrading again onto the same name needs overwrite: the user's file is not replaced.
+        #expect(throws: SVIError.self) { try DegradeJob.run(degrade, version: "test") }
+    }
+
     /// Rules between options are the settings' own: settings built in code are refused as the
     /// command line's are (a bad-option error naming the option), before anything is read.
     @Test func contradictorySettingsAreRefusedBeforeAnythingRuns() throws {
