@@ -38,6 +38,10 @@ final class NetworkOptions: @unchecked Sendable {
     /// Elements of the attention matrix one thread computes at once (rows × L): 512 KB, within
     /// the L2 cache of every CPU svi runs on.
     var attentionBlockElements = 128 << 10
+    /// Winograd's 36 products use svi_small_gemm (CKernels) up to this many input channels:
+    /// at 32–64 channels OpenBLAS spent as long packing the transformed weights and zeroing the
+    /// products as multiplying (BENCHMARKS.md, "small-K GEMM"). 0: always OpenBLAS.
+    var smallGEMMChannels = 128
 }
 
 /// A weight matrix A [m][k] rounded to bf16 and packed for `svi_bf16_gemm` (done once).

@@ -92,6 +92,10 @@ final class Winograd43 {
         defer { WinogradScratch.lock.unlock() }
         let th = (h + 3) / 4, tw = (w + 3) / 4, tw8 = (tw + 7) / 8 * 8
         let bf16 = options.precision == .bf16
+        // The 36 products by svi_small_gemm up to `smallGEMMChannels` input channels (the
+        // embedded prior's levels), by OpenBLAS above (ADM-256's wide layers).
+        let small = cin <= options.smallGEMMChannels
+        let smallScratch = svi_small_gemm_scratch_floats(cin) * 4
         let ub = bf16 ? transformedBF16() : []
         let u = bf16 ? nil : transformed()
         // Blocks small enough that V and M stay in cache between the transforms and the GEMMs
@@ -112,7 +116,13 @@ final class Winograd43 {
                 // OpenBLAS's threading, one after the other, each on its threads.
                 _ = GEMMThreading.configured
                 let gemm = { [cout = self.cout, cin = self.cin] (xi: Int) in
-                    if let u {
+                    if let u, small {
+                        // Few channels: svi's own kernel (no packing of U, no zeroing of M).
+                        let scratch = BufferPool.take(bytes: smallScratch)
+                        defer { BufferPool.give(scratch, bytes: smallScratch) }
+                        svi_small_gemm(cout, n, cin, u + xi * cout * cin, cin, v + xi * cin * n, n, m + xi * cout * n, n, 0,
+                                       scratch.assumingMemoryBound(to: Float.self))
+                    } else if let u {
                         sgemmSerial(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
                                     beta: 0, c: m + xi * cout * n, ldc: n)
                     } else {

@@ -165,3 +165,43 @@ import CKernels
         #expect(outputs.allSatisfy { $0 == outputs[0] })
     }
 }
+
+/// svi_small_gemm (CKernels/smallgemm.c), Winograd's products at few channels: float64's
+/// product within float32 rounding, stored or added, at odd sizes (row and column tails), with
+/// the same bits on AVX2 and AVX-512.
+@Suite struct SmallGEMMTests {
+    private func run(m: Int, n: Int, k: Int, accumulate: Bool) -> (a: Tensor, b: Tensor, c0: Tensor, c: Tensor) {
+        let a = Tensor(shape: [m, k]), b = Tensor(shape: [k, n]), c0 = Tensor(shape: [m, n])
+        RandomStream(seed: 1, purpose: .initial).normals(offset: 0, count: a.count, into: a.data)
+        RandomStream(seed: 2, purpose: .initial).normals(offset: 0, count: b.count, into: b.data)
+        RandomStream(seed: 3, purpose: .initial).normals(offset: 0, count: c0.count, into: c0.data)
+        let c = c0.copy()
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: svi_small_gemm_scratch_floats(k))
+        defer { scratch.deallocate() }
+        svi_small_gemm(m, n, k, a.data, k, b.data, n, c.data, n, accumulate ? 1 : 0, scratch)
+        return (a, b, c0, c)
+    }
+
+    @Test(arguments: [(32, 128, 32, false), (64, 96, 64, true), (7, 45, 13, false), (9, 33, 1, true), (1, 1, 5, false)])
+    func matchesFloat64(m: Int, n: Int, k: Int, accumulate: Bool) throws {
+        let (a, b, c0, c) = run(m: m, n: n, k: k, accumulate: accumulate)
+        var num = 0.0, den = 0.0
+        for i in 0..<m { for j in 0..<n {
+            var s = accumulate ? Double(c0[i * n + j]) : 0
+            for p in 0..<k { s += Double(a[i * k + p]) * Double(b[p * n + j]) }
+            num += (Double(c[i * n + j]) - s) * (Double(c[i * n + j]) - s); den += s * s
+        } }
+        #expect((num / den).squareRoot() < 1e-6, "relative error \((num / den).squareRoot())")
+    }
+
+    @Test func sameBitsOnBothInstructionSets() throws {
+        let saved = String(cString: svi_kernels_isa())
+        defer { _ = svi_kernels_use(saved) }
+        var outputs: [[Float]] = []
+        for isa in ["avx2", "avx512"] where svi_kernels_use(isa) == 1 {
+            outputs.append(run(m: 19, n: 70, k: 40, accumulate: true).c.array)
+        }
+        #expect(outputs.count >= 1)
+        #expect(outputs.allSatisfy { $0 == outputs[0] })
+    }
+}

@@ -43,6 +43,18 @@ long svi_attention_scratch_floats(long ch, long l);
 void svi_attention_block(const float *q, const float *k, const float *v, long ch, long l,
                          long t0, long n, float alpha, float *out, float *scratch);
 
+/* ---- small-K GEMM (smallgemm.c) --------------------------------------------------------- */
+
+/* Floats of scratch svi_small_gemm needs for inner dimension k. */
+long svi_small_gemm_scratch_floats(long k);
+
+/* C[m][n] = A[m][k]·B[k][n], or C += A·B when accumulate != 0; row-major with leading
+ * dimensions lda, ldb, ldc. Serial; for small k (few channels), where it beats OpenBLAS's
+ * packing. Each value is summed over k in order: the same bits on AVX-512 and AVX2 and for any
+ * split of the columns. */
+void svi_small_gemm(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                    float *c, long ldc, int accumulate, float *scratch);
+
 /* ---- bfloat16 GEMM (bf16gemm.c), for --precision bf16 ---------------------------------- */
 
 /* 1 when this CPU has AVX-512 BF16 (vdpbf16ps) and SVI_ISA does not force avx2. */
