@@ -72,11 +72,24 @@ INLINE16 void input_cols16(const float *base, float *out, long s) {
         /* six input rows, shifted right by one (the left zero padding), zero outside the frame */       \
         for (int i = 0; i < 6; i++) {                                                                     \
             float *row = pr + i * lp; long yy = 4 * ty - 1 + i;                                           \
-            memset(row, 0, sizeof(float) * lp);                                                           \
-            if (yy >= 0 && yy < h) memcpy(row + 1, xc + yy * w, sizeof(float) * w);                       \
+            if (yy >= 0 && yy < h) {   /* the row, and zeros only where the frame is not */               \
+                row[0] = 0;                                                                               \
+                memcpy(row + 1, xc + yy * w, sizeof(float) * w);                                          \
+                memset(row + 1 + w, 0, sizeof(float) * (lp - 1 - w));                                     \
+            } else memset(row, 0, sizeof(float) * lp);                                                    \
         }                                                                                                 \
-        /* Bᵀ along y, all columns at once */                                                             \
-        for (long q = 0; q < lp; q += 8) {                                                                \
+        /* Bᵀ along y, all columns at once (16 at a time with AVX-512: lp is a multiple of 32) */         \
+        long q0 = 0;                                                                                      \
+        if (WIDE) for (; q0 + 16 <= lp; q0 += 16) {                                                       \
+            long q = q0;                                                                                  \
+            v16 d0 = ld16(pr + q), d1 = ld16(pr + lp + q), d2 = ld16(pr + 2 * lp + q);                    \
+            v16 d3 = ld16(pr + 3 * lp + q), d4 = ld16(pr + 4 * lp + q), d5 = ld16(pr + 5 * lp + q);       \
+            v16 o0, o1, o2, o3, o4, o5;                                                                   \
+            BT6(v16, d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5);                                     \
+            st16(tr + q, o0); st16(tr + lp + q, o1); st16(tr + 2 * lp + q, o2);                           \
+            st16(tr + 3 * lp + q, o3); st16(tr + 4 * lp + q, o4); st16(tr + 5 * lp + q, o5);              \
+        }                                                                                                 \
+        for (long q = q0; q < lp; q += 8) {                                                               \
             v8 d0 = ld8(pr + q), d1 = ld8(pr + lp + q), d2 = ld8(pr + 2 * lp + q);                        \
             v8 d3 = ld8(pr + 3 * lp + q), d4 = ld8(pr + 4 * lp + q), d5 = ld8(pr + 5 * lp + q);           \
             v8 o0, o1, o2, o3, o4, o5;                                                                    \
