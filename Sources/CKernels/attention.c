@@ -1,4 +1,5 @@
-/* Attention of one head on a block of 32 query positions, without packing K and V.
+/* Attention of one head on a block of 32 query positions, without packing K and V (and, at
+ * the end, GroupNorm's normalising pass, which shares the exponential).
  *
  * OpenBLAS re-packs its operands on every call; attention's GEMMs are thin (k = head
  * channels, 32–64) and were called once per block of query rows, so K and V (ch × L, 1 MB
@@ -156,4 +157,35 @@ void svi_attention_block(const float *q, const float *k, const float *v, long ch
     if (n > TB) n = TB;
     if (svi_kernels_avx512()) attention_avx512(q, k, v, ch, l, t0, n, alpha, out, scratch);
     else attention_avx2(q, k, v, ch, l, t0, n, alpha, out, scratch);
+}
+
+/* ---- GroupNorm's normalising pass ---------------------------------------------------------- */
+
+/* dst[i] = a·src[i] + o, then SiLU (v / (1 + e^−v)) when silu != 0: one channel of GroupNorm
+ * after its statistics. e^x as above (clamped to [−87, 88]); the same bits at either width. */
+#define NORM_BODY(V, W, EXP)                                                                          \
+    long i = 0;                                                                                       \
+    const V av = (V){0} + a, ov = (V){0} + o, one = (V){0} + 1.0f, hi = (V){0} + 88.0f;               \
+    for (; i + W <= n; i += W) {                                                                      \
+        V x; memcpy(&x, src + i, sizeof(V));                                                          \
+        V v = __builtin_elementwise_fma(av, x, ov);                                                   \
+        if (silu) v = v / (one + EXP(__builtin_elementwise_min(-v, hi)));                             \
+        memcpy(dst + i, &v, sizeof(V));                                                               \
+    }                                                                                                 \
+    if (i < n) {                       /* the tail through a padded vector: the same operations */   \
+        float tmp[W] = {0};                                                                           \
+        memcpy(tmp, src + i, (size_t)(n - i) * sizeof(float));                                        \
+        V x; memcpy(&x, tmp, sizeof(V));                                                              \
+        V v = __builtin_elementwise_fma(av, x, ov);                                                   \
+        if (silu) v = v / (one + EXP(__builtin_elementwise_min(-v, hi)));                             \
+        memcpy(tmp, &v, sizeof(V));                                                                   \
+        memcpy(dst + i, tmp, (size_t)(n - i) * sizeof(float));                                        \
+    }
+
+static TARGET_AVX512 void norm_avx512(const float *src, float *dst, long n, float a, float o, int silu) { NORM_BODY(v16, 16, exp16) }
+static TARGET_AVX2 void norm_avx2(const float *src, float *dst, long n, float a, float o, int silu) { NORM_BODY(v8, 8, exp8) }
+
+void svi_scale_shift_silu(const float *src, float *dst, long n, float a, float o, int silu) {
+    if (svi_kernels_avx512()) norm_avx512(src, dst, n, a, o, silu);
+    else norm_avx2(src, dst, n, a, o, silu);
 }

@@ -205,3 +205,30 @@ import CKernels
         #expect(outputs.allSatisfy { $0 == outputs[0] })
     }
 }
+
+/// GroupNorm's normalising pass in C: a·x + o and SiLU as float64 computes them (within the
+/// exponential's 1e-6), at lengths with a tail, with the same bits on AVX2 and AVX-512.
+@Suite struct ScaleShiftSiLUTests {
+    @Test(arguments: [1, 15, 16, 37, 4096])
+    func matchesFloat64AndBothInstructionSets(n: Int) throws {
+        let x = Tensor(shape: [n])
+        RandomStream(seed: 9, purpose: .initial).normals(offset: 0, count: n, into: x.data)
+        for i in 0..<n { x[i] *= 30 }                       // past the exponential's clamps too
+        let saved = String(cString: svi_kernels_isa())
+        defer { _ = svi_kernels_use(saved) }
+        var outputs: [[Float]] = []
+        for isa in ["avx2", "avx512"] where svi_kernels_use(isa) == 1 {
+            let y = Tensor(shape: [n])
+            svi_scale_shift_silu(x.data, y.data, n, 0.7, -0.2, 1)
+            outputs.append(y.array)
+            for i in 0..<n {
+                let v = 0.7 * Double(x[i]) - 0.2, want = v / (1 + exp(-v))
+                #expect(abs(Double(y[i]) - want) <= 2e-6 * max(1, abs(want)), "\(isa) x \(x[i]): \(y[i]) vs \(want)")
+            }
+            let plain = Tensor(shape: [n])
+            svi_scale_shift_silu(x.data, plain.data, n, 0.7, -0.2, 0)
+            #expect((0..<n).allSatisfy { plain[$0] == Float(0.7) * x[$0] + Float(-0.2) || abs(plain[$0] - (0.7 * x[$0] - 0.2)) < 1e-5 })
+        }
+        #expect(outputs.allSatisfy { $0 == outputs[0] })
+    }
+}

@@ -43,6 +43,11 @@ long svi_attention_scratch_floats(long ch, long l);
 void svi_attention_block(const float *q, const float *k, const float *v, long ch, long l,
                          long t0, long n, float alpha, float *out, float *scratch);
 
+/* dst[i] = a·src[i] + o for i < n, followed by SiLU (v / (1 + e^−v)) when silu != 0: GroupNorm's
+ * normalising pass over one channel (attention.c). Elementwise: the same bits at either width.
+ * src and dst may be the same. */
+void svi_scale_shift_silu(const float *src, float *dst, long n, float a, float o, int silu);
+
 /* ---- small-K GEMM (smallgemm.c) --------------------------------------------------------- */
 
 /* Floats of scratch svi_small_gemm needs for inner dimension k. */
