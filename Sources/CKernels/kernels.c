@@ -63,6 +63,15 @@ INLINE16 void input_cols16(const float *base, float *out, long s) {
     st16(out, o0); st16(out + s, o1); st16(out + 2 * s, o2); st16(out + 3 * s, o3); st16(out + 4 * s, o4); st16(out + 5 * s, o5);
 }
 
+/* Bᵀ along y for the columns [q, q + lanes) of the six staged rows pr into tr (row stride lp). */
+#define YCOLS(T, LD, ST, q) do {                                                                        \
+    T d0 = LD(pr + (q)), d1 = LD(pr + lp + (q)), d2 = LD(pr + 2 * lp + (q));                            \
+    T d3 = LD(pr + 3 * lp + (q)), d4 = LD(pr + 4 * lp + (q)), d5 = LD(pr + 5 * lp + (q));               \
+    T o0, o1, o2, o3, o4, o5;                                                                           \
+    BT6(T, d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5);                                             \
+    ST(tr + (q), o0); ST(tr + lp + (q), o1); ST(tr + 2 * lp + (q), o2);                                 \
+    ST(tr + 3 * lp + (q), o3); ST(tr + 4 * lp + (q), o4); ST(tr + 5 * lp + (q), o5); } while (0)
+
 #define INPUT_BODY(WIDE)                                                                                  \
     long lp = 4 * tw8 + 32, n = rows * tw8, s = cin * n;                                                  \
     float *pr = scratch, *tr = scratch + 6 * lp;                                                          \
@@ -80,23 +89,8 @@ INLINE16 void input_cols16(const float *base, float *out, long s) {
         }                                                                                                 \
         /* Bᵀ along y, all columns at once (16 at a time with AVX-512: lp is a multiple of 32) */         \
         long q0 = 0;                                                                                      \
-        if (WIDE) for (; q0 + 16 <= lp; q0 += 16) {                                                       \
-            long q = q0;                                                                                  \
-            v16 d0 = ld16(pr + q), d1 = ld16(pr + lp + q), d2 = ld16(pr + 2 * lp + q);                    \
-            v16 d3 = ld16(pr + 3 * lp + q), d4 = ld16(pr + 4 * lp + q), d5 = ld16(pr + 5 * lp + q);       \
-            v16 o0, o1, o2, o3, o4, o5;                                                                   \
-            BT6(v16, d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5);                                     \
-            st16(tr + q, o0); st16(tr + lp + q, o1); st16(tr + 2 * lp + q, o2);                           \
-            st16(tr + 3 * lp + q, o3); st16(tr + 4 * lp + q, o4); st16(tr + 5 * lp + q, o5);              \
-        }                                                                                                 \
-        for (long q = q0; q < lp; q += 8) {                                                               \
-            v8 d0 = ld8(pr + q), d1 = ld8(pr + lp + q), d2 = ld8(pr + 2 * lp + q);                        \
-            v8 d3 = ld8(pr + 3 * lp + q), d4 = ld8(pr + 4 * lp + q), d5 = ld8(pr + 5 * lp + q);           \
-            v8 o0, o1, o2, o3, o4, o5;                                                                    \
-            BT6(v8, d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5);                                      \
-            st8(tr + q, o0); st8(tr + lp + q, o1); st8(tr + 2 * lp + q, o2);                              \
-            st8(tr + 3 * lp + q, o3); st8(tr + 4 * lp + q, o4); st8(tr + 5 * lp + q, o5);                 \
-        }                                                                                                 \
+        if (WIDE) for (; q0 + 16 <= lp; q0 += 16) YCOLS(v16, ld16, st16, q0);                           \
+        for (; q0 < lp; q0 += 8) YCOLS(v8, ld8, st8, q0);                                                 \
         /* B along x for each tile: 16 (AVX-512) or 8 tiles per vector */                                 \
         long tx0 = 0;                                                                                     \
         if (WIDE) for (; tx0 + 16 <= tw8; tx0 += 16)                                                      \
