@@ -94,20 +94,63 @@ public enum FiniteDifference3D {
             for c in 0..<s.channels {
                 let p = cur + c * s.plane, oc = o + c * s.plane
                 for y in 0..<H {
-                    let row = p + y * W, orow = oc + y * W
-                    let up: UnsafePointer<Double>? = y > 0 ? row - W : nil
-                    let down: UnsafePointer<Double>? = y + 1 < H ? row + W : nil
-                    for x in 0..<W {
-                        let v = row[x]
-                        var l: Double = 0
-                        if let a = up { l += v - a[x] }
-                        if let b = down { l += v - b[x] }
-                        if x > 0 { l += v - row[x - 1] }
-                        if x + 1 < W { l += v - row[x + 1] }
-                        orow[x] += rho * l
-                    }
+                    let row = p + y * W
+                    addRowLaplacian(row, up: y > 0 ? row - W : nil, down: y + 1 < H ? row + W : nil,
+                                    into: oc + y * W, width: W, scale: rho)
                 }
             }
         }
+    }
+
+    /// orow[x] += ρ·l(x), l = (v − up) + (v − down) + (v − left) + (v − right) over the
+    /// neighbours that exist, added in that order from 0. The ends of the row take the general
+    /// path; inside it the neighbours are known per row, so the loop has no branches and
+    /// vectorises (issue 31: the branchy loop was 18 % of the warm start) with the same bits.
+    @inline(__always)
+    static func addRowLaplacian(_ row: UnsafePointer<Double>, up: UnsafePointer<Double>?, down: UnsafePointer<Double>?,
+                                into orow: UnsafeMutablePointer<Double>, width W: Int, scale rho: Double) {
+        func general(_ x: Int) {
+            let v = row[x]
+            var l: Double = 0
+            if let a = up { l += v - a[x] }
+            if let b = down { l += v - b[x] }
+            if x > 0 { l += v - row[x - 1] }
+            if x + 1 < W { l += v - row[x + 1] }
+            orow[x] += rho * l
+        }
+        general(0)
+        if W == 1 { return }
+        let inner = 1..<(W - 1)
+        switch (up, down) {
+        case let (a?, b?):
+            for x in inner {
+                let v = row[x]
+                var l: Double = 0
+                l += v - a[x]; l += v - b[x]; l += v - row[x - 1]; l += v - row[x + 1]
+                orow[x] += rho * l
+            }
+        case let (a?, nil):
+            for x in inner {
+                let v = row[x]
+                var l: Double = 0
+                l += v - a[x]; l += v - row[x - 1]; l += v - row[x + 1]
+                orow[x] += rho * l
+            }
+        case let (nil, b?):
+            for x in inner {
+                let v = row[x]
+                var l: Double = 0
+                l += v - b[x]; l += v - row[x - 1]; l += v - row[x + 1]
+                orow[x] += rho * l
+            }
+        case (nil, nil):
+            for x in inner {
+                let v = row[x]
+                var l: Double = 0
+                l += v - row[x - 1]; l += v - row[x + 1]
+                orow[x] += rho * l
+            }
+        }
+        general(W - 1)
     }
 }

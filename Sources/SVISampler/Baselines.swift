@@ -200,7 +200,9 @@ public enum Baselines {
             var c = 0.0
             for k in lo..<hi {
                 let v = dp[k] + wh[k]
-                let zk = v > thr ? v - thr : (v < -thr ? v + thr : 0)
+                // soft(v) = v − clamp(v, −thr, thr): v − thr above, v + thr below, v − v = 0
+                // inside — the same bits as the three-way branch, without a branch.
+                let zk = v - min(max(v, -thr), thr)
                 let wk = v - zk
                 if residual { c += (wk - wh[k]) * (wk - wh[k]) + (zk - zh[k]) * (zk - zh[k]) }
                 zo[k] = zk
