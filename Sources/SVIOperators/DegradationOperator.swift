@@ -16,7 +16,8 @@ public final class DegradationOperator: @unchecked Sendable {
     public let spatial: [FrameOperator]
     /// Frame shapes along the spatial chain: shapes[0] = input, shapes.last = output.
     private let shapes: [FrameShape]
-    private var scratch: [String: Tensor64] = [:]
+    /// Scratch vectors by name, frame count and scalar type.
+    private var scratch: [String: AnyObject] = [:]
 
     /// The frames this operator covers: the whole video, or a temporal segment of it.
     public let window: VideoWindow
@@ -47,10 +48,10 @@ public final class DegradationOperator: @unchecked Sendable {
         DenseTensor<S>(shape: [frames, inputShape.channels, inputShape.height, inputShape.width])
     }
 
-    private func buffer(_ name: String, frames: Int, shape: FrameShape) -> Tensor64 {
-        let key = "\(name)/\(frames)"
-        if let t = scratch[key] { return t }
-        let t = Tensor64(shape: [frames, shape.channels, shape.height, shape.width])
+    private func buffer<S: BinaryFloatingPoint>(_ name: String, frames: Int, shape: FrameShape, _: S.Type) -> DenseTensor<S> {
+        let key = "\(name)/\(frames)/\(S.self)"
+        if let t = scratch[key] as? DenseTensor<S> { return t }
+        let t = DenseTensor<S>(shape: [frames, shape.channels, shape.height, shape.width])
         scratch[key] = t
         return t
     }
@@ -61,28 +62,36 @@ public final class DegradationOperator: @unchecked Sendable {
     /// exchange of boundary frames between ranks) on measurement-size frames: a sixteenth of
     /// the work and the traffic under ×4 SR (issue 31: the temporal operator was a quarter of
     /// ADMM-TV's time on the demo's task).
-    public func apply(_ x: Tensor64, into y: Tensor64, _ d: Distribution) {
-        guard let tm = temporal else { applySpatial(x, into: y, adjoint: false); return }
-        if spatial.isEmpty { tm.apply(x, into: y, d); return }   // no scratch needed
-        let t = buffer("spatial", frames: x.frames, shape: outputShape)
-        applySpatial(x, into: t, adjoint: false)
-        tm.apply(t, into: y, d)
-    }
+    public func apply(_ x: Tensor64, into y: Tensor64, _ d: Distribution) { forward(x, into: y, d) }
 
     /// x ← Aᵀ y on this rank's frames (Aᵀ = Sᵀ ∘ Tmᵀ: the temporal adjoint on measurement-size
     /// frames, then the spatial chain's adjoint).
-    public func adjoint(_ y: Tensor64, into x: Tensor64, _ d: Distribution) {
+    public func adjoint(_ y: Tensor64, into x: Tensor64, _ d: Distribution) { backward(y, into: x, d) }
+
+    /// A and Aᵀ in float32 (ADMM-TV's warm start).
+    public func apply(_ x: Tensor, into y: Tensor, _ d: Distribution) { forward(x, into: y, d) }
+    public func adjoint(_ y: Tensor, into x: Tensor, _ d: Distribution) { backward(y, into: x, d) }
+
+    private func forward<S: OperatorScalar>(_ x: DenseTensor<S>, into y: DenseTensor<S>, _ d: Distribution) {
+        guard let tm = temporal else { applySpatial(x, into: y, adjoint: false); return }
+        if spatial.isEmpty { tm.run(x, into: y, d, adjoint: false); return }   // no scratch needed
+        let t = buffer("spatial", frames: x.frames, shape: outputShape, S.self)
+        applySpatial(x, into: t, adjoint: false)
+        tm.run(t, into: y, d, adjoint: false)
+    }
+
+    private func backward<S: OperatorScalar>(_ y: DenseTensor<S>, into x: DenseTensor<S>, _ d: Distribution) {
         guard let tm = temporal else { applySpatial(y, into: x, adjoint: true); return }
-        if spatial.isEmpty { tm.apply(y, into: x, d, adjoint: true); return }
-        let t = buffer("spatial", frames: y.frames, shape: outputShape)
-        tm.apply(y, into: t, d, adjoint: true)
+        if spatial.isEmpty { tm.run(y, into: x, d, adjoint: true); return }
+        let t = buffer("spatial", frames: y.frames, shape: outputShape, S.self)
+        tm.run(y, into: t, d, adjoint: true)
         applySpatial(t, into: x, adjoint: true)
     }
 
     /// x ← Aᵀ y for a float32 measurement y (converted exactly into a measurement-size
     /// scratch vector, the one `normal` uses between A and Aᵀ).
     public func adjoint(measurement y: Tensor, into x: Tensor64, _ d: Distribution) {
-        let y64 = buffer("normal", frames: y.frames, shape: outputShape)
+        let y64 = buffer("normal", frames: y.frames, shape: outputShape, Double.self)
         let src = y.data, dst = y64.data
         Parallel.forEachChunk(y.count) { s, e in for i in s..<e { dst[i] = Double(src[i]) } }
         adjoint(y64, into: x, d)
@@ -90,34 +99,38 @@ public final class DegradationOperator: @unchecked Sendable {
 
     /// The measurement-size scratch vector (free between operator calls): for a caller that
     /// needs one A x briefly (a residual) without allocating.
-    public func measurementScratch(frames: Int) -> Tensor64 { buffer("normal", frames: frames, shape: outputShape) }
+    public func measurementScratch(frames: Int) -> Tensor64 { buffer("normal", frames: frames, shape: outputShape, Double.self) }
 
     /// Frees the scratch vectors (before a segment of another length, or when done).
     public func releaseScratch() { scratch.removeAll() }
 
     /// out ← AᵀA x.
-    public func normal(_ x: Tensor64, into out: Tensor64, _ d: Distribution) {
-        let y = buffer("normal", frames: x.frames, shape: outputShape)
-        apply(x, into: y, d)
-        adjoint(y, into: out, d)
+    public func normal(_ x: Tensor64, into out: Tensor64, _ d: Distribution) { normalOperator(x, into: out, d) }
+
+    /// out ← AᵀA x in float32.
+    public func normal(_ x: Tensor, into out: Tensor, _ d: Distribution) { normalOperator(x, into: out, d) }
+
+    private func normalOperator<S: OperatorScalar>(_ x: DenseTensor<S>, into out: DenseTensor<S>, _ d: Distribution) {
+        let y = buffer("normal", frames: x.frames, shape: outputShape, S.self)
+        forward(x, into: y, d)
+        backward(y, into: out, d)
     }
 
     /// The spatial chain (or its reverse adjoint chain) frame by frame, in parallel over frames.
-    private func applySpatial(_ src: Tensor64, into dst: Tensor64, adjoint: Bool) {
+    private func applySpatial<S: OperatorScalar>(_ src: DenseTensor<S>, into dst: DenseTensor<S>, adjoint: Bool) {
         if spatial.isEmpty { dst.copy(from: src); return }
         let frames = src.frames
         let maxCount = shapes.map(\.count).max()!
         Parallel.forEach(frames) { f in
-            let a = UnsafeMutablePointer<Double>.allocate(capacity: maxCount)
-            let b = UnsafeMutablePointer<Double>.allocate(capacity: maxCount)
+            let a = UnsafeMutablePointer<S>.allocate(capacity: maxCount)
+            let b = UnsafeMutablePointer<S>.allocate(capacity: maxCount)
             defer { a.deallocate(); b.deallocate() }
             var cur = UnsafePointer(src.frame(f))
             let n = spatial.count
             for step in 0..<n {
                 let i = adjoint ? n - 1 - step : step
                 let out = step == n - 1 ? dst.frame(f) : (step % 2 == 0 ? a : b)
-                if adjoint { spatial[i].adjoint(cur, out, input: shapes[i]) }
-                else { spatial[i].apply(cur, out, input: shapes[i]) }
+                S.run(spatial[i], cur, out, input: shapes[i], adjoint: adjoint)
                 cur = UnsafePointer(out)
             }
         }

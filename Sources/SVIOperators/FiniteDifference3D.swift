@@ -6,8 +6,32 @@ import SVIContracts
 /// difference past the last frame/row/column is zero. D maps one video to three (stacked as
 /// `dt`, `dy`, `dx`); Dᵀ maps them back. The temporal difference needs frame t+1 (forward)
 /// and t−1 (adjoint), fetched through the communicator.
+/// Float64 (the ADMM-TV baseline) and float32 (ADMM-TV as the warm start) run one generic body.
 public enum FiniteDifference3D {
     public static func apply(_ u: Tensor64, dt: Tensor64, dy: Tensor64, dx: Tensor64, frame s: FrameShape, _ d: Distribution) {
+        differences(u, dt: dt, dy: dy, dx: dx, frame: s, d)
+    }
+    public static func apply(_ u: Tensor, dt: Tensor, dy: Tensor, dx: Tensor, frame s: FrameShape, _ d: Distribution) {
+        differences(u, dt: dt, dy: dy, dx: dx, frame: s, d)
+    }
+
+    public static func adjoint(dt: Tensor64, dy: Tensor64, dx: Tensor64, into out: Tensor64, frame s: FrameShape, _ d: Distribution) {
+        adjointDifferences(dt: dt, dy: dy, dx: dx, into: out, frame: s, d)
+    }
+    public static func adjoint(dt: Tensor, dy: Tensor, dx: Tensor, into out: Tensor, frame s: FrameShape, _ d: Distribution) {
+        adjointDifferences(dt: dt, dy: dy, dx: dx, into: out, frame: s, d)
+    }
+
+    /// out ← out + ρ·DᵀD u (below).
+    public static func addNormal(_ u: Tensor64, scale rho: Double, into out: Tensor64, frame s: FrameShape, _ d: Distribution) {
+        addLaplacian(u, scale: rho, into: out, frame: s, d)
+    }
+    public static func addNormal(_ u: Tensor, scale rho: Double, into out: Tensor, frame s: FrameShape, _ d: Distribution) {
+        addLaplacian(u, scale: Float(rho), into: out, frame: s, d)
+    }
+
+    static func differences<S: BinaryFloatingPoint>(_ u: DenseTensor<S>, dt: DenseTensor<S>, dy: DenseTensor<S>, dx: DenseTensor<S>,
+                                                    frame s: FrameShape, _ d: Distribution) {
         let T = d.totalFrames, local = d.localRange
         let table = d.comm.fetchFrames(of: u, partition: d.partition) { r in
             let rr = d.partition.range(of: r)
@@ -34,8 +58,8 @@ public enum FiniteDifference3D {
         }
     }
 
-    /// out ← Dᵀ (dt, dy, dx).
-    public static func adjoint(dt: Tensor64, dy: Tensor64, dx: Tensor64, into out: Tensor64, frame s: FrameShape, _ d: Distribution) {
+    static func adjointDifferences<S: BinaryFloatingPoint>(dt: DenseTensor<S>, dy: DenseTensor<S>, dx: DenseTensor<S>, into out: DenseTensor<S>,
+                                                           frame s: FrameShape, _ d: Distribution) {
         let local = d.localRange
         let table = d.comm.fetchFrames(of: dt, partition: d.partition) { r in
             let rr = d.partition.range(of: r)
@@ -56,7 +80,7 @@ public enum FiniteDifference3D {
                 for y in 0..<s.height {
                     for x in 0..<s.width {
                         let k = y * s.width + x
-                        var v: Double = 0
+                        var v: S = 0
                         if y + 1 < s.height { v -= py[k] }
                         if x + 1 < s.width { v -= px[k] }
                         if y > 0 { v += py[k - s.width] }
@@ -72,7 +96,7 @@ public enum FiniteDifference3D {
     /// axis 2u[i] − u[i−1] − u[i+1] inside, u[0] − u[1] and u[n−1] − u[n−2] at the ends, 0 for
     /// n = 1). ADMM-TV's inner CG applies it every iteration: fused, it reads u once and writes
     /// out once, where `apply` then `adjoint` wrote and read three difference videos.
-    public static func addNormal(_ u: Tensor64, scale rho: Double, into out: Tensor64, frame s: FrameShape, _ d: Distribution) {
+    static func addLaplacian<S: BinaryFloatingPoint>(_ u: DenseTensor<S>, scale rho: S, into out: DenseTensor<S>, frame s: FrameShape, _ d: Distribution) {
         let T = d.totalFrames, local = d.localRange
         let table = d.comm.fetchFrames(of: u, partition: d.partition) { r in
             let rr = d.partition.range(of: r)
@@ -82,8 +106,8 @@ public enum FiniteDifference3D {
         Parallel.forEach(local.count) { i in
             let t = local.lowerBound + i
             let cur = UnsafePointer(u.frame(i)), o = out.frame(i)
-            let prev: UnsafePointer<Double>? = t > 0 ? table[t - 1] : nil
-            let next: UnsafePointer<Double>? = t + 1 < T ? table[t + 1] : nil
+            let prev: UnsafePointer<S>? = t > 0 ? table[t - 1] : nil
+            let next: UnsafePointer<S>? = t + 1 < T ? table[t + 1] : nil
             // Temporal part first (whole frame), then the spatial parts plane by plane.
             switch (prev, next) {
             case let (p?, n?): for k in 0..<s.count { o[k] += rho * (2 * cur[k] - p[k] - n[k]) }
@@ -107,11 +131,11 @@ public enum FiniteDifference3D {
     /// path; inside it the neighbours are known per row, so the loop has no branches and
     /// vectorises (issue 31: the branchy loop was 18 % of the warm start) with the same bits.
     @inline(__always)
-    static func addRowLaplacian(_ row: UnsafePointer<Double>, up: UnsafePointer<Double>?, down: UnsafePointer<Double>?,
-                                into orow: UnsafeMutablePointer<Double>, width W: Int, scale rho: Double) {
+    static func addRowLaplacian<S: BinaryFloatingPoint>(_ row: UnsafePointer<S>, up: UnsafePointer<S>?, down: UnsafePointer<S>?,
+                                                        into orow: UnsafeMutablePointer<S>, width W: Int, scale rho: S) {
         func general(_ x: Int) {
             let v = row[x]
-            var l: Double = 0
+            var l: S = 0
             if let a = up { l += v - a[x] }
             if let b = down { l += v - b[x] }
             if x > 0 { l += v - row[x - 1] }
@@ -125,28 +149,28 @@ public enum FiniteDifference3D {
         case let (a?, b?):
             for x in inner {
                 let v = row[x]
-                var l: Double = 0
+                var l: S = 0
                 l += v - a[x]; l += v - b[x]; l += v - row[x - 1]; l += v - row[x + 1]
                 orow[x] += rho * l
             }
         case let (a?, nil):
             for x in inner {
                 let v = row[x]
-                var l: Double = 0
+                var l: S = 0
                 l += v - a[x]; l += v - row[x - 1]; l += v - row[x + 1]
                 orow[x] += rho * l
             }
         case let (nil, b?):
             for x in inner {
                 let v = row[x]
-                var l: Double = 0
+                var l: S = 0
                 l += v - b[x]; l += v - row[x - 1]; l += v - row[x + 1]
                 orow[x] += rho * l
             }
         case (nil, nil):
             for x in inner {
                 let v = row[x]
-                var l: Double = 0
+                var l: S = 0
                 l += v - row[x - 1]; l += v - row[x + 1]
                 orow[x] += rho * l
             }

@@ -4,6 +4,10 @@ import SVIFormats
 
 /// A linear map applied to every frame alike (the spatial part S of A = S ∘ Tm). Working
 /// frame by frame is what lets the distributed code apply it to any frame block unchanged.
+///
+/// Each operator works in float64 (CG of the diffusion's data consistency, the baselines) and
+/// float32 (ADMM-TV as the diffusion's warm start, memory-bound: half the traffic); both run
+/// one generic body specialised per type, so the float64 path is the one it always was.
 public protocol FrameOperator: Sendable {
     /// The frame shape this operator produces from `input`, or an error if it cannot apply.
     func outputShape(for input: FrameShape) throws -> FrameShape
@@ -11,6 +15,27 @@ public protocol FrameOperator: Sendable {
     func apply(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input: FrameShape)
     /// out ← Sᵀ y for one frame (`y` has the output shape, `out` the input shape).
     func adjoint(_ y: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input: FrameShape)
+    /// The same in float32.
+    func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape)
+    func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape)
+}
+
+/// The scalars the operators run in: lets generic code (the operator chain, ADMM-TV) call a
+/// `FrameOperator`'s concrete float64 or float32 method once it is specialised.
+public protocol OperatorScalar: BinaryFloatingPoint, Sendable {
+    static func run(_ op: FrameOperator, _ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, input: FrameShape, adjoint: Bool)
+}
+
+extension Double: OperatorScalar {
+    public static func run(_ op: FrameOperator, _ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input: FrameShape, adjoint: Bool) {
+        if adjoint { op.adjoint(x, out, input: input) } else { op.apply(x, out, input: input) }
+    }
+}
+
+extension Float: OperatorScalar {
+    public static func run(_ op: FrameOperator, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape, adjoint: Bool) {
+        if adjoint { op.adjoint(x, out, input: input) } else { op.apply(x, out, input: input) }
+    }
 }
 
 /// Index reflection without repeating the edge sample (PyTorch/NumPy "reflect"):
@@ -49,34 +74,54 @@ public struct GaussianBlur: FrameOperator {
         run(y, out, input, transpose: true)
     }
 
+    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape) {
+        run(x, out, input, transpose: false)
+    }
+
+    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input: FrameShape) {
+        run(y, out, input, transpose: true)
+    }
+
     /// Separable: rows then columns (forward) or the transposes (adjoint); the two 1-D passes
     /// commute, so the adjoint of the 2-D blur is the product of the 1-D adjoints.
-    private func run(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, _ s: FrameShape, transpose: Bool) {
+    private func run<S: BinaryFloatingPoint>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ s: FrameShape, transpose: Bool) {
         let h = s.height, w = s.width, r = radius
-        let tmp = UnsafeMutablePointer<Double>.allocate(capacity: s.plane)
+        let tmp = UnsafeMutablePointer<S>.allocate(capacity: s.plane)
         defer { tmp.deallocate() }
-        taps.withUnsafeBufferPointer { g in
+        taps.map { S($0) }.withUnsafeBufferPointer { g in
             for c in 0..<s.channels {
                 let sp = src + c * s.plane, dp = dst + c * s.plane
                 // Along W into tmp.
                 for y in 0..<h {
                     let row = sp + y * w, trow = tmp + y * w
+                    // x in [lo, hi) needs no reflection. Each output sums its taps in the
+                    // order one loop over x (then taps) with reflection would, so the bits are
+                    // those of that loop; inside, the loops run taps outside and x inside, so
+                    // they vectorise across the row (issue 31: deblurring's ADMM-TV).
+                    let lo = min(r, w), hi = max(lo, w - r)
                     if transpose {
                         trow.update(repeating: 0, count: w)
-                        // Same order of contributions as one loop with reflection; inside
-                        // the frame the reflection is the identity and its divisions are skipped.
-                        for x in 0..<w {
-                            let v = row[x]
-                            if x >= r && x + r < w { for j in 0..<g.count { trow[x + j - r] += g[j] * v } }
-                            else { for j in 0..<g.count { trow[reflectIndex(x + j - r, w)] += g[j] * v } }
+                        func edge(_ x: Int) { let v = row[x]; for j in 0..<g.count { trow[reflectIndex(x + j - r, w)] += g[j] * v } }
+                        for x in 0..<lo { edge(x) }
+                        // trow[k] gets its interior contributions in x order: taps descending.
+                        for j in (0..<g.count).reversed() {
+                            let gj = g[j], t = trow + (j - r)
+                            for x in lo..<hi { t[x] += gj * row[x] }
                         }
+                        for x in hi..<w { edge(x) }
                     } else {
-                        for x in 0..<w {
-                            var acc: Double = 0
-                            if x >= r && x + r < w { for j in 0..<g.count { acc += g[j] * row[x + j - r] } }
-                            else { for j in 0..<g.count { acc += g[j] * row[reflectIndex(x + j - r, w)] } }
+                        func edge(_ x: Int) {
+                            var acc: S = 0
+                            for j in 0..<g.count { acc += g[j] * row[reflectIndex(x + j - r, w)] }
                             trow[x] = acc
                         }
+                        for x in 0..<lo { edge(x) }
+                        for x in lo..<hi { trow[x] = 0 }
+                        for j in 0..<g.count {
+                            let gj = g[j], shifted = row + (j - r)
+                            for x in lo..<hi { trow[x] += gj * shifted[x] }
+                        }
+                        for x in hi..<w { edge(x) }
                     }
                 }
                 // Along H into dst.
@@ -116,8 +161,13 @@ public struct BlockAverage: FrameOperator {
         return FrameShape(channels: input.channels, height: input.height / factor, width: input.width / factor)
     }
 
-    public func apply(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) {
-        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / Double(f * f)
+    public func apply(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) { average(x, out, s) }
+    public func adjoint(_ y: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) { spread(y, out, s) }
+    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) { average(x, out, s) }
+    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) { spread(y, out, s) }
+
+    private func average<S: BinaryFloatingPoint>(_ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, _ s: FrameShape) {
+        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / S(f * f)
         // A row of outputs at a time, each summed in the same order as one block alone (dy,
         // then dx, from 0): the same bits, with the adds running across the row (issue 31:
         // ADMM-TV's warm start applies this 360 times on the demo).
@@ -135,8 +185,8 @@ public struct BlockAverage: FrameOperator {
         }
     }
 
-    public func adjoint(_ y: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) {
-        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / Double(f * f)
+    private func spread<S: BinaryFloatingPoint>(_ y: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, _ s: FrameShape) {
+        let f = factor, ho = s.height / f, wo = s.width / f, inv = 1 / S(f * f)
         for c in 0..<s.channels {
             let sp = y + c * ho * wo, dp = out + c * s.plane
             // The first row of each block band written once, the band's other rows copied.
@@ -165,22 +215,41 @@ public struct InpaintMask: FrameOperator {
     public func outputShape(for input: FrameShape) throws -> FrameShape { input }
 
     public func apply(_ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) {
-        let m = MaskCache.shared.mask(self, s.height, s.width)
-        m.withUnsafeBufferPointer { mp in
-            for c in 0..<s.channels { for i in 0..<s.plane { out[c * s.plane + i] = x[c * s.plane + i] * mp[i] } }
-        }
+        keep(x, out, MaskCache.shared.mask(self, s.height, s.width), s)
     }
 
     public func adjoint(_ y: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>, input s: FrameShape) {
         apply(y, out, input: s)
+    }
+
+    public func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
+        keep(x, out, MaskCache.shared.mask32(self, s.height, s.width), s)
+    }
+
+    public func adjoint(_ y: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, input s: FrameShape) {
+        apply(y, out, input: s)
+    }
+
+    private func keep<S: BinaryFloatingPoint>(_ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, _ m: [S], _ s: FrameShape) {
+        m.withUnsafeBufferPointer { mp in
+            for c in 0..<s.channels { for i in 0..<s.plane { out[c * s.plane + i] = x[c * s.plane + i] * mp[i] } }
+        }
     }
 }
 
 /// Masks are drawn once per (seed, fraction, size) and reused by every frame and CG step.
 final class MaskCache: @unchecked Sendable {
     static let shared = MaskCache()
-    private var cache: [String: [Double]] = [:]
+    private var cache: [String: [Double]] = [:], cache32: [String: [Float]] = [:]
     private let lock = NSLockShim()
+
+    func mask32(_ op: InpaintMask, _ h: Int, _ w: Int) -> [Float] {
+        let key = "\(op.seed)/\(op.keepFraction)/\(h)x\(w)"
+        if let m = lock.with({ cache32[key] }) { return m }
+        let m = mask(op, h, w).map { Float($0) }
+        lock.with { cache32[key] = m }
+        return m
+    }
 
     func mask(_ op: InpaintMask, _ h: Int, _ w: Int) -> [Double] {
         let key = "\(op.seed)/\(op.keepFraction)/\(h)x\(w)"

@@ -128,7 +128,16 @@ public final class TemporalOperator: @unchecked Sendable {
 
     /// out ← Tm x (adjoint: Tmᵀ x) on this rank's frames.
     public func apply(_ x: Tensor64, into out: Tensor64, _ d: Distribution, adjoint: Bool = false) {
-        let taps = adjoint ? transpose : forward
+        run(x, into: out, d, adjoint: adjoint)
+    }
+
+    /// The same in float32 (ADMM-TV's warm start).
+    public func apply(_ x: Tensor, into out: Tensor, _ d: Distribution, adjoint: Bool = false) {
+        run(x, into: out, d, adjoint: adjoint)
+    }
+
+    func run<S: BinaryFloatingPoint>(_ x: DenseTensor<S>, into out: DenseTensor<S>, _ d: Distribution, adjoint: Bool) {
+        let taps = (adjoint ? transpose : forward).map { row in row.map { ($0.0, S($0.1)) } }
         let table = d.comm.fetchFrames(of: x, partition: d.partition) { r in
             var need = Set<Int>()
             for t in d.partition.range(of: r) { for (s, _) in taps[t] { need.insert(s) } }

@@ -570,10 +570,11 @@ package final class RestoreJob {
         if let r = request.tvRho { tv.rho = r }
         if let i = request.tvIterations { tv.iterations = i }
         if let a = request.tvAccelerate { tv.accelerated = a }
+        if let f = request.tvFloat32 { tv.singlePrecision = f }
         if let i = request.tvInnerCg ?? (request.method == .admmTV ? request.legacyCGSteps("--tv-inner-cg") : nil) { tv.innerCG = i }
         let named = method == .cg ? ["cg_iterations": Double(iterations)]
             : ["lambda": tv.lambda, "rho": tv.rho, "iterations": Double(tv.iterations), "inner_cg": Double(tv.innerCG),
-               "accelerated": tv.accelerated ? 1 : 0]
+               "accelerated": tv.accelerated ? 1 : 0, "float32": tv.singlePrecision ? 1 : 0]
         return (iterations, tv, named)
     }
 

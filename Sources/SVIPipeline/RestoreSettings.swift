@@ -82,6 +82,7 @@ package struct RestoreSettings: Codable, Equatable, Sendable {
     package var tvRho: Double?
     package var tvIterations: Int?
     package var tvAccelerate: Bool?
+    package var tvFloat32: Bool?
 
     // MARK: segments and memory
     package var segmentFrames: Int?
@@ -127,7 +128,7 @@ package struct RestoreSettings: Codable, Equatable, Sendable {
         case initEstimate = "init_estimate", start, sampler, pnpLevels = "pnp_levels"
         case pnpWeight = "pnp_weight", finalCgSteps = "final_cg_steps", batchIndependent = "batch_independent"
         case seed, cgIterations = "cg_iterations", tvInnerCg = "tv_inner_cg", tvLambda = "tv_lambda"
-        case tvRho = "tv_rho", tvIterations = "tv_iterations", tvAccelerate = "tv_accelerate"
+        case tvRho = "tv_rho", tvIterations = "tv_iterations", tvAccelerate = "tv_accelerate", tvFloat32 = "tv_float32"
         case segmentFrames = "segment_frames", overlap, memoryPerRank = "memory_per_rank"
         case checkpointDir = "checkpoint_dir", resume, checkpointEvery = "checkpoint_every", deadline
         case stallTimeout = "stall_timeout", planRanks = "plan_ranks", calibrated

@@ -38,6 +38,10 @@ public enum Baselines {
         public var innerCG: Int = 8
         /// Nesterov momentum on (z, w) with restart (`admmTV`); false: plain ADMM.
         public var accelerated = false
+        /// Vectors in float32 (inner products and the momentum's residual stay float64): the
+        /// warm start's choice — its loop is memory-bound, and its estimate is noised to t ≈ 0.1
+        /// before the prior sees it. `--method admm-tv` (EVALUATION's baseline) stays float64.
+        public var singlePrecision = false
         public init() {}
 
         /// Default λ, chosen on the tuning clips (evaluation/TUNING.md), never on the clips
@@ -98,6 +102,7 @@ public enum Baselines {
                 s.iterations = pnpStartIterationsDeblur
             }
             s.accelerated = true
+            s.singlePrecision = true
             return s
         }
 
@@ -127,33 +132,44 @@ public enum Baselines {
     /// the result does not depend on the rank count.
     public static func admmTV(op: DegradationOperator, measurement y: Tensor, settings: TVSettings,
                               dist: Distribution, progress: ((Int, Int) -> Void)? = nil) -> Tensor64 {
-        let s = op.inputShape
+        if settings.singlePrecision {
+            let aty: Tensor = op.makeInput(frames: y.frames, Float.self)
+            op.adjoint(y, into: aty, dist)
+            return Tensor64(converting: admmTV(op: op, adjointOfMeasurement: aty, settings: settings, dist: dist, progress: progress))
+        }
         let dc = DataConsistency(op: op, measurement: y, dist: dist, gamma: nil)
-        let aty = dc.makeAdjointOfMeasurement()
+        return admmTV(op: op, adjointOfMeasurement: dc.makeAdjointOfMeasurement(), settings: settings, dist: dist, progress: progress)
+    }
+
+    /// ADMM-TV in float64 or float32 from Aᵀy (also the first u).
+    static func admmTV<S: TVScalar>(op: DegradationOperator, adjointOfMeasurement aty: DenseTensor<S>, settings: TVSettings,
+                                    dist: Distribution, progress: ((Int, Int) -> Void)?) -> DenseTensor<S> {
+        typealias V = DenseTensor<S>
+        let s = op.inputShape
         let u = aty.copy()
         let shape = u.shape
-        let z = (0..<3).map { _ in Tensor64(shape: shape) }      // ẑ (plain: z)
-        let w = (0..<3).map { _ in Tensor64(shape: shape) }      // ŵ (plain: w)
-        let du = (0..<3).map { _ in Tensor64(shape: shape) }     // D u, then the new z
-        let tmp = (0..<3).map { _ in Tensor64(shape: shape) }    // ẑ − ŵ, then the new w
+        let z = (0..<3).map { _ in V(shape: shape) }      // ẑ (plain: z)
+        let w = (0..<3).map { _ in V(shape: shape) }      // ŵ (plain: w)
+        let du = (0..<3).map { _ in V(shape: shape) }     // D u, then the new z
+        let tmp = (0..<3).map { _ in V(shape: shape) }    // ẑ − ŵ, then the new w
         // The previous z, w (accelerated only).
-        let zPrev = settings.accelerated ? (0..<3).map { _ in Tensor64(shape: shape) } : []
-        let wPrev = settings.accelerated ? (0..<3).map { _ in Tensor64(shape: shape) } : []
-        let rhs = Tensor64(shape: shape)
-        let cg = ConjugateGradient(dist)
-        let rho = settings.rho, thr = settings.lambda / settings.rho
+        let zPrev = settings.accelerated ? (0..<3).map { _ in V(shape: shape) } : []
+        let wPrev = settings.accelerated ? (0..<3).map { _ in V(shape: shape) } : []
+        let rhs = V(shape: shape)
+        let cg = ConjugateGradient<S>(dist)
+        let rho = settings.rho, thr = S(settings.lambda / settings.rho)
         let n = u.count
         var momentum = NesterovRestart()
         for iteration in 0..<settings.iterations {
             defer { progress?(iteration + 1, settings.iterations) }
             for i in 0..<3 { Kernels.lincomb(tmp[i].data, 1, z[i].data, -1, w[i].data, n) }
-            FiniteDifference3D.adjoint(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: rhs, frame: s, dist)
-            Kernels.axpby(rhs.data, 1, aty.data, rho, n)
+            S.adjointDifferences(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: rhs, frame: s, dist)
+            Kernels.axpby(rhs.data, 1, aty.data, S(rho), n)
             cg.solve(rhs: rhs, solution: u, iterations: settings.innerCG) { v, out in
-                op.normal(v, into: out, dist)
-                FiniteDifference3D.addNormal(v, scale: rho, into: out, frame: s, dist)
+                S.normal(op, v, into: out, dist)
+                S.addNormal(v, scale: rho, into: out, frame: s, dist)
             }
-            FiniteDifference3D.apply(u, dt: du[0], dy: du[1], dx: du[2], frame: s, dist)
+            S.differences(u, dt: du[0], dy: du[1], dx: du[2], frame: s, dist)
             guard settings.accelerated else {
                 for i in 0..<3 { shrink(du[i], zHat: z[i], wHat: w[i], zOut: z[i], wOut: w[i], threshold: thr, residual: false) }
                 continue
@@ -165,8 +181,8 @@ public enum Baselines {
             }
             let beta = momentum.next(residual: dist.comm.sumInFrameOrder(partials, partition: dist.partition))
             for i in 0..<3 {
-                extrapolate(du[i], previous: zPrev[i], by: beta, into: z[i])
-                extrapolate(tmp[i], previous: wPrev[i], by: beta, into: w[i])
+                extrapolate(du[i], previous: zPrev[i], by: S(beta), into: z[i])
+                extrapolate(tmp[i], previous: wPrev[i], by: S(beta), into: w[i])
             }
         }
         return u
@@ -193,8 +209,8 @@ public enum Baselines {
     /// before it is written). With `residual`, returns per frame ‖w − ŵ‖² + ‖z − ẑ‖², summed in
     /// fixed blocks (the same bits on any thread count).
     @discardableResult
-    static func shrink(_ d: Tensor64, zHat: Tensor64, wHat: Tensor64, zOut: Tensor64, wOut: Tensor64,
-                       threshold thr: Double, residual: Bool) -> [Double] {
+    static func shrink<S: BinaryFloatingPoint>(_ d: DenseTensor<S>, zHat: DenseTensor<S>, wHat: DenseTensor<S>, zOut: DenseTensor<S>,
+                                               wOut: DenseTensor<S>, threshold thr: S, residual: Bool) -> [Double] {
         let dp = d.data, zh = zHat.data, wh = wHat.data, zo = zOut.data, wo = wOut.data
         let sums = Kernels.frameBlockSums(frames: d.frames, frameSize: d.frameSize) { lo, hi in
             var c = 0.0
@@ -204,7 +220,7 @@ public enum Baselines {
                 // inside — the same bits as the three-way branch, without a branch.
                 let zk = v - min(max(v, -thr), thr)
                 let wk = v - zk
-                if residual { c += (wk - wh[k]) * (wk - wh[k]) + (zk - zh[k]) * (zk - zh[k]) }
+                if residual { c += Double((wk - wh[k]) * (wk - wh[k]) + (zk - zh[k]) * (zk - zh[k])) }
                 zo[k] = zk
                 wo[k] = wk
             }
@@ -214,7 +230,7 @@ public enum Baselines {
     }
 
     /// hat ← x + β (x − previous); previous ← x.
-    static func extrapolate(_ x: Tensor64, previous: Tensor64, by beta: Double, into hat: Tensor64) {
+    static func extrapolate<S: BinaryFloatingPoint>(_ x: DenseTensor<S>, previous: DenseTensor<S>, by beta: S, into hat: DenseTensor<S>) {
         let xp = x.data, pp = previous.data, hp = hat.data
         Parallel.forEachChunk(x.count) { a, b in
             for k in a..<b {
@@ -223,5 +239,41 @@ public enum Baselines {
                 pp[k] = v
             }
         }
+    }
+}
+
+/// What ADMM-TV needs of its scalar: the operator's and the differences' float64 or float32
+/// entry points, chosen statically once `Baselines.admmTV` is specialised.
+protocol TVScalar: OperatorScalar {
+    static func normal(_ op: DegradationOperator, _ x: DenseTensor<Self>, into out: DenseTensor<Self>, _ d: Distribution)
+    static func differences(_ u: DenseTensor<Self>, dt: DenseTensor<Self>, dy: DenseTensor<Self>, dx: DenseTensor<Self>, frame: FrameShape, _ d: Distribution)
+    static func adjointDifferences(dt: DenseTensor<Self>, dy: DenseTensor<Self>, dx: DenseTensor<Self>, into out: DenseTensor<Self>,
+                                   frame: FrameShape, _ d: Distribution)
+    static func addNormal(_ u: DenseTensor<Self>, scale: Double, into out: DenseTensor<Self>, frame: FrameShape, _ d: Distribution)
+}
+
+extension Double: TVScalar {
+    static func normal(_ op: DegradationOperator, _ x: Tensor64, into out: Tensor64, _ d: Distribution) { op.normal(x, into: out, d) }
+    static func differences(_ u: Tensor64, dt: Tensor64, dy: Tensor64, dx: Tensor64, frame: FrameShape, _ d: Distribution) {
+        FiniteDifference3D.apply(u, dt: dt, dy: dy, dx: dx, frame: frame, d)
+    }
+    static func adjointDifferences(dt: Tensor64, dy: Tensor64, dx: Tensor64, into out: Tensor64, frame: FrameShape, _ d: Distribution) {
+        FiniteDifference3D.adjoint(dt: dt, dy: dy, dx: dx, into: out, frame: frame, d)
+    }
+    static func addNormal(_ u: Tensor64, scale: Double, into out: Tensor64, frame: FrameShape, _ d: Distribution) {
+        FiniteDifference3D.addNormal(u, scale: scale, into: out, frame: frame, d)
+    }
+}
+
+extension Float: TVScalar {
+    static func normal(_ op: DegradationOperator, _ x: Tensor, into out: Tensor, _ d: Distribution) { op.normal(x, into: out, d) }
+    static func differences(_ u: Tensor, dt: Tensor, dy: Tensor, dx: Tensor, frame: FrameShape, _ d: Distribution) {
+        FiniteDifference3D.apply(u, dt: dt, dy: dy, dx: dx, frame: frame, d)
+    }
+    static func adjointDifferences(dt: Tensor, dy: Tensor, dx: Tensor, into out: Tensor, frame: FrameShape, _ d: Distribution) {
+        FiniteDifference3D.adjoint(dt: dt, dy: dy, dx: dx, into: out, frame: frame, d)
+    }
+    static func addNormal(_ u: Tensor, scale: Double, into out: Tensor, frame: FrameShape, _ d: Distribution) {
+        FiniteDifference3D.addNormal(u, scale: scale, into: out, frame: frame, d)
     }
 }

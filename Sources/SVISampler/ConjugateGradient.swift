@@ -5,18 +5,20 @@ import SVIContracts
 /// Conjugate gradients on a symmetric positive (semi-)definite system M u = b over a video
 /// distributed in frame blocks. Inner products are float64 and combined over ranks in frame
 /// order, so every rank takes the same step sizes and the distributed solve is the
-/// single-process solve. Vectors are float64 (see `Tensor64`); the three work vectors (r, p,
-/// M p) are kept between calls, and b is formed in r, so a solve holds no other copy.
-public final class ConjugateGradient {
+/// single-process solve. Vectors are float64 (see `Tensor64`) — or float32 for ADMM-TV's warm
+/// start, whose inner solves are memory-bound (inner products stay float64); the three work
+/// vectors (r, p, M p) are kept between calls, and b is formed in r, so a solve holds no other copy.
+public final class ConjugateGradient<S: BinaryFloatingPoint> {
+    public typealias Vector = DenseTensor<S>
     let dist: Distribution
-    private var r: Tensor64?, p: Tensor64?, mp: Tensor64?
+    private var r: Vector?, p: Vector?, mp: Vector?
 
     public init(_ dist: Distribution) { self.dist = dist }
 
-    private func work(_ like: Tensor64) -> (Tensor64, Tensor64, Tensor64) {
+    private func work(_ like: Vector) -> (Vector, Vector, Vector) {
         if let r, let p, let mp, r.shape == like.shape { return (r, p, mp) }
         r = nil; p = nil; mp = nil
-        let nr = Tensor64(shape: like.shape), np = Tensor64(shape: like.shape), nm = Tensor64(shape: like.shape)
+        let nr = Vector(shape: like.shape), np = Vector(shape: like.shape), nm = Vector(shape: like.shape)
         r = nr; p = np; mp = nm
         return (nr, np, nm)
     }
@@ -24,8 +26,8 @@ public final class ConjugateGradient {
     /// Runs `iterations` CG steps from the start in `u` (updated in place). `apply(v, out)`
     /// computes out ← M v. Returns ‖r‖² after each iteration.
     @discardableResult
-    public func solve(rhs b: Tensor64, solution u: Tensor64, iterations: Int,
-                      apply: (Tensor64, Tensor64) -> Void) -> [Double] {
+    public func solve(rhs b: Vector, solution u: Vector, iterations: Int,
+                      apply: (Vector, Vector) -> Void) -> [Double] {
         solve(solution: u, iterations: iterations, rhs: { $0.copy(from: b) }, apply: apply)
     }
 
@@ -34,14 +36,15 @@ public final class ConjugateGradient {
     @discardableResult
     /// `stop(u)`, when given, is asked before every iteration (the discrepancy principle:
     /// stop once the iterate explains the measurement to within its noise).
-    public func solve(solution u: Tensor64, iterations: Int, rhs: (Tensor64) -> Void,
-                      stop: ((Tensor64) -> Bool)? = nil, apply: (Tensor64, Tensor64) -> Void) -> [Double] {
+    public func solve(solution u: Vector, iterations: Int, rhs: (Vector) -> Void,
+                      stop: ((Vector) -> Bool)? = nil, apply: (Vector, Vector) -> Void) -> [Double] {
         let (r, p, mp) = work(u)
         let n = u.count
         rhs(r)                                          // r = b …
-        // Converged to float64 precision (‖r‖ ≤ 1e-12‖b‖): further steps would divide rounding
-        // noise by rounding noise, which on a singular AᵀA (T a multiple of k) explodes.
-        let floor = 1e-24 * max(dist.dot(r, r), Double.leastNormalMagnitude)
+        // Converged to the vectors' precision (‖r‖ ≤ 1e-12‖b‖ in float64, 1e-6‖b‖ in float32):
+        // further steps would divide rounding noise by rounding noise, which on a singular AᵀA
+        // (T a multiple of k) explodes.
+        let floor = (S.self == Double.self ? 1e-24 : 1e-12) * max(dist.dot(r, r), Double.leastNormalMagnitude)
         apply(u, mp)                                    // … − M u
         Kernels.lincomb(r.data, 1, r.data, -1, mp.data, n)
         p.copy(from: r)
@@ -54,11 +57,11 @@ public final class ConjugateGradient {
             let pmp = dist.dot(p, mp)
             if !(pmp > 0) { break }                     // M is singular along p: nothing left to gain
             let alpha = rr / pmp
-            let rrNew = dist.comm.sumInFrameOrder(Kernels.cgUpdate(u: u.data, p: p.data, r: r.data, q: mp.data, alpha: alpha,
+            let rrNew = dist.comm.sumInFrameOrder(Kernels.cgUpdate(u: u.data, p: p.data, r: r.data, q: mp.data, alpha: S(alpha),
                                                                    frames: r.frames, frameSize: r.frameSize),
                                                   partition: dist.partition)
             let beta = rrNew / rr
-            Kernels.axpby(p.data, 1, r.data, beta, n)   // p = r + β p
+            Kernels.axpby(p.data, 1, r.data, S(beta), n)   // p = r + β p
             rr = rrNew
             history.append(rr)
         }

@@ -19,7 +19,7 @@ public final class DataConsistency {
     /// once ‖A u − y‖² ≤ σ²·m (m measured values) instead of running every iteration — fitting
     /// y closer than its noise only turns the noise (8-bit rounding, codec error) into grain.
     public let stopAtNoise: Double?
-    private let cg: ConjugateGradient
+    private let cg: ConjugateGradient<Double>
 
     /// The measurement y on this rank's frames (float32, as read).
     public let y: Tensor

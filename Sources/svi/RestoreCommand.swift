@@ -144,6 +144,9 @@ struct RestoreCommand: ParsableCommand {
     @Flag(name: .customLong("tv-accelerate"), inversion: .prefixedNo, help: "ADMM-TV: Nesterov momentum with restart (Goldstein et al. 2014): about half the iterations for the same estimate (default: on for an --init admm-tv warm start, off for --method admm-tv).")
     var tvAccelerate: Bool?
 
+    @Flag(name: .customLong("tv-float32"), inversion: .prefixedNo, help: "ADMM-TV: vectors in float32 (inner products float64): half the memory traffic of its memory-bound loop (default: on for an --init admm-tv warm start, whose estimate is noised before the prior sees it; off for --method admm-tv, EVALUATION's baseline).")
+    var tvFloat32: Bool?
+
     @Option(name: .long, help: "Write a JSON report (settings, per-stage times, residual) here.")
     var report: String?
 
@@ -226,7 +229,7 @@ struct RestoreCommand: ParsableCommand {
         s.initEstimate = initEstimate; s.start = start; s.sampler = sampler; s.pnpLevels = pnpLevels; s.pnpWeight = pnpWeight
         s.finalCgSteps = finalCgSteps; s.batchIndependent = batchIndependent; s.seed = seed
         s.cgIterations = cgIterations; s.tvInnerCg = tvInnerCg; s.tvLambda = tvLambda; s.tvRho = tvRho
-        s.tvIterations = tvIterations; s.tvAccelerate = tvAccelerate
+        s.tvIterations = tvIterations; s.tvAccelerate = tvAccelerate; s.tvFloat32 = tvFloat32
         s.segmentFrames = segmentFrames; s.overlap = overlap; s.memoryPerRank = memoryPerRank
         s.checkpointDir = checkpointDir; s.resume = resume; s.checkpointEvery = checkpointEvery; s.deadline = deadline
         s.stallTimeout = stallTimeout

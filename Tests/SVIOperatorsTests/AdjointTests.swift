@@ -20,6 +20,39 @@ import SVIContracts
         #expect(adjointGap(op, frames: 11, seed: 100) < 1e-5)
     }
 
+    /// The float32 operators (ADMM-TV's warm start) compute what the float64 ones do, to
+    /// float32's rounding: A, Aᵀ, AᵀA and the differences D, Dᵀ and ρDᵀD.
+    @Test(arguments: specs)
+    func singlePrecisionMatchesDoublePrecision(spec: String) throws {
+        let T = 9, s = FrameShape(channels: 3, height: 16, width: 24)
+        let op = try DegradationOperator(spec: DegradationSpec.parse(spec), frame: s, totalFrames: T, maskSeed: 5)
+        let d = Distribution.local(totalFrames: T)
+        let x32 = randomTensor([T, 3, 16, 24], seed: 3), x64 = Tensor64(converting: x32)
+        func gap(_ a: Tensor, _ b: Tensor64) -> Double {
+            var worst = 0.0, scale = 1e-30
+            for i in 0..<b.count { worst = max(worst, abs(Double(a[i]) - b[i])); scale = max(scale, abs(b[i])) }
+            return worst / scale
+        }
+        let ax32: Tensor = op.makeOutput(frames: T, Float.self), ax64: Tensor64 = op.makeOutput(frames: T)
+        op.apply(x32, into: ax32, d); op.apply(x64, into: ax64, d)
+        #expect(gap(ax32, ax64) < 1e-6)
+        let n32: Tensor = op.makeInput(frames: T, Float.self), n64: Tensor64 = op.makeInput(frames: T)
+        op.normal(x32, into: n32, d); op.normal(x64, into: n64, d)
+        #expect(gap(n32, n64) < 1e-6)
+        op.adjoint(ax32, into: n32, d); op.adjoint(ax64, into: n64, d)
+        #expect(gap(n32, n64) < 1e-6)
+        let du32 = (0..<3).map { _ in Tensor(shape: x32.shape) }, du64 = (0..<3).map { _ in Tensor64(shape: x32.shape) }
+        FiniteDifference3D.apply(x32, dt: du32[0], dy: du32[1], dx: du32[2], frame: s, d)
+        FiniteDifference3D.apply(x64, dt: du64[0], dy: du64[1], dx: du64[2], frame: s, d)
+        for i in 0..<3 { #expect(gap(du32[i], du64[i]) < 1e-6) }
+        FiniteDifference3D.adjoint(dt: du32[0], dy: du32[1], dx: du32[2], into: n32, frame: s, d)
+        FiniteDifference3D.adjoint(dt: du64[0], dy: du64[1], dx: du64[2], into: n64, frame: s, d)
+        #expect(gap(n32, n64) < 1e-6)
+        FiniteDifference3D.addNormal(x32, scale: 0.05, into: n32, frame: s, d)
+        FiniteDifference3D.addNormal(x64, scale: 0.05, into: n64, frame: s, d)
+        #expect(gap(n32, n64) < 1e-6)
+    }
+
     /// Videos shorter than the kernel: both boundaries fold several taps onto one frame.
     @Test(arguments: ["temporal=uniform:13", "temporal=uniform:13,boundary=replicate", "temporal=gaussian:2.0"])
     func shortVideos(spec: String) throws {
