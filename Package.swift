@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "SVIContracts", dependencies: ["SVICore"], swiftSettings: checked),
         .target(name: "SVICluster", dependencies: ["SVICore", "SVIContracts", "CMPI"], swiftSettings: checked),
         .target(name: "SVIOperators", dependencies: ["SVICore", "SVIFormats", "SVIContracts"], swiftSettings: optimise),
-        .target(name: "SVISampler", dependencies: ["SVICore", "SVIFormats", "SVIContracts", "SVIOperators"], swiftSettings: checked),
+        .target(name: "SVISampler", dependencies: ["SVICore", "SVIFormats", "SVIContracts", "SVIOperators", "CKernels"], swiftSettings: checked),
         .target(name: "SVIEvaluation", dependencies: ["SVICore"], swiftSettings: optimise),
         .target(name: "SVIMedia", dependencies: ["SVICore", "SVIFormats", "CFFmpeg"], swiftSettings: checked),
         .target(name: "SVINetwork", dependencies: ["SVICore", "SVIFormats", "SVIContracts", "CBLAS", "CKernels"], swiftSettings: optimise),

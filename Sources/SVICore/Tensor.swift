@@ -17,9 +17,13 @@ public final class DenseTensor<Scalar: BinaryFloatingPoint>: @unchecked Sendable
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        let raw = BufferPool.take(bytes: max(1, count) * MemoryLayout<Scalar>.stride)
+        let bytes = max(1, count) * MemoryLayout<Scalar>.stride
+        let raw = BufferPool.take(bytes: bytes)
+        // Zero as bytes (0.0 is all-zero bits in float32 and float64): a memset, where the
+        // generic `initialize(repeating:)` copied element by element through the type's value
+        // witness — this init is not specialised for its callers.
+        if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
         self.data = raw.bindMemory(to: Scalar.self, capacity: max(1, count))
-        if zeroed { data.initialize(repeating: 0, count: count) }
     }
 
     public convenience init(shape: [Int], values: [Scalar]) {

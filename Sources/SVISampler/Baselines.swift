@@ -2,6 +2,7 @@ import SVICore
 import SVIFormats
 import SVIContracts
 import SVIOperators
+import CKernels
 
 /// The classical baselines svi is compared with (DESIGN §4), through the same operators.
 public enum Baselines {
@@ -207,24 +208,15 @@ public enum Baselines {
 
     /// z ← soft(d + ŵ, thr), w ← d + ŵ − z (outputs may alias ŵ, ẑ or d: each element is read
     /// before it is written). With `residual`, returns per frame ‖w − ŵ‖² + ‖z − ẑ‖², summed in
-    /// fixed blocks (the same bits on any thread count).
+    /// fixed blocks (the same bits on any thread count); the outputs must not be the hats then.
+    /// The loop is C (`svi_shrink_f32/f64`): in Swift it ran scalar.
     @discardableResult
-    static func shrink<S: BinaryFloatingPoint>(_ d: DenseTensor<S>, zHat: DenseTensor<S>, wHat: DenseTensor<S>, zOut: DenseTensor<S>,
-                                               wOut: DenseTensor<S>, threshold thr: S, residual: Bool) -> [Double] {
+    static func shrink<S: TVScalar>(_ d: DenseTensor<S>, zHat: DenseTensor<S>, wHat: DenseTensor<S>, zOut: DenseTensor<S>,
+                                    wOut: DenseTensor<S>, threshold thr: S, residual: Bool) -> [Double] {
         let dp = d.data, zh = zHat.data, wh = wHat.data, zo = zOut.data, wo = wOut.data
+        precondition(!residual || (zo != zh && zo != wh && wo != zh && wo != wh))
         let sums = Kernels.frameBlockSums(frames: d.frames, frameSize: d.frameSize) { lo, hi in
-            var c = 0.0
-            for k in lo..<hi {
-                let v = dp[k] + wh[k]
-                // soft(v) = v − clamp(v, −thr, thr): v − thr above, v + thr below, v − v = 0
-                // inside — the same bits as the three-way branch, without a branch.
-                let zk = v - min(max(v, -thr), thr)
-                let wk = v - zk
-                if residual { c += Double((wk - wh[k]) * (wk - wh[k]) + (zk - zh[k]) * (zk - zh[k])) }
-                zo[k] = zk
-                wo[k] = wk
-            }
-            return c
+            S.shrink(dp + lo, zHat: zh + lo, wHat: wh + lo, zOut: zo + lo, wOut: wo + lo, count: hi - lo, threshold: thr, residual: residual)
         }
         return residual ? sums : []
     }
@@ -250,6 +242,9 @@ protocol TVScalar: OperatorScalar {
     static func adjointDifferences(dt: DenseTensor<Self>, dy: DenseTensor<Self>, dx: DenseTensor<Self>, into out: DenseTensor<Self>,
                                    frame: FrameShape, _ d: Distribution)
     static func addNormal(_ u: DenseTensor<Self>, scale: Double, into out: DenseTensor<Self>, frame: FrameShape, _ d: Distribution)
+    /// `Baselines.shrink` on one block; returns its residual (0 without).
+    static func shrink(_ d: UnsafePointer<Self>, zHat: UnsafePointer<Self>, wHat: UnsafePointer<Self>, zOut: UnsafeMutablePointer<Self>,
+                       wOut: UnsafeMutablePointer<Self>, count: Int, threshold: Self, residual: Bool) -> Double
 }
 
 extension Double: TVScalar {
@@ -263,6 +258,12 @@ extension Double: TVScalar {
     static func addNormal(_ u: Tensor64, scale: Double, into out: Tensor64, frame: FrameShape, _ d: Distribution) {
         FiniteDifference3D.addNormal(u, scale: scale, into: out, frame: frame, d)
     }
+    static func shrink(_ d: UnsafePointer<Double>, zHat: UnsafePointer<Double>, wHat: UnsafePointer<Double>, zOut: UnsafeMutablePointer<Double>,
+                       wOut: UnsafeMutablePointer<Double>, count: Int, threshold: Double, residual: Bool) -> Double {
+        var sum = 0.0
+        svi_shrink_f64(d, zHat, wHat, zOut, wOut, count, threshold, residual ? 1 : 0, &sum)
+        return sum
+    }
 }
 
 extension Float: TVScalar {
@@ -275,5 +276,11 @@ extension Float: TVScalar {
     }
     static func addNormal(_ u: Tensor, scale: Double, into out: Tensor, frame: FrameShape, _ d: Distribution) {
         FiniteDifference3D.addNormal(u, scale: scale, into: out, frame: frame, d)
+    }
+    static func shrink(_ d: UnsafePointer<Float>, zHat: UnsafePointer<Float>, wHat: UnsafePointer<Float>, zOut: UnsafeMutablePointer<Float>,
+                       wOut: UnsafeMutablePointer<Float>, count: Int, threshold: Float, residual: Bool) -> Double {
+        var sum = 0.0
+        svi_shrink_f32(d, zHat, wHat, zOut, wOut, count, threshold, residual ? 1 : 0, &sum)
+        return sum
     }
 }

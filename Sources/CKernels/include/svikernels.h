@@ -48,6 +48,16 @@ void svi_attention_block(const float *q, const float *k, const float *v, long ch
  * src and dst may be the same. */
 void svi_scale_shift_silu(const float *src, float *dst, long n, float a, float o, int silu);
 
+/* ---- ADMM-TV (admm.c) ------------------------------------------------------------------- */
+
+/* z ← soft(d + ŵ, thr), w ← d + ŵ − z over n values (zo may be zh or d, wo may be wh); with
+ * residual != 0, *sum = Σ (w − ŵ)² + (z − ẑ)² in float64, in a fixed order (then zo, wo must
+ * not be zh, wh). One AVX2 + FMA body: the same bits on every CPU svi runs on. */
+void svi_shrink_f32(const float *d, const float *zh, const float *wh, float *zo, float *wo,
+                    long n, float thr, int residual, double *sum);
+void svi_shrink_f64(const double *d, const double *zh, const double *wh, double *zo, double *wo,
+                    long n, double thr, int residual, double *sum);
+
 /* ---- small-K GEMM (smallgemm.c) --------------------------------------------------------- */
 
 /* Floats of scratch svi_small_gemm needs for inner dimension k. */
