@@ -2,7 +2,8 @@
 import PackageDescription
 import Foundation
 
-// Layering (DESIGN §8, ARCHITECTURE.md): svi → SVIPipeline → SVINetwork, SVISampler → SVIOperators → SVIContracts → SVICore → CBLAS.
+// Layering (DESIGN §8, ARCHITECTURE.md): svi → SVIPipeline → SVINetwork, SVISampler → SVIOperators → SVIContracts → SVICore → CBLAS;
+// SVINetwork and SVISampler (ADMM-TV's shrinkage) also use CKernels.
 // SVIContracts holds what the layers meet through (Communicator, FramePartition, Distribution,
 // Denoiser); only svi and SVICluster (the MPI communicator) link libmpi.
 // Release builds of the numerical modules target AVX2 + FMA (every x86-64 server since 2013;

@@ -78,81 +78,30 @@ struct BenchCommand: ParsableCommand {
                 try AtomicFile.checkWritable(o, overwrite: overwrite)
             }
             guard let (w, h) = FrameSelection.parseSize(size), w * h <= 1 << 24 else { throw ValidationError("--size must be WxH of at most 16.7 M pixels (4096x4096), e.g. 256x256") }
-            let tile = tiles.tile ?? 0, overlap = tiles.tileOverlap ?? tile / 4
-            let (net, label) = try network()
+            var s = UNetBenchmark.Settings()
+            (s.width, s.height, s.batch, s.repeats, s.warmup, s.timestep, s.profile) = (w, h, batch, repeats, warmup, timestep, profile)
+            s.tile = tiles.tile ?? 0; s.tileOverlap = tiles.tileOverlap ?? s.tile / 4; s.tileBatch = tileBatch
+            let (net, label) = try UNetBenchmark.network(model: try modelOption(model: model, weights: weights), preset: preset, config: config)
             try kernels.apply(to: net)
-            let x: Tensor
-            if let i = input {
-                x = try NPY.readFloat32(i)
-            } else {
-                x = Tensor(shape: [batch, net.config.inChannels, h, w])
-                RandomStream(seed: 2, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
-            }
-            let frames = x.shape[0]
-            let t = [Int](repeating: timestep, count: frames)
-            var times: [Double] = []
-            // Whole frames: the network's raw output. Tiles: ε through the tiled denoiser, as
-            // restore runs it (tiles of all frames, --tile-batch per call, blended back).
-            let tiled = tile > 0 ? TiledDenoiser(inner: UNetDenoiser(net: net, name: label, batch: tileBatch), tile: tile, overlap: overlap, tileBatch: tileBatch) : nil
-            let eps = tiled.map { _ in Tensor(shape: x.shape) }
-            func pass() throws -> Tensor {
-                if let d = tiled, let e = eps {
-                    try d.predictNoise(x.data, count: frames, channels: x.shape[1], height: x.shape[2], width: x.shape[3], timestep: timestep, into: e.data)
-                    return e
-                }
-                return try net.forward(x, timesteps: t)
-            }
-            var y = x
-            for _ in 0..<warmup { y = try pass() }
-            // The timed passes charge a profile of their own (FLOPs always, time with --profile).
-            let record = Profiler.Profile(timing: profile)
-            try Profiler.record(into: record) {
-                for _ in 0..<max(1, repeats) {
-                    let t0 = Date()
-                    y = try pass()
-                    times.append(Date().timeIntervalSince(t0))
-                }
-            }
-            let flopsPerRun = record.totalFlops / Double(max(1, repeats))
-            let median = times.sorted()[times.count / 2]
+            let r = try UNetBenchmark.run(net, label: label, input: try input.map { try NPY.readFloat32($0) }, settings: s)
             let m = MachineInfo.current
-            let tiling = tiled.map { d -> String in
-                let g = d.grid(height: x.shape[2], width: x.shape[3])
-                return ", tiles \(g.tileWidth)x\(g.tileHeight) overlap \(overlap) (\(g.xs.count)x\(g.ys.count) per frame, \(tileBatch) per call)"
-            } ?? ""
-            print("svi bench unet: \(label), \(net.parameterCount) parameters (weights \(net.parameterCount * 4 / 1_000_000) MB), input \(x.shape)\(tiling), precision \(net.precision.rawValue)")
+            let tiling = r.grid.map { g in ", tiles \(g.width)x\(g.height) overlap \(s.tileOverlap) (\(g.across)x\(g.down) per frame, \(tileBatch) per call)" } ?? ""
+            print("svi bench unet: \(label), \(net.parameterCount) parameters (weights \(net.parameterCount * 4 / 1_000_000) MB), input \(r.inputShape)\(tiling), precision \(net.precision.rawValue)")
             print("machine: \(m.cpu), \(m.cores) cores, ISA \(m.isa), svi kernels \(m.kernelsISA), OpenBLAS core \(m.openblasCore)\(m.openblasDetected.map { " (OpenBLAS detected \($0); svi chose this, see BLASCore)" } ?? ""), threads \(Parallel.threads)")
             print(String(format: "median %.3f s per pass, %.3f s per frame, %.1f GFLOP per frame, %.1f GFLOP/s, peak RSS %.0f MB",
-                         median, median / Double(frames), flopsPerRun / 1e9 / Double(frames), flopsPerRun / 1e9 / median, peakResidentMB() ?? -1))
-            print("runs (s): " + times.map { String(format: "%.3f", $0) }.joined(separator: " "))
-            if profile {
-                print(record.report())
-            }
-            if let o = output { try NPY.write(y, to: o, overwrite: overwrite) }
+                         r.median, r.secondsPerFrame, r.flopsPerPass / 1e9 / Double(r.frames), r.gflops, peakResidentMB() ?? -1))
+            print("runs (s): " + r.times.map { String(format: "%.3f", $0) }.joined(separator: " "))
+            if let p = r.profile { print(p) }
+            if let o = output { try NPY.write(r.output, to: o, overwrite: overwrite) }
             if json {
-                let obj: [String: Any] = ["seconds_per_frame": median / Double(frames), "batch": frames, "gflops": flopsPerRun / 1e9 / median,
-                                          "runs": times, "peak_rss_mb": peakResidentMB() ?? -1, "threads": Parallel.threads,
-                                          "weights_mb": Double(net.parameterCount * 4) / 1e6, "tile": tile, "tile_overlap": tile > 0 ? overlap : 0, "tile_batch": tileBatch,
-                                          "width": x.shape[3], "height": x.shape[2], "precision": net.precision.rawValue,
+                let obj: [String: Any] = ["seconds_per_frame": r.secondsPerFrame, "batch": r.frames, "gflops": r.gflops,
+                                          "runs": r.times, "peak_rss_mb": peakResidentMB() ?? -1, "threads": Parallel.threads,
+                                          "weights_mb": Double(net.parameterCount * 4) / 1e6, "tile": s.tile, "tile_overlap": s.tile > 0 ? s.tileOverlap : 0,
+                                          "tile_batch": tileBatch, "width": r.inputShape[3], "height": r.inputShape[2], "precision": net.precision.rawValue,
                                           "cpu": m.cpu, "isa": m.isa, "kernels_isa": m.kernelsISA, "openblas_core": m.openblasCore,
                                           "openblas_detected": m.openblasDetected ?? m.openblasCore]
                 print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
             }
-        }
-
-        /// The network timed: --model/--weights with its config, else a preset or --config
-        /// with random weights (ADM-256 by default); and how the report names it.
-        func network() throws -> (UNet, String) {
-            if let wpath = try modelOption(model: model, weights: self.weights) {
-                return (try ModelLoader.load(weights: wpath, preset: preset, config: config).0, wpath)
-            }
-            let cfg: UNetConfig
-            if let c = config { cfg = try UNetConfig.load(c) } else {
-                let name = preset ?? "adm-256-uncond"
-                guard let p = UNetConfig.presets[name] else { throw ValidationError("unknown preset '\(name)'") }
-                cfg = p
-            }
-            return (try UNet(config: cfg, randomSeed: 1), (preset ?? (config == nil ? "adm-256-uncond" : config!)) + " (random weights)")
         }
     }
 }

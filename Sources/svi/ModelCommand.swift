@@ -27,14 +27,7 @@ struct ModelCommand: ParsableCommand {
         func run() throws {
             if checkpointPath != nil && model != nil { throw ValidationError("give the checkpoint once: as the argument or with --model") }
             let checkpoint = try model ?? checkpointPath ?? EmbeddedPrior.locate()
-            let ckpt = try Checkpoint.load(checkpoint)
-            let (config, notes): (UNetConfig, [String])
-            if let beside = ModelSource.configBeside(checkpoint) {
-                (config, notes) = (try UNetConfig.load(beside), ["architecture from \(beside)"])
-            } else {
-                (config, notes) = try UNetConfig.infer(from: ckpt.tensors, source: checkpoint)
-            }
-            let net = try UNet(config: config, tensors: ckpt.tensors, source: checkpoint)
+            let (ckpt, config, notes, net) = try ModelInspection.inspect(checkpoint)
             if json {
                 let obj: [String: Any] = [
                     "file": checkpoint, "format": ckpt.format, "storage_dtypes": ckpt.storageDTypes.sorted(),

@@ -3,8 +3,8 @@ import SVIFormats
 
 /// A 5×7 pixel font for labelling figures (`svi compare`): upper-case letters (lower case is
 /// drawn upper case), digits and a little punctuation; anything else is drawn as '?'.
-enum BitmapFont {
-    static let glyphWidth = 5, glyphHeight = 7, advance = 6
+package enum BitmapFont {
+    package static let glyphWidth = 5, glyphHeight = 7, advance = 6
 
     /// Seven rows per glyph, five bits each, the leftmost pixel in bit 4.
     static let glyphs: [Character: [UInt8]] = [
