@@ -79,7 +79,7 @@ let package = Package(
                     exclude: ["Reference"]),
         .testTarget(name: "SVIEvaluationTests", dependencies: ["SVIEvaluation", "SVICore"]),
         .testTarget(name: "SVIMediaTests", dependencies: ["SVIFormats", "SVIMedia", "SVICore", "SVITestSupport"]),
-        .testTarget(name: "SVIPipelineTests", dependencies: ["SVIPipeline", "SVIContracts", "SVIFormats", "SVICore", "SVITestSupport"]),
+        .testTarget(name: "SVIPipelineTests", dependencies: ["SVIPipeline", "SVIContracts", "SVIFormats", "SVICore", "SVIMedia", "SVISampler", "SVITestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SVIFormats", "SVICore", "SVITestSupport", "svi"]),
     ]
 )

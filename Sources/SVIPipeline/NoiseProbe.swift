@@ -47,7 +47,7 @@ package enum NoiseProbe {
         }
         var sel = selection
         sel.range = firstIndex..<(firstIndex + n)
-        let stream = try VideoStream(path: path, selection: sel, warn: { progress.warning($0) })
+        let stream = try VideoStream(path: path, selection: sel, quantiser: true, warn: { progress.warning($0) })
         var est: NoiseEstimator?
         var read = 0
         while let f = try stream.next() {
