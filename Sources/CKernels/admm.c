@@ -23,43 +23,33 @@ typedef double v4d __attribute__((vector_size(32), aligned(8)));
         wo[k] = v - zk;                                                                        \
     }
 
+/* Σ (w − ŵ)² + (z − ẑ)² in float64: element k into lane k mod 8 (two v4d), then the lanes in
+ * order, then the tail. The differences are taken in T, as the shrinkage wrote w and z. */
+#define RESIDUAL(T)                                                                            \
+    v4d a = {0, 0, 0, 0}, b = {0, 0, 0, 0};                                                    \
+    long k = 0;                                                                                \
+    for (; k + 8 <= n; k += 8) {                                                               \
+        v4d e0, e1;                                                                            \
+        for (int j = 0; j < 4; j++) {                                                          \
+            T p = wo[k + j] - wh[k + j], q = zo[k + j] - zh[k + j];                            \
+            T r = wo[k + 4 + j] - wh[k + 4 + j], s = zo[k + 4 + j] - zh[k + 4 + j];            \
+            e0[j] = (double)p * p + (double)q * q;                                             \
+            e1[j] = (double)r * r + (double)s * s;                                             \
+        }                                                                                      \
+        a += e0; b += e1;                                                                      \
+    }                                                                                          \
+    double t = ((a[0] + a[1]) + (a[2] + a[3])) + ((b[0] + b[1]) + (b[2] + b[3]));             \
+    for (; k < n; k++) { T p = wo[k] - wh[k], q = zo[k] - zh[k]; t += (double)p * p + (double)q * q; } \
+    *sum = t;
+
 TARGET_AVX2 void svi_shrink_f32(const float *d, const float *zh, const float *wh, float *zo, float *wo,
                                 long n, float thr, int residual, double *sum) {
     SHRINK(float)
-    if (!residual) return;
-    /* 8 lanes of float64 sums (two v4d), element k into lane k mod 8, then the lanes in order. */
-    v4d a = {0, 0, 0, 0}, b = {0, 0, 0, 0};
-    long k = 0;
-    for (; k + 8 <= n; k += 8) {
-        v4d e0, e1;
-        for (int j = 0; j < 4; j++) {
-            float p = wo[k + j] - wh[k + j], q = zo[k + j] - zh[k + j];
-            float r = wo[k + 4 + j] - wh[k + 4 + j], s = zo[k + 4 + j] - zh[k + 4 + j];
-            e0[j] = (double)p * p + (double)q * q;
-            e1[j] = (double)r * r + (double)s * s;
-        }
-        a += e0; b += e1;
-    }
-    double t = ((a[0] + a[1]) + (a[2] + a[3])) + ((b[0] + b[1]) + (b[2] + b[3]));
-    for (; k < n; k++) { double p = wo[k] - wh[k], q = zo[k] - zh[k]; t += p * p + q * q; }
-    *sum = t;
+    if (residual) { RESIDUAL(float) }
 }
 
 TARGET_AVX2 void svi_shrink_f64(const double *d, const double *zh, const double *wh, double *zo, double *wo,
                                 long n, double thr, int residual, double *sum) {
     SHRINK(double)
-    if (!residual) return;
-    v4d a = {0, 0, 0, 0}, b = {0, 0, 0, 0};
-    long k = 0;
-    for (; k + 8 <= n; k += 8) {
-        v4d p0, q0, p1, q1;
-        for (int j = 0; j < 4; j++) {
-            p0[j] = wo[k + j] - wh[k + j]; q0[j] = zo[k + j] - zh[k + j];
-            p1[j] = wo[k + 4 + j] - wh[k + 4 + j]; q1[j] = zo[k + 4 + j] - zh[k + 4 + j];
-        }
-        a += p0 * p0 + q0 * q0; b += p1 * p1 + q1 * q1;
-    }
-    double t = ((a[0] + a[1]) + (a[2] + a[3])) + ((b[0] + b[1]) + (b[2] + b[3]));
-    for (; k < n; k++) { double p = wo[k] - wh[k], q = zo[k] - zh[k]; t += p * p + q * q; }
-    *sum = t;
+    if (residual) { RESIDUAL(double) }
 }
