@@ -55,12 +55,15 @@ public final class VideoWriter {
     /// `audioFrom`: copy the audio/subtitle streams of this file, from `start` seconds for
     /// `duration` seconds, into the output (skipped, with a warning, where the container
     /// cannot hold them).
+    /// `encoderThreads`: the encoder's thread count (default: svi's). x264's bytes depend on
+    /// it (frame threads), so a file that must be the same on any machine fixes it.
     public init(path: String, codec: VideoCodec, width: Int, height: Int, fpsNum: Int32, fpsDen: Int32, crf: Int = 18,
                 overwrite: Bool, audioFrom: (path: String, start: Double, duration: Double)? = nil, singleImage: Bool = false,
-                warn: @escaping (String) -> Void = { _ in }) throws {
+                encoderThreads: Int? = nil, warn: @escaping (String) -> Void = { _ in }) throws {
         _ = quietFFmpegLog
         self.path = path; self.codecKind = codec; self.width = width; self.height = height
         self.rate = AVRational(num: fpsNum, den: fpsDen); self.warn = warn; self.crfValue = crf; self.overwrite = overwrite
+        self.encoderThreads = encoderThreads
         if codec == .png {
             let pattern = try PNGPattern(path, single: singleImage)
             let dir = pattern.folder
@@ -114,7 +117,7 @@ public final class VideoWriter {
         e.pointee.pix_fmt = pix
         e.pointee.time_base = AVRational(num: rate.den, den: rate.num)
         e.pointee.framerate = rate
-        e.pointee.thread_count = codecKind == .png ? 1 : Int32(Parallel.threads)   // PNG: one packet per frame, at once
+        e.pointee.thread_count = codecKind == .png ? 1 : Int32(encoderThreads ?? Parallel.threads)   // PNG: one packet per frame, at once
         if codecKind == .h264 {
             av_opt_set(e.pointee.priv_data, "crf", String(crfValue), 0)
             av_opt_set(e.pointee.priv_data, "preset", "medium", 0)
@@ -146,6 +149,7 @@ public final class VideoWriter {
     }
 
     let crfValue: Int
+    let encoderThreads: Int?
 
     private func openAudio(_ a: (path: String, start: Double, duration: Double)) throws {
         var src: UnsafeMutablePointer<AVFormatContext>?

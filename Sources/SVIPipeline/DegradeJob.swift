@@ -49,6 +49,9 @@ package struct DegradeSettings: Codable, Equatable, Sendable {
 /// before decoding when it cannot fit), applies the spec's operator with its noise, writes the
 /// measurement and the sidecar `svi restore` reads (spec, seeds, source, shapes, frame rate).
 package enum DegradeJob {
+    /// Threads of the measurement's video encoder, whatever the machine (see `run`).
+    package static let encoderThreads = 2
+
     package static func run(_ s: DegradeSettings, version: String) throws {
         let spec = try DegradationSpec.parse(s.degradation)
         let selection = try FrameSelection.parse(frames: s.frames, crop: s.crop, size: s.size)
@@ -70,8 +73,11 @@ package enum DegradeJob {
         catch let e as SVIError { throw e.about(s.input) }
         let y = op.measure(x, .local(totalFrames: x.frames), noiseSeed: s.seed)
         let audio = s.noAudio ? nil : info.map { (path: s.input, start: $0.startSeconds, duration: $0.durationSeconds) }
+        // The encoder on a fixed number of threads: x264's bytes depend on it, and a measurement
+        // must be the same file on any machine (the evaluation checks its rows' files by σ).
+        // Two: what every measurement recorded so far was made with (2-core machines).
         let sink = try MediaIO.Sink(path: s.output, shape: y.shape, info: info, codec: s.codec, crf: s.crf, audioFrom: audio,
-                                    overwrite: s.overwrite, progress: progress)
+                                    overwrite: s.overwrite, encoderThreads: DegradeJob.encoderThreads, progress: progress)
         try sink.append(y.data, frames: y.frames)
         try sink.finish()
         let o = op.outputShape

@@ -30,7 +30,7 @@ package enum MediaIO {
         private let frameSize: Int
 
         package init(path: String, shape: [Int], info: VideoInfo?, codec: String?, crf: Int, audioFrom: (path: String, start: Double, duration: Double)?,
-             overwrite: Bool, progress: Progress) throws {
+             overwrite: Bool, encoderThreads: Int? = nil, progress: Progress) throws {
             frameSize = shape.dropFirst().reduce(1, *)
             if isNPY(path) && codec == nil {
                 npy = try NPYStreamWriter(path: path, shape: shape, overwrite: overwrite)
@@ -42,7 +42,7 @@ package enum MediaIO {
             guard shape.count == 4, shape[1] == 3 else { throw SVIError.file(path, "video files hold 3-channel frames; this video has \(shape.count == 4 ? shape[1] : 0)") }
             let fps = info.map { ($0.fpsNum, $0.fpsDen) } ?? (25, 1)
             video = try VideoWriter(path: path, codec: kind, width: shape[3], height: shape[2], fpsNum: fps.0, fpsDen: fps.1, crf: crf,
-                                    overwrite: overwrite, audioFrom: audioFrom) { progress.warning($0) }
+                                    overwrite: overwrite, audioFrom: audioFrom, encoderThreads: encoderThreads) { progress.warning($0) }
         }
 
         package func append(_ p: UnsafePointer<Float>, frames: Int) throws {

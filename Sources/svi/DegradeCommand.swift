@@ -32,7 +32,7 @@ struct DegradeCommand: ParsableCommand {
 
     @OptionGroup var selection: SelectionOptions
 
-    @Option(name: .long, help: "Output codec: h264, ffv1, ffv1-16 or png (default: from the extension).")
+    @Option(name: .long, help: "Output codec: h264, ffv1, ffv1-16 or png (default: from the extension). H.264 is encoded on two threads on any machine, so the same command writes the same file everywhere.")
     var codec: String?
 
     @Option(name: .long, help: "H.264 quality (CRF: lower is better and larger).")

@@ -26,4 +26,21 @@ import SVITestSupport
         #expect(Set(levels.map(\.effective)).count == 1, "\(levels.map(\.effective))")
         #expect(Set(levels.map(\.format)).count == 1, "\(Set(levels.map(\.format)))")
     }
+
+    /// x264's bytes depend on its thread count; `svi degrade` fixes it, so a measurement is the
+    /// same file on a 2-core and a 64-core machine (the evaluation checks its files by σ).
+    @Test func anH264MeasurementIsTheSameFileAtAnyThreadCount() throws {
+        let base = NSTemporaryDirectory() + "svi-threads-\(getpid())-\(UUID().uuidString)"
+        var bytes: [Data] = []
+        for threads in [1, 3] {
+            var d = DegradeSettings()
+            d.input = Samples.path("bikes.mp4"); d.output = base + "-\(threads).mp4"
+            (d.frames, d.crop, d.size) = ("0:8", "484x272+78+0", "128x72")
+            (d.degradation, d.codec, d.crf, d.quiet) = ("temporal=uniform:3", "h264", 18, true)
+            try Parallel.withThreads(threads) { try DegradeJob.run(d, version: "test") }
+            bytes.append(try Data(contentsOf: URL(fileURLWithPath: d.output)))
+            try? FileManager.default.removeItem(atPath: d.output); try? FileManager.default.removeItem(atPath: d.output + ".json")
+        }
+        #expect(bytes[0] == bytes[1] && !bytes[0].isEmpty)
+    }
 }
