@@ -113,8 +113,10 @@ public struct Distribution {
     public var totalFrames: Int { partition.totalFrames }
     public var localRange: Range<Int> { partition.range(of: comm.rank) }
 
-    /// ⟨x, y⟩ over the whole video, float64, the same bits at any rank count.
-    public func dot<S>(_ x: DenseTensor<S>, _ y: DenseTensor<S>) -> Double {
+    /// ⟨x, y⟩ over the whole video, float64, the same bits at any rank count. Inlinable, so CG
+    /// gets it specialised for its scalar in every build (debug ones have no cross-module
+    /// optimisation: generic, it ran ~40× slower there).
+    @inlinable public func dot<S>(_ x: DenseTensor<S>, _ y: DenseTensor<S>) -> Double {
         precondition(x.count == y.count)
         let partials = Kernels.frameDots(x.data, y.data, frames: x.frames, frameSize: x.frameSize)
         return comm.sumInFrameOrder(partials, partition: partition)

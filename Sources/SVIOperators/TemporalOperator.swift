@@ -136,6 +136,11 @@ public final class TemporalOperator: @unchecked Sendable {
         run(x, into: out, d, adjoint: adjoint)
     }
 
+    // Specialised here for both scalars: the generic operator chain calls it from another file,
+    // which debug builds (no whole-module optimisation) would otherwise run through witness
+    // tables, ~40× slower (what the end-to-end tests run).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func run<S: BinaryFloatingPoint>(_ x: DenseTensor<S>, into out: DenseTensor<S>, _ d: Distribution, adjoint: Bool) {
         let taps = (adjoint ? transpose : forward).map { row in row.map { ($0.0, S($0.1)) } }
         let table = d.comm.fetchFrames(of: x, partition: d.partition) { r in

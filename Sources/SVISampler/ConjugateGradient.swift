@@ -26,6 +26,8 @@ public final class ConjugateGradient<S: BinaryFloatingPoint> {
     /// Runs `iterations` CG steps from the start in `u` (updated in place). `apply(v, out)`
     /// computes out ← M v. Returns ‖r‖² after each iteration.
     @discardableResult
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func solve(rhs b: Vector, solution u: Vector, iterations: Int,
                       apply: (Vector, Vector) -> Void) -> [Double] {
         solve(solution: u, iterations: iterations, rhs: { $0.copy(from: b) }, apply: apply)
@@ -36,6 +38,10 @@ public final class ConjugateGradient<S: BinaryFloatingPoint> {
     @discardableResult
     /// `stop(u)`, when given, is asked before every iteration (the discrepancy principle:
     /// stop once the iterate explains the measurement to within its noise).
+    // Specialised for both scalars: callers in other files (ADMM-TV, data consistency) would
+    // otherwise run it generically in debug builds (no whole-module optimisation), ~40× slower.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func solve(solution u: Vector, iterations: Int, rhs: (Vector) -> Void,
                       stop: ((Vector) -> Bool)? = nil, apply: (Vector, Vector) -> Void) -> [Double] {
         let (r, p, mp) = work(u)
