@@ -72,9 +72,11 @@ import SVIFormats
     /// level, chosen by the prior's test, comes back from the checkpoint); a DDS command does
     /// not continue its checkpoint.
     @Test func plugAndPlayKilledThenResumed() throws {
-        // Frames large enough and levels many enough that the kill lands mid-run.
+        // Frames large enough and levels many enough that the kill lands mid-run (at 64×64 a
+        // level took ~2.5 ms once the debug build's float32 path was specialised, and the run
+        // ended before the kill; at 256×256 the 35 levels after the fifth take about a second).
         let d = CLI.tempDir()
-        try NPY.write(CLI.clip(frames: 9, height: 64, width: 64), to: d + "/x.npy")
+        try NPY.write(CLI.clip(frames: 9, height: 256, width: 256), to: d + "/x.npy")
         #expect(try CLI.run(["degrade", d + "/x.npy", "-o", d + "/y.npy", "--degradation", "temporal=uniform:3,sr=2", "--quiet"]).status == 0)
         let args = { (out: String) in ["restore", d + "/y.npy", "-o", d + "/" + out, "--prior", "gaussian", "--sampler", "pnp", "--pnp-levels", "auto:0.004", "--nfe", "40", "--threads", "1", "--quiet"] }
         #expect(try CLI.run(args("full.npy")).status == 0)
