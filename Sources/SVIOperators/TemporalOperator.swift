@@ -142,7 +142,7 @@ public final class TemporalOperator: @unchecked Sendable {
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     func run<S: BinaryFloatingPoint>(_ x: DenseTensor<S>, into out: DenseTensor<S>, _ d: Distribution, adjoint: Bool) {
-        let taps = (adjoint ? transpose : forward).map { row in row.map { ($0.0, S($0.1)) } }
+        let taps = adjoint ? transpose : forward   // weights float64, converted where used
         let table = d.comm.fetchFrames(of: x, partition: d.partition) { r in
             var need = Set<Int>()
             for t in d.partition.range(of: r) { for (s, _) in taps[t] { need.insert(s) } }
@@ -156,10 +156,10 @@ public final class TemporalOperator: @unchecked Sendable {
                     for k in s..<e { o[k] = 0 }             // a row left out of a segment
                     continue
                 }
-                let p0 = table[first.0]
-                for k in s..<e { o[k] = first.1 * p0[k] }
-                for (src, w) in taps[t].dropFirst() {
-                    let p = table[src]
+                let p0 = table[first.0], w0 = S(first.1)
+                for k in s..<e { o[k] = w0 * p0[k] }
+                for (src, weight) in taps[t].dropFirst() {
+                    let p = table[src], w = S(weight)
                     for k in s..<e { o[k] += w * p[k] }
                 }
             }
