@@ -42,6 +42,10 @@ final class NetworkOptions: @unchecked Sendable {
     /// at 32–64 channels OpenBLAS spent as long packing the transformed weights and zeroing the
     /// products as multiplying (BENCHMARKS.md, "small-K GEMM"). 0: always OpenBLAS.
     var smallGEMMChannels = 128
+    /// Bound on one thread's V + M when the few-channel layers run fused (transforms and
+    /// products on one block of tile rows per thread, `Winograd43.forwardFused`): within a
+    /// core's L2 cache. 0: the three stages one after the other over larger blocks.
+    var winogradFusedBytes = ProcessInfo.processInfo.environment["SVI_WINOGRAD_FUSED_BYTES"].flatMap { Int($0) } ?? (512 << 10)
 }
 
 /// A weight matrix A [m][k] rounded to bf16 and packed for `svi_bf16_gemm` (done once).

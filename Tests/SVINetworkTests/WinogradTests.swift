@@ -16,8 +16,40 @@ import CKernels
 
     @Test func framesCutIntoSeveralBlocks() throws {
         try check(h: 21, w: 37) { o in
-            o.winogradBlockFloats = 36 * 9 * 16 * 4     // 4 tile rows of 16 padded tiles per block, 6 rows per frame
+            o.winogradFusedBytes = 0                    // the stages one after the other, over blocks of
+            o.winogradBlockFloats = 36 * 9 * 16 * 4     // 4 tile rows of 16 padded tiles, 6 rows per frame
             o.winogradMinimumColumns = 1
+        }
+    }
+
+    /// Few-channel layers run fused (each thread transforms, multiplies and transforms back one
+    /// block of tile rows): the same bits as the stages one after the other, whatever the
+    /// block (one tile row, several, a whole frame), at both precisions, accumulating or not.
+    @Test(arguments: [Precision.fp32, Precision.bf16])
+    func fusedStagesGiveTheBitsOfSeparateOnes(precision: Precision) throws {
+        if precision == .bf16 && !Precision.bf16Available { return }
+        let p = ParameterSource(randomSeed: 7)
+        let conv = Conv2d(p, "c", cin: 9, cout: 5, k: 3)
+        let (h, w) = (37, 130)                          // 10 tile rows of 40 padded tiles
+        let x = Tensor(shape: [3, 9, h, w])
+        RandomStream(seed: 3, purpose: .initial).normals(offset: 0, count: x.count, into: x.data)
+        let base = Tensor(shape: [3, 5, h, w])
+        RandomStream(seed: 4, purpose: .initial).normals(offset: 0, count: base.count, into: base.data)
+        let wino = Winograd43(weight: conv.weight, cin: 9, cout: 5)
+        func run(fusedBytes: Int, accumulate: Bool) -> [Float] {
+            let o = NetworkOptions()
+            o.precision = precision
+            o.winogradFusedBytes = fusedBytes
+            let y = accumulate ? base.copy() : Tensor(shape: base.shape)
+            wino.forward(x.data, frames: 3, h: h, w: w, bias: conv.bias.data, into: y.data, accumulate: accumulate, options: o)
+            return y.array
+        }
+        let perRow = 4 * 36 * (9 + 5) * 40
+        for accumulate in [false, true] {
+            let separate = run(fusedBytes: 0, accumulate: accumulate)
+            for bytes in [1, 3 * perRow, 100 * perRow] {
+                #expect(run(fusedBytes: bytes, accumulate: accumulate) == separate, "\(bytes) bytes, accumulate \(accumulate)")
+            }
         }
     }
 
