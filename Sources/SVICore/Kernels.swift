@@ -55,6 +55,20 @@ public enum Kernels {
         return partial.reduce(0, +)
     }
 
+    /// `dot` on the calling thread: the same blocks, block sums and order, so the same bits —
+    /// for a kernel that has just written one frame and takes its dot product while the frame
+    /// is in cache.
+    @inlinable public static func serialDot<S: BinaryFloatingPoint>(_ x: UnsafePointer<S>, _ y: UnsafePointer<S>, _ n: Int) -> Double {
+        let blocks = (n + reductionBlock - 1) / reductionBlock
+        if blocks <= 1 { return blockDot(x, y, n) }
+        var sum = 0.0                                   // `partial.reduce(0, +)`, left to right
+        for b in 0..<blocks {
+            let s = b * reductionBlock
+            sum += blockDot(x + s, y + s, min(reductionBlock, n - s))
+        }
+        return sum
+    }
+
     /// Per-frame float64 dot products: the unit in which distributed sums are combined, so a
     /// sum over the whole video does not depend on how frames are split over ranks.
     @inlinable public static func frameDots<S: BinaryFloatingPoint>(_ x: UnsafePointer<S>, _ y: UnsafePointer<S>, frames: Int, frameSize: Int) -> [Double] {
@@ -79,6 +93,21 @@ public enum Kernels {
             }
         }
         return (0..<frames).map { f in perFrame == 1 ? partial[f] : partial[f * perFrame..<(f + 1) * perFrame].reduce(0, +) }
+    }
+
+    /// CG's start in one pass: r ← r − q, p ← r, returning the new r's per-frame ‖r‖² — the
+    /// bits of `lincomb(r, 1, r, −1, q)`, a copy and `frameDots(r, r)`.
+    @inlinable public static func cgStart<S: BinaryFloatingPoint>(r: UnsafeMutablePointer<S>, q: UnsafePointer<S>,
+                                                                  p: UnsafeMutablePointer<S>, frames: Int, frameSize fs: Int) -> [Double] {
+        let one: S = 1, minusOne: S = -1
+        return frameBlockSums(frames: frames, frameSize: fs) { lo, hi in
+            for i in lo..<hi {
+                let v = one * r[i] + minusOne * q[i]
+                r[i] = v
+                p[i] = v
+            }
+            return blockDot(r + lo, r + lo, hi - lo)
+        }
     }
 
     /// CG's update in one pass: u ← u + α·p, r ← r − α·q, returning the new r's per-frame

@@ -22,12 +22,33 @@ public enum FiniteDifference3D {
         adjointDifferences(dt: dt, dy: dy, dx: dx, into: out, frame: s, d)
     }
 
+    /// out ← a·x + b·(Dᵀ(dt, dy, dx)), each frame finished while it is in cache: the
+    /// expression of `Kernels.axpby(out, a, x, b)` after `adjoint`, so the same bits without a
+    /// pass of its own (ADMM-TV's right-hand side Aᵀy + ρDᵀ(z − w)).
+    public static func adjoint(dt: Tensor64, dy: Tensor64, dx: Tensor64, into out: Tensor64, thenAxpby a: Double, _ x: Tensor64, _ b: Double,
+                               frame s: FrameShape, _ d: Distribution) {
+        adjointDifferences(dt: dt, dy: dy, dx: dx, into: out, frame: s, d, finish: (x, a, b))
+    }
+    public static func adjoint(dt: Tensor, dy: Tensor, dx: Tensor, into out: Tensor, thenAxpby a: Float, _ x: Tensor, _ b: Float,
+                               frame s: FrameShape, _ d: Distribution) {
+        adjointDifferences(dt: dt, dy: dy, dx: dx, into: out, frame: s, d, finish: (x, a, b))
+    }
+
     /// out ← out + ρ·DᵀD u (below).
     public static func addNormal(_ u: Tensor64, scale rho: Double, into out: Tensor64, frame s: FrameShape, _ d: Distribution) {
-        addLaplacian(u, scale: rho, into: out, frame: s, d)
+        _ = addLaplacian(u, scale: rho, into: out, frame: s, d, dots: false)
     }
     public static func addNormal(_ u: Tensor, scale rho: Double, into out: Tensor, frame s: FrameShape, _ d: Distribution) {
-        addLaplacian(u, scale: Float(rho), into: out, frame: s, d)
+        _ = addLaplacian(u, scale: Float(rho), into: out, frame: s, d, dots: false)
+    }
+
+    /// `addNormal`, returning each local frame's u·out (float64, `Kernels.frameDots`' bits)
+    /// taken as the frame is finished: CG's p·Mp without a pass of its own.
+    public static func addNormalWithDots(_ u: Tensor64, scale rho: Double, into out: Tensor64, frame s: FrameShape, _ d: Distribution) -> [Double] {
+        addLaplacian(u, scale: rho, into: out, frame: s, d, dots: true)
+    }
+    public static func addNormalWithDots(_ u: Tensor, scale rho: Double, into out: Tensor, frame s: FrameShape, _ d: Distribution) -> [Double] {
+        addLaplacian(u, scale: Float(rho), into: out, frame: s, d, dots: true)
     }
 
     static func differences<S: BinaryFloatingPoint>(_ u: DenseTensor<S>, dt: DenseTensor<S>, dy: DenseTensor<S>, dx: DenseTensor<S>,
@@ -59,7 +80,8 @@ public enum FiniteDifference3D {
     }
 
     static func adjointDifferences<S: BinaryFloatingPoint>(dt: DenseTensor<S>, dy: DenseTensor<S>, dx: DenseTensor<S>, into out: DenseTensor<S>,
-                                                           frame s: FrameShape, _ d: Distribution) {
+                                                           frame s: FrameShape, _ d: Distribution,
+                                                           finish: (x: DenseTensor<S>, a: S, b: S)? = nil) {
         let local = d.localRange
         let table = d.comm.fetchFrames(of: dt, partition: d.partition) { r in
             let rr = d.partition.range(of: r)
@@ -89,6 +111,10 @@ public enum FiniteDifference3D {
                     }
                 }
             }
+            if let (xs, a, b) = finish {
+                let xf = UnsafePointer(xs.frame(i))
+                for k in 0..<s.count { o[k] = a * xf[k] + b * o[k] }
+            }
         }
     }
 
@@ -96,14 +122,19 @@ public enum FiniteDifference3D {
     /// axis 2u[i] − u[i−1] − u[i+1] inside, u[0] − u[1] and u[n−1] − u[n−2] at the ends, 0 for
     /// n = 1). ADMM-TV's inner CG applies it every iteration: fused, it reads u once and writes
     /// out once, where `apply` then `adjoint` wrote and read three difference videos.
-    static func addLaplacian<S: BinaryFloatingPoint>(_ u: DenseTensor<S>, scale rho: S, into out: DenseTensor<S>, frame s: FrameShape, _ d: Distribution) {
+    static func addLaplacian<S: BinaryFloatingPoint>(_ u: DenseTensor<S>, scale rho: S, into out: DenseTensor<S>, frame s: FrameShape,
+                                                     _ d: Distribution, dots: Bool) -> [Double] {
         let T = d.totalFrames, local = d.localRange
         let table = d.comm.fetchFrames(of: u, partition: d.partition) { r in
             let rr = d.partition.range(of: r)
             return rr.isEmpty ? [] : Array(max(rr.lowerBound - 1, 0)..<min(rr.upperBound + 1, T))
         }
         let W = s.width, H = s.height
-        Parallel.forEach(local.count) { i in
+        var frameDots = [Double](repeating: 0, count: dots ? local.count : 0)
+        frameDots.withUnsafeMutableBufferPointer { fd in
+          // Only when asked: an empty array's base address need not be nil.
+          let dotsOut = dots ? fd.baseAddress : nil
+          Parallel.forEach(local.count) { i in
             let t = local.lowerBound + i
             let cur = UnsafePointer(u.frame(i)), o = out.frame(i)
             let prev: UnsafePointer<S>? = t > 0 ? table[t - 1] : nil
@@ -123,7 +154,10 @@ public enum FiniteDifference3D {
                                     into: oc + y * W, width: W, scale: rho)
                 }
             }
+            if let dotsOut { dotsOut[i] = Kernels.serialDot(cur, UnsafePointer(o), s.count) }
+          }
         }
+        return frameDots
     }
 
     /// orow[x] += ρ·l(x), l = (v − up) + (v − down) + (v − left) + (v − right) over the

@@ -151,12 +151,11 @@ public enum Baselines {
         let shape = u.shape
         let z = (0..<3).map { _ in V(shape: shape) }      // ẑ (plain: z)
         let w = (0..<3).map { _ in V(shape: shape) }      // ŵ (plain: w)
-        let du = (0..<3).map { _ in V(shape: shape) }     // D u, then the new z
-        let tmp = (0..<3).map { _ in V(shape: shape) }    // ẑ − ŵ, then the new w
+        var du = (0..<3).map { _ in V(shape: shape) }     // D u, then the new z
+        var tmp = (0..<3).map { _ in V(shape: shape) }    // ẑ − ŵ, then the new w
         // The previous z, w (accelerated only).
-        let zPrev = settings.accelerated ? (0..<3).map { _ in V(shape: shape) } : []
-        let wPrev = settings.accelerated ? (0..<3).map { _ in V(shape: shape) } : []
-        let rhs = V(shape: shape)
+        var zPrev = settings.accelerated ? (0..<3).map { _ in V(shape: shape) } : []
+        var wPrev = settings.accelerated ? (0..<3).map { _ in V(shape: shape) } : []
         let cg = ConjugateGradient<S>(dist)
         let rho = settings.rho, thr = S(settings.lambda / settings.rho)
         let n = u.count
@@ -164,12 +163,14 @@ public enum Baselines {
         for iteration in 0..<settings.iterations {
             defer { progress?(iteration + 1, settings.iterations) }
             for i in 0..<3 { Kernels.lincomb(tmp[i].data, 1, z[i].data, -1, w[i].data, n) }
-            S.adjointDifferences(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: rhs, frame: s, dist)
-            Kernels.axpby(rhs.data, 1, aty.data, S(rho), n)
-            cg.solve(rhs: rhs, solution: u, iterations: settings.innerCG) { v, out in
+            // The right-hand side Aᵀy + ρDᵀ(ẑ − ŵ) is formed in CG's residual, and M p's frames
+            // give CG p·Mp as they are finished (the bits of separate passes, fewer passes).
+            cg.solve(solution: u, iterations: settings.innerCG, rhs: { r in
+                S.adjointDifferences(dt: tmp[0], dy: tmp[1], dx: tmp[2], into: r, thenAxpby: 1, aty, S(rho), frame: s, dist)
+            }, applyWithDots: { v, out in
                 S.normal(op, v, into: out, dist)
-                S.addNormal(v, scale: rho, into: out, frame: s, dist)
-            }
+                return S.addNormalWithDots(v, scale: rho, into: out, frame: s, dist)
+            })
             S.differences(u, dt: du[0], dy: du[1], dx: du[2], frame: s, dist)
             guard settings.accelerated else {
                 for i in 0..<3 { shrink(du[i], zHat: z[i], wHat: w[i], zOut: z[i], wOut: w[i], threshold: thr, residual: false) }
@@ -184,6 +185,10 @@ public enum Baselines {
             for i in 0..<3 {
                 extrapolate(du[i], previous: zPrev[i], by: S(beta), into: z[i])
                 extrapolate(tmp[i], previous: wPrev[i], by: S(beta), into: w[i])
+                // The new z and w become the previous ones by trading buffers, not by a copy:
+                // du and tmp are written afresh before they are read again.
+                swap(&du[i], &zPrev[i])
+                swap(&tmp[i], &wPrev[i])
             }
         }
         return u
@@ -221,14 +226,13 @@ public enum Baselines {
         return residual ? sums : []
     }
 
-    /// hat ← x + β (x − previous); previous ← x.
+    /// hat ← x + β (x − previous) (the caller then makes x the next `previous`).
     static func extrapolate<S: BinaryFloatingPoint>(_ x: DenseTensor<S>, previous: DenseTensor<S>, by beta: S, into hat: DenseTensor<S>) {
         let xp = x.data, pp = previous.data, hp = hat.data
         Parallel.forEachChunk(x.count) { a, b in
             for k in a..<b {
                 let v = xp[k]
                 hp[k] = v + beta * (v - pp[k])
-                pp[k] = v
             }
         }
     }
@@ -239,9 +243,11 @@ public enum Baselines {
 protocol TVScalar: OperatorScalar {
     static func normal(_ op: DegradationOperator, _ x: DenseTensor<Self>, into out: DenseTensor<Self>, _ d: Distribution)
     static func differences(_ u: DenseTensor<Self>, dt: DenseTensor<Self>, dy: DenseTensor<Self>, dx: DenseTensor<Self>, frame: FrameShape, _ d: Distribution)
+    /// out ← a·x + b·Dᵀ(dt, dy, dx).
     static func adjointDifferences(dt: DenseTensor<Self>, dy: DenseTensor<Self>, dx: DenseTensor<Self>, into out: DenseTensor<Self>,
-                                   frame: FrameShape, _ d: Distribution)
-    static func addNormal(_ u: DenseTensor<Self>, scale: Double, into out: DenseTensor<Self>, frame: FrameShape, _ d: Distribution)
+                                   thenAxpby a: Self, _ x: DenseTensor<Self>, _ b: Self, frame: FrameShape, _ d: Distribution)
+    /// out ← out + scale·DᵀD u, returning each local frame's u·out.
+    static func addNormalWithDots(_ u: DenseTensor<Self>, scale: Double, into out: DenseTensor<Self>, frame: FrameShape, _ d: Distribution) -> [Double]
     /// `Baselines.shrink` on one block; returns its residual (0 without).
     static func shrink(_ d: UnsafePointer<Self>, zHat: UnsafePointer<Self>, wHat: UnsafePointer<Self>, zOut: UnsafeMutablePointer<Self>,
                        wOut: UnsafeMutablePointer<Self>, count: Int, threshold: Self, residual: Bool) -> Double
@@ -252,11 +258,12 @@ extension Double: TVScalar {
     static func differences(_ u: Tensor64, dt: Tensor64, dy: Tensor64, dx: Tensor64, frame: FrameShape, _ d: Distribution) {
         FiniteDifference3D.apply(u, dt: dt, dy: dy, dx: dx, frame: frame, d)
     }
-    static func adjointDifferences(dt: Tensor64, dy: Tensor64, dx: Tensor64, into out: Tensor64, frame: FrameShape, _ d: Distribution) {
-        FiniteDifference3D.adjoint(dt: dt, dy: dy, dx: dx, into: out, frame: frame, d)
+    static func adjointDifferences(dt: Tensor64, dy: Tensor64, dx: Tensor64, into out: Tensor64, thenAxpby a: Double, _ x: Tensor64, _ b: Double,
+                                   frame: FrameShape, _ d: Distribution) {
+        FiniteDifference3D.adjoint(dt: dt, dy: dy, dx: dx, into: out, thenAxpby: a, x, b, frame: frame, d)
     }
-    static func addNormal(_ u: Tensor64, scale: Double, into out: Tensor64, frame: FrameShape, _ d: Distribution) {
-        FiniteDifference3D.addNormal(u, scale: scale, into: out, frame: frame, d)
+    static func addNormalWithDots(_ u: Tensor64, scale: Double, into out: Tensor64, frame: FrameShape, _ d: Distribution) -> [Double] {
+        FiniteDifference3D.addNormalWithDots(u, scale: scale, into: out, frame: frame, d)
     }
     static func shrink(_ d: UnsafePointer<Double>, zHat: UnsafePointer<Double>, wHat: UnsafePointer<Double>, zOut: UnsafeMutablePointer<Double>,
                        wOut: UnsafeMutablePointer<Double>, count: Int, threshold: Double, residual: Bool) -> Double {
@@ -271,11 +278,12 @@ extension Float: TVScalar {
     static func differences(_ u: Tensor, dt: Tensor, dy: Tensor, dx: Tensor, frame: FrameShape, _ d: Distribution) {
         FiniteDifference3D.apply(u, dt: dt, dy: dy, dx: dx, frame: frame, d)
     }
-    static func adjointDifferences(dt: Tensor, dy: Tensor, dx: Tensor, into out: Tensor, frame: FrameShape, _ d: Distribution) {
-        FiniteDifference3D.adjoint(dt: dt, dy: dy, dx: dx, into: out, frame: frame, d)
+    static func adjointDifferences(dt: Tensor, dy: Tensor, dx: Tensor, into out: Tensor, thenAxpby a: Float, _ x: Tensor, _ b: Float,
+                                   frame: FrameShape, _ d: Distribution) {
+        FiniteDifference3D.adjoint(dt: dt, dy: dy, dx: dx, into: out, thenAxpby: a, x, b, frame: frame, d)
     }
-    static func addNormal(_ u: Tensor, scale: Double, into out: Tensor, frame: FrameShape, _ d: Distribution) {
-        FiniteDifference3D.addNormal(u, scale: scale, into: out, frame: frame, d)
+    static func addNormalWithDots(_ u: Tensor, scale: Double, into out: Tensor, frame: FrameShape, _ d: Distribution) -> [Double] {
+        FiniteDifference3D.addNormalWithDots(u, scale: scale, into: out, frame: frame, d)
     }
     static func shrink(_ d: UnsafePointer<Float>, zHat: UnsafePointer<Float>, wHat: UnsafePointer<Float>, zOut: UnsafeMutablePointer<Float>,
                        wOut: UnsafeMutablePointer<Float>, count: Int, threshold: Float, residual: Bool) -> Double {

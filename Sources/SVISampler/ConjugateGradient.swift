@@ -44,6 +44,31 @@ public final class ConjugateGradient<S: BinaryFloatingPoint> {
     @_specialize(where S == Double)
     public func solve(solution u: Vector, iterations: Int, rhs: (Vector) -> Void,
                       stop: ((Vector) -> Bool)? = nil, apply: (Vector, Vector) -> Void) -> [Double] {
+        run(solution: u, iterations: iterations, rhs: rhs, stop: stop) { v, out, dots in
+            apply(v, out)
+            return dots ? Kernels.frameDots(v.data, out.data, frames: v.frames, frameSize: v.frameSize) : []
+        }
+    }
+
+    /// As above, with `apply(v, out)` also returning each local frame's v·out (float64, the
+    /// bits of `Kernels.frameDots`) when it can take them as it writes out: p·Mp without a
+    /// pass over both vectors of its own (ADMM-TV's inner solves, issue 31).
+    @discardableResult
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public func solve(solution u: Vector, iterations: Int, rhs: (Vector) -> Void,
+                      applyWithDots: (Vector, Vector) -> [Double]) -> [Double] {
+        run(solution: u, iterations: iterations, rhs: rhs, stop: nil) { v, out, dots in
+            let d = applyWithDots(v, out)
+            precondition(d.count == v.frames, "applyWithDots returned \(d.count) frame dots for \(v.frames) frames")
+            return d
+        }
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    private func run(solution u: Vector, iterations: Int, rhs: (Vector) -> Void, stop: ((Vector) -> Bool)?,
+                     apply: (Vector, Vector, _ dots: Bool) -> [Double]) -> [Double] {
         let (r, p, mp) = work(u)
         let n = u.count
         rhs(r)                                          // r = b …
@@ -51,16 +76,14 @@ public final class ConjugateGradient<S: BinaryFloatingPoint> {
         // further steps would divide rounding noise by rounding noise, which on a singular AᵀA
         // (T a multiple of k) explodes.
         let floor = (S.self == Double.self ? 1e-24 : 1e-12) * max(dist.dot(r, r), Double.leastNormalMagnitude)
-        apply(u, mp)                                    // … − M u
-        Kernels.lincomb(r.data, 1, r.data, -1, mp.data, n)
-        p.copy(from: r)
-        var rr = dist.dot(r, r)
+        _ = apply(u, mp, false)                         // … − M u
+        var rr = dist.comm.sumInFrameOrder(Kernels.cgStart(r: r.data, q: mp.data, p: p.data, frames: r.frames, frameSize: r.frameSize),
+                                           partition: dist.partition)
         var history: [Double] = []
         for _ in 0..<iterations {
             if rr <= floor { break }
             if let stop, stop(u) { break }
-            apply(p, mp)
-            let pmp = dist.dot(p, mp)
+            let pmp = dist.comm.sumInFrameOrder(apply(p, mp, true), partition: dist.partition)
             if !(pmp > 0) { break }                     // M is singular along p: nothing left to gain
             let alpha = rr / pmp
             let rrNew = dist.comm.sumInFrameOrder(Kernels.cgUpdate(u: u.data, p: p.data, r: r.data, q: mp.data, alpha: S(alpha),

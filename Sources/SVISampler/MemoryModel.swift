@@ -15,17 +15,19 @@ public enum MemoryModel {
     /// DDS: x_t/ε 1 + u 2 + CG's r, p, M p 6 + the measurement m + the operator's measurement-
     /// size scratch 2m (also Aᵀy's float64 staging) + 2m with a spatial part = 9 + 3m (+2m).
     /// CG: Aᵀy→u 2 + r, p, M p 6 + the float32 result 1 + 3m (+2m). ADMM-TV adds z, w, Du and a
-    /// temporary for each of the three directions and two more vectors (all float64).
+    /// temporary for each of the three directions (all float64; the right-hand side is formed in
+    /// CG's r).
     /// DDS from an ADMM-TV warm start: while the (accelerated, float32 since issue 31) ADMM
     /// runs, the sampler's state is already allocated, and ADMM holds Aᵀy 1, u 1, z, w, Du, the
-    /// temporary, the previous z and w 18, the right-hand side 1 and its own CG's r, p, M p 3,
-    /// the float64 estimate it returns 2, and the operator's float32 scratch m (+m) = 26 + m (+m).
+    /// temporary, the previous z and w 18 and its own CG's r, p, M p 3 (the right-hand side is
+    /// formed in r), the float64 estimate it returns 2, and the operator's float32 scratch m (+m)
+    /// = 25 + m (+m).
     public static func copiesPerFrame(_ solver: Solver, measurementRatio m: Double, spatial: Bool) -> Double {
         let op = 3 * m + (spatial ? 2 * m : 0)
         switch solver {
         case .dds, .cg: return 9 + op
-        case .admmTV: return 9 + op + 2 + 24 + 4
-        case .ddsFromTV: return 9 + op + 26 + m + (spatial ? m : 0)
+        case .admmTV: return 9 + op + 2 + 24 + 2
+        case .ddsFromTV: return 9 + op + 25 + m + (spatial ? m : 0)
         }
     }
 

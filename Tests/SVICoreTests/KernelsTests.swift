@@ -60,4 +60,27 @@ import Testing
             #expect((0..<n).allSatisfy { u1[$0] == u2[$0] && r1[$0] == r2[$0] })
         } }
     }
+
+    /// CG's fused start (r ← r − q, p ← r, per-frame ‖r‖²) gives the bits of lincomb, copy and
+    /// per-frame dots; `serialDot` those of `dot`, in float32 and float64.
+    @Test(arguments: [(5, 300), (3, 20_000)])
+    func fusedCGStartEqualsItsThreePasses(_ c: (frames: Int, frameSize: Int)) {
+        let n = c.frames * c.frameSize
+        let q = Tensor(shape: [n]), r0 = Tensor(shape: [n])
+        RandomStream(seed: 5, purpose: .initial).normals(offset: 0, count: n, into: q.data)
+        RandomStream(seed: 6, purpose: .initial).normals(offset: 0, count: n, into: r0.data)
+        for threads in [1, 2] { Parallel.withThreads(threads) {
+            let r1 = r0.copy(), p1 = Tensor(shape: [n])
+            Kernels.lincomb(r1.data, 1, r1.data, -1, q.data, n)
+            p1.copy(from: r1)
+            let dots = Kernels.frameDots(r1.data, r1.data, frames: c.frames, frameSize: c.frameSize)
+            let r2 = r0.copy(), p2 = Tensor(shape: [n])
+            let fused = Kernels.cgStart(r: r2.data, q: q.data, p: p2.data, frames: c.frames, frameSize: c.frameSize)
+            #expect(fused == dots)
+            #expect(r1.array == r2.array && p1.array == p2.array)
+            #expect(Kernels.serialDot(q.data, r0.data, n) == Kernels.dot(q.data, r0.data, n))
+            let q64 = Tensor64(converting: q), r64 = Tensor64(converting: r0)
+            #expect(Kernels.serialDot(q64.data, r64.data, n) == Kernels.dot(q64.data, r64.data, n))
+        } }
+    }
 }

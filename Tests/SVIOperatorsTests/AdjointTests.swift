@@ -101,6 +101,34 @@ import SVIContracts
         FiniteDifference3D.addNormal(u, scale: 0.3, into: fused, frame: s, d)
         let worst = (0..<u.count).map { abs(fused[$0] - (start[$0] + 0.3 * expected[$0])) }.max() ?? 0
         #expect(worst < 1e-12, "largest difference \(worst)")
+        // With the frames' dot products taken as they are finished: the same out, and the bits
+        // of per-frame dots taken afterwards (CG's p·Mp).
+        let withDots = start.copy()
+        let dots = FiniteDifference3D.addNormalWithDots(u, scale: 0.3, into: withDots, frame: s, d)
+        #expect(withDots.array == fused.array)
+        #expect(dots == Kernels.frameDots(u.data, withDots.data, frames: T, frameSize: s.count))
+    }
+
+    /// Dᵀ followed in the same pass by out ← a·x + b·out (ADMM-TV's right-hand side) gives the
+    /// bits of `adjoint` and then `Kernels.axpby`, in float64 and float32.
+    @Test(arguments: [(7, 2, 6, 5), (1, 1, 4, 3)])
+    func adjointThenAxpbyEqualsTwoPasses(shape: (Int, Int, Int, Int)) {
+        let (T, c, h, w) = shape
+        let s = FrameShape(channels: c, height: h, width: w), dims = [T, c, h, w]
+        let d = Distribution.local(totalFrames: T)
+        let p = (0..<3).map { randomTensor(dims, seed: UInt64(10 + $0)) }
+        let x = randomTensor(dims, seed: 20)
+        let two = Tensor(shape: dims), one = Tensor(shape: dims)
+        FiniteDifference3D.adjoint(dt: p[0], dy: p[1], dx: p[2], into: two, frame: s, d)
+        Kernels.axpby(two.data, 1, x.data, 0.05, two.count)
+        FiniteDifference3D.adjoint(dt: p[0], dy: p[1], dx: p[2], into: one, thenAxpby: 1, x, 0.05, frame: s, d)
+        #expect(one.array == two.array)
+        let p64 = p.map { Tensor64(converting: $0) }, x64 = Tensor64(converting: x)
+        let two64 = Tensor64(shape: dims), one64 = Tensor64(shape: dims)
+        FiniteDifference3D.adjoint(dt: p64[0], dy: p64[1], dx: p64[2], into: two64, frame: s, d)
+        Kernels.axpby(two64.data, 1, x64.data, 0.05, two64.count)
+        FiniteDifference3D.adjoint(dt: p64[0], dy: p64[1], dx: p64[2], into: one64, thenAxpby: 1, x64, 0.05, frame: s, d)
+        #expect(one64.array == two64.array)
     }
 }
 
