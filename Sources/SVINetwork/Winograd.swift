@@ -164,7 +164,8 @@ final class Winograd43 {
         let bytes = 4 * (vFloats + mFloats + 12 * lp + gemmScratch)
         let blocks = frames * blocksPerFrame
         let workers = min(Parallel.threads, blocks)
-        let profile = Profiler.current
+        let profile = Profiler.current, timing = profile?.timing == true
+        func now() -> UInt64 { timing ? DispatchTime.now().uptimeNanoseconds : 0 }
         Parallel.forEachChunk(blocks, grain: 1) { first, end in
             let raw = BufferPool.take(bytes: bytes)
             defer { BufferPool.give(raw, bytes: bytes) }
@@ -175,9 +176,9 @@ final class Winograd43 {
                 let f = block / blocksPerFrame, ty0 = (block % blocksPerFrame) * rowsPerBlock
                 let rows = min(rowsPerBlock, th - ty0), n = rows * tw8
                 let xf = x + f * cin * h * w, yf = y + f * cout * h * w
-                let t0 = profile?.timing == true ? DispatchTime.now().uptimeNanoseconds : 0
+                let t0 = now()
                 for ci in 0..<cin { svi_winograd_input(xf, cin, ci, h, w, tw8, ty0, rows, v, staging) }
-                let t1 = profile?.timing == true ? DispatchTime.now().uptimeNanoseconds : 0
+                let t1 = now()
                 for xi in 0..<36 {
                     if let u {
                         svi_small_gemm(cout, n, cin, u + xi * cout * cin, cin, v + xi * cin * n, n, m + xi * cout * n, n, 0, scratch)
@@ -185,13 +186,11 @@ final class Winograd43 {
                         bf16gemmSerial(ub[xi], n: n, b: v + xi * cin * n, ldb: n, c: m + xi * cout * n, ldc: n, accumulate: false)
                     }
                 }
-                let t2 = profile?.timing == true ? DispatchTime.now().uptimeNanoseconds : 0
+                let t2 = now()
                 for co in 0..<cout {
                     svi_winograd_output(m, cout, co, h, w, tw8, ty0, rows, bias[co], yf, accumulate ? 1 : 0)
                 }
-                if profile?.timing == true {
-                    transformSeconds += Double(t1 - t0 + DispatchTime.now().uptimeNanoseconds - t2) * 1e-9
-                }
+                transformSeconds += Double(t1 - t0 + now() - t2) * 1e-9
             }
             // Thread-seconds shared by the workers: an estimate of the wall time they take.
             profile?.charge(.winogradTransforms, seconds: transformSeconds / Double(workers), flops: 0)

@@ -130,11 +130,9 @@ public enum FiniteDifference3D {
             return rr.isEmpty ? [] : Array(max(rr.lowerBound - 1, 0)..<min(rr.upperBound + 1, T))
         }
         let W = s.width, H = s.height
-        var frameDots = [Double](repeating: 0, count: dots ? local.count : 0)
-        frameDots.withUnsafeMutableBufferPointer { fd in
-          // Only when asked: an empty array's base address need not be nil.
-          let dotsOut = dots ? fd.baseAddress : nil
-          Parallel.forEach(local.count) { i in
+        let dotsOut: UnsafeMutablePointer<Double>? = dots ? .allocate(capacity: local.count) : nil
+        defer { dotsOut?.deallocate() }
+        Parallel.forEach(local.count) { i in
             let t = local.lowerBound + i
             let cur = UnsafePointer(u.frame(i)), o = out.frame(i)
             let prev: UnsafePointer<S>? = t > 0 ? table[t - 1] : nil
@@ -155,9 +153,8 @@ public enum FiniteDifference3D {
                 }
             }
             if let dotsOut { dotsOut[i] = Kernels.serialDot(cur, UnsafePointer(o), s.count) }
-          }
         }
-        return frameDots
+        return dotsOut.map { Array(UnsafeBufferPointer(start: $0, count: local.count)) } ?? []
     }
 
     /// orow[x] += ρ·l(x), l = (v − up) + (v − down) + (v − left) + (v − right) over the
